@@ -1,0 +1,128 @@
+//! User-mode minidumps (`MDMP`) at the level of the dump itself, via the `minidump` crate:
+//! format, arch, OS, exception, crashing module and module list. Stack walking with symbols
+//! (minidump-processor) happens downstream, in `stack::minidump`.
+
+use std::path::Path;
+
+use minidump::{system_info::Cpu, Minidump, MinidumpException, MinidumpModuleList, MinidumpSystemInfo, Module};
+
+use crate::dump::modules::UNKNOWN_MODULE;
+use crate::dump::modules::base_name;
+use crate::dump::DumpError;
+use crate::record::{hex, Blame, CrashReport, DumpFormat, ExceptionRecord, Fault, ModuleRecord};
+
+fn arch_name(cpu: Cpu) -> String {
+    match cpu {
+        Cpu::X86 => "x86".into(),
+        Cpu::X86_64 => "amd64".into(),
+        Cpu::Arm64 => "arm64".into(),
+        Cpu::Arm => "arm".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Reads the dump-level facts of a minidump.
+pub fn build_report(path: &Path, bytes: &[u8], dump_id: String) -> Result<CrashReport, DumpError> {
+    // The minidump crate is fuzzed upstream; catching a panic anyway keeps one hostile file
+    // from taking a whole batch down.
+    let parsed = std::panic::catch_unwind(|| read_minidump(path, bytes, dump_id));
+    parsed.unwrap_or_else(|_| Err(DumpError::malformed(path, "minidump parser failed on this file")))
+}
+
+fn read_minidump(path: &Path, bytes: &[u8], dump_id: String) -> Result<CrashReport, DumpError> {
+    let dump = Minidump::read(bytes).map_err(|e| DumpError::malformed(path, format!("unreadable minidump: {e}")))?;
+    let mut warnings = Vec::new();
+    let sys = dump.get_stream::<MinidumpSystemInfo>().ok();
+    if sys.is_none() {
+        warnings.push("no system info stream: arch and OS unknown".into());
+    }
+    let modules = dump.get_stream::<MinidumpModuleList>().ok();
+    let exception = dump.get_stream::<MinidumpException>().ok();
+
+    let (arch, os_build, os_version, processors) = match &sys {
+        Some(s) => (
+            arch_name(s.cpu),
+            Some(s.raw.build_number),
+            Some(format!("{} {}.{}.{}", s.os, s.raw.major_version, s.raw.minor_version, s.raw.build_number)),
+            Some(u32::from(s.raw.number_of_processors)),
+        ),
+        None => ("unknown".into(), None, None, None),
+    };
+
+    let mut fault = Fault::default();
+    let mut exception_record = None;
+    if let (Some(exc), Some(s)) = (&exception, &sys) {
+        let code = exc.raw.exception_record.exception_code;
+        let reason = exc.get_crash_reason(s.os, s.cpu).to_string();
+        let ip = exc.raw.exception_record.exception_address;
+        let data_address = exc.get_crash_address(s.os, s.cpu);
+        let access = if reason.contains("_READ") {
+            Some("read")
+        } else if reason.contains("_WRITE") {
+            Some("write")
+        } else if reason.contains("_EXEC") {
+            Some("execute")
+        } else {
+            None
+        };
+        let module = modules.as_ref().and_then(|m| m.module_at_address(ip));
+        fault = Fault {
+            address: Some(hex(ip)),
+            module: Some(module.map_or_else(|| UNKNOWN_MODULE.to_string(), |m| base_name(&m.code_file()).to_string())),
+            module_base: module.map(|m| hex(m.base_address())),
+            offset: module.map(|m| hex(ip - m.base_address())),
+            symbol: None,
+            access: access.map(str::to_string),
+            referenced_address: access.map(|_| hex(data_address)),
+        };
+        exception_record = Some(ExceptionRecord { code, name: reason, address: hex(ip) });
+    } else {
+        warnings.push("no exception stream: this minidump does not record a crash".into());
+    }
+
+    let module_records = modules
+        .as_ref()
+        .map(|list| {
+            list.iter()
+                .map(|m| ModuleRecord {
+                    name: base_name(&m.code_file()).to_string(),
+                    path: m.code_file().to_string(),
+                    base: hex(m.base_address()),
+                    size: u32::try_from(m.size()).unwrap_or(u32::MAX),
+                    timestamp: m.raw.time_date_stamp,
+                    checksum: m.raw.checksum,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+
+    let crash_time = chrono::DateTime::<chrono::Utc>::from_timestamp(i64::from(dump.header.time_date_stamp), 0)
+        .filter(|_| dump.header.time_date_stamp != 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+
+    Ok(CrashReport {
+        path: path.display().to_string(),
+        dump_id,
+        size_bytes: bytes.len() as u64,
+        format: DumpFormat::Minidump,
+        arch,
+        os_build,
+        os_version,
+        processors,
+        product_type: None,
+        crash_time,
+        uptime_seconds: None,
+        boot_id: None,
+        bugcheck: None,
+        exception: exception_record,
+        fault,
+        blame: Blame::default(),
+        failure_class: String::new(),
+        bucket_id: String::new(),
+        signature: String::new(),
+        stack: Vec::new(),
+        modules: module_records,
+        unloaded_modules: Vec::new(),
+        warnings,
+    })
+}

@@ -1,0 +1,978 @@
+//! Clusters ranked by blast radius, three levels deep: the blamed driver (or the non-driver
+//! cause, e.g. `POWER_BUTTON_HOLD`) -> bucket id -> signature.
+//!
+//! Per cluster: crashes; distinct hosts; `fleet_share` = hosts / inventory hosts (the
+//! inventory filtered like the crashes; null without an inventory); `exposed_hosts` = hosts
+//! whose dumps in the window show the driver loaded, `exposed_share` = exposed hosts / hosts
+//! whose driver list is known, `exposed_hit_share` = hosts / exposed hosts; hosts per value of
+//! every inventory column (`breakdown`); first and last seen; the onset curve (crashes per time
+//! bucket, bucket size chosen from the window's span: 1 min .. 1 day) and its peak; and host
+//! states relative to the cluster:
+//! - `boot_loop_hosts`: hosts in boot-loop state whose current loop includes a crash of this
+//!   cluster (an old crash of another cluster does not make that cluster "boot-looping");
+//! - `recovered_hosts`: hosts whose last crash of this cluster is at least the recovery window
+//!   before the end of the data;
+//! - `still_failing_hosts`: hosts boot-looping on this cluster, or not recovered from it and
+//!   with more than one crash (host state boot-loop or failing);
+//!   (a host with one recent crash is neither recovered nor still failing: too early to say);
+//! - `host_hours_lost`: the sum of the per-crash estimate of `hoststate` over the cluster's
+//!   crashes.
+//!
+//! Sorted by hosts (blast radius), then crashes. Levels 1 and 2 show the bucket id and
+//! signature of their largest child. Signature-level clusters inside one driver cluster whose
+//! representative stacks are PDM-similar (`similarity`) list each other as `related`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use polars::prelude::*;
+use serde::Serialize;
+
+use super::hoststate::{HostState, HostStateParams};
+use super::prepare::{self, Breakdown, Prepared};
+use super::similarity::{self, FrameInterner, SimilarityParams};
+use super::window::{bucket_seconds_for_span, rfc3339_utc};
+use super::{AnalyticsError, Scope};
+
+/// Options of `clusters`.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterOptions {
+    pub scope: Scope,
+    pub host_states: HostStateParams,
+    /// `None` skips the related-signature pass.
+    pub similarity: Option<SimilarityParams>,
+    /// Onset bucket size in seconds; `None` chooses from the span.
+    pub bucket_seconds: Option<i64>,
+}
+
+/// Which level a cluster node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClusterLevel {
+    Driver,
+    Bucket,
+    Signature,
+}
+
+/// Crashes per time bucket, from the cluster's first to its last non-empty bucket.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Onset {
+    pub bucket_seconds: i64,
+    /// Start of the first bucket, RFC 3339 UTC.
+    pub start: Option<String>,
+    pub counts: Vec<u64>,
+    /// The largest bucket and when it started.
+    pub peak_crashes: u64,
+    pub peak_at: Option<String>,
+}
+
+/// A near-duplicate signature in the same driver cluster.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RelatedSignature {
+    pub id: String,
+    pub signature: String,
+    pub similarity: f64,
+}
+
+/// One cluster at any level; `children` holds the next level.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClusterNode {
+    pub id: String,
+    pub level: ClusterLevel,
+    /// The blamed driver (lower-case base name); null for non-driver causes.
+    pub driver: Option<String>,
+    /// The level-1 key: the driver, or the failure class of a non-driver cause.
+    pub cause: String,
+    pub owner: Option<String>,
+    pub third_party: bool,
+    pub failure_class: String,
+    /// Stop codes seen, `0x50` form (upper-case hex digits as WinDbg prints them).
+    pub bugcheck_codes: Vec<String>,
+    pub bucket_id: String,
+    pub signature: String,
+    pub crashes: u64,
+    pub hosts: u64,
+    pub fleet_share: Option<f64>,
+    pub exposed_hosts: Option<u64>,
+    pub exposed_share: Option<f64>,
+    pub exposed_hit_share: Option<f64>,
+    pub boot_loop_hosts: u64,
+    pub recovered_hosts: u64,
+    pub still_failing_hosts: u64,
+    pub first_seen: Option<String>,
+    pub last_seen: Option<String>,
+    /// Milliseconds since the epoch of first/last seen (for tables; not serialized).
+    #[serde(skip)]
+    pub first_seen_ms: Option<i64>,
+    #[serde(skip)]
+    pub last_seen_ms: Option<i64>,
+    pub host_hours_lost: f64,
+    pub peak_rate_per_hour: f64,
+    pub onset: Onset,
+    pub breakdown: Breakdown,
+    pub children: Vec<ClusterNode>,
+    pub related: Vec<RelatedSignature>,
+}
+
+/// The `clusters` result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClusterTable {
+    /// Inventory hosts in scope; null without an inventory.
+    pub fleet_hosts: Option<u64>,
+    pub clusters: Vec<ClusterNode>,
+    /// Crashes and distinct hosts in scope.
+    pub crashes: u64,
+    pub hosts: u64,
+    /// Hosts whose loaded-driver list is known (the exposure denominator).
+    pub hosts_with_driver_data: Option<u64>,
+    /// The window actually covered (RFC 3339 UTC): `--since` or the first crash, `--until`
+    /// or the last crash (the "end of the data" host states are judged against).
+    pub window_start: Option<String>,
+    pub window_end: Option<String>,
+    #[serde(skip)]
+    pub window_end_ms: Option<i64>,
+}
+
+/// Clusters of `crashes` (store columns) in the scope of `opts`. `drivers` (the store's
+/// loaded-driver rows) gives exposure; `inventory` gives fleet share and breakdowns.
+pub fn clusters(
+    crashes: LazyFrame,
+    drivers: Option<LazyFrame>,
+    inventory: Option<DataFrame>,
+    opts: &ClusterOptions,
+) -> Result<ClusterTable, AnalyticsError> {
+    let prepared = prepare::prepare(crashes.clone(), &opts.scope.window, opts.host_states)?;
+    cluster_table(&prepared, crashes, drivers, inventory.as_ref(), opts)
+}
+
+/// Per-key aggregates of one level.
+#[derive(Debug, Clone, Default)]
+struct Counts {
+    crashes: u64,
+    hosts: u64,
+    boot_loop: u64,
+    recovered: u64,
+    still_failing: u64,
+    lost_ms: i64,
+}
+
+fn u64_at(df: &DataFrame, name: &str) -> Result<Vec<u64>, AnalyticsError> {
+    let column = df.column(name)?.cast(&DataType::UInt64)?;
+    Ok(column.u64()?.iter().map(|v| v.unwrap_or(0)).collect())
+}
+
+/// Groups `pairs` (one row per cluster key × host) into per-key counts.
+fn level_counts(pairs: &DataFrame, key: &str, end_ms: Option<i64>, p: &HostStateParams) -> Result<HashMap<u32, Counts>, AnalyticsError> {
+    let boot_code = u32::from(HostState::BootLoop.code());
+    let boot = col("state")
+        .eq(lit(boot_code))
+        .and(col("last").gt_eq(col("loop_start")))
+        .fill_null(lit(false));
+    let recovered = match end_ms {
+        Some(end) => {
+            let cutoff = end.saturating_sub((p.recovery_window_s.saturating_mul(1000)).min(i64::MAX as u64) as i64);
+            col("last").lt_eq(lit(cutoff)).fill_null(lit(false))
+        }
+        None => lit(false),
+    };
+    let df = pairs
+        .clone()
+        .lazy()
+        .with_columns([boot.alias("boot"), recovered.alias("recovered_raw")])
+        .with_columns([
+            col("recovered_raw").and(col("boot").not()).alias("recovered"),
+        ])
+        .with_columns([col("boot")
+            .or(col("recovered").not().and(col("host_crashes").gt(lit(1u32))))
+            .alias("failing")])
+        .group_by([col(key)])
+        .agg([
+            len().alias("hosts"),
+            col("n").sum().alias("crashes"),
+            col("boot").cast(DataType::UInt32).sum().alias("boot"),
+            col("recovered").cast(DataType::UInt32).sum().alias("recovered"),
+            col("failing").cast(DataType::UInt32).sum().alias("failing"),
+            col("lost").sum().alias("lost"),
+        ])
+        .collect()?;
+    let keys = prepare::u32_values(&df, key)?;
+    let hosts = u64_at(&df, "hosts")?;
+    let crashes = u64_at(&df, "crashes")?;
+    let boot = u64_at(&df, "boot")?;
+    let rec = u64_at(&df, "recovered")?;
+    let fail = u64_at(&df, "failing")?;
+    let lost: Vec<i64> = df.column("lost")?.cast(&DataType::Int64)?.i64()?.iter().map(|v| v.unwrap_or(0)).collect();
+    let mut out = HashMap::with_capacity(keys.len());
+    for i in 0..keys.len() {
+        out.insert(
+            keys[i],
+            Counts {
+                crashes: crashes[i],
+                hosts: hosts[i],
+                boot_loop: boot[i],
+                recovered: rec[i],
+                still_failing: fail[i],
+                lost_ms: lost[i],
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Aggregations that roll `pairs` of a finer level up to a coarser key.
+fn pair_rollup(finer: &DataFrame, key: &str, carry: &[&str]) -> Result<DataFrame, AnalyticsError> {
+    let mut aggs = vec![
+        col("n").sum().alias("n"),
+        col("last").max().alias("last"),
+        col("lost").sum().alias("lost"),
+        col("state").first().alias("state"),
+        col("loop_start").first().alias("loop_start"),
+        col("host_crashes").first().alias("host_crashes"),
+    ];
+    for c in carry {
+        aggs.push(col(*c).first().alias(*c));
+    }
+    Ok(finer
+        .clone()
+        .lazy()
+        .group_by([col(key), col("host_idx")])
+        .agg(aggs)
+        .collect()?)
+}
+
+/// Hosts per inventory value, per key of one level.
+fn level_breakdown(
+    pairs: &DataFrame,
+    key: &str,
+    host_inventory: &DataFrame,
+    columns: &[String],
+) -> Result<HashMap<u32, Breakdown>, AnalyticsError> {
+    let joined = pairs
+        .clone()
+        .lazy()
+        .select([col(key), col("host_idx")])
+        .join(
+            host_inventory.clone().lazy(),
+            [col("host_idx")],
+            [col("host_idx")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .collect()?;
+    let mut out: HashMap<u32, Breakdown> = HashMap::new();
+    for column in columns {
+        let counts = joined
+            .clone()
+            .lazy()
+            .group_by([col(key), col(column.as_str()).fill_null(lit(prepare::NOT_IN_INVENTORY))])
+            .agg([len().alias("__hosts")])
+            .collect()?;
+        let keys = prepare::u32_values(&counts, key)?;
+        let values = counts.column(column.as_str())?.str()?;
+        let hosts = u64_at(&counts, "__hosts")?;
+        for i in 0..keys.len() {
+            let value = values.get(i).unwrap_or(prepare::EMPTY_VALUE).to_string();
+            *out.entry(keys[i])
+                .or_default()
+                .entry(column.clone())
+                .or_default()
+                .entry(value)
+                .or_insert(0) += hosts[i];
+        }
+    }
+    Ok(out)
+}
+
+/// First/last seen and the onset buckets of each signature.
+struct SigTimes {
+    first: HashMap<u32, i64>,
+    last: HashMap<u32, i64>,
+    onset: HashMap<u32, BTreeMap<i64, u64>>,
+}
+
+fn sig_times(rows: &DataFrame, origin_ms: i64, bucket_ms: i64) -> Result<SigTimes, AnalyticsError> {
+    let extent = rows
+        .clone()
+        .lazy()
+        .group_by([col("sig")])
+        .agg([col("t").min().alias("first"), col("t").max().alias("last")])
+        .collect()?;
+    let sig = prepare::u32_values(&extent, "sig")?;
+    let first = extent.column("first")?.i64()?;
+    let last = extent.column("last")?.i64()?;
+    let mut out = SigTimes {
+        first: HashMap::new(),
+        last: HashMap::new(),
+        onset: HashMap::new(),
+    };
+    for (i, s) in sig.iter().enumerate() {
+        if let Some(f) = first.get(i) {
+            out.first.insert(*s, f);
+        }
+        if let Some(l) = last.get(i) {
+            out.last.insert(*s, l);
+        }
+    }
+    let buckets = rows
+        .clone()
+        .lazy()
+        .filter(col("t").is_not_null())
+        .with_column(((col("t") - lit(origin_ms)) / lit(bucket_ms)).alias("b"))
+        .group_by([col("sig"), col("b")])
+        .agg([len().alias("n")])
+        .collect()?;
+    let sig = prepare::u32_values(&buckets, "sig")?;
+    let b = buckets.column("b")?.i64()?;
+    let n = u64_at(&buckets, "n")?;
+    for i in 0..sig.len() {
+        if let Some(bucket) = b.get(i) {
+            *out.onset.entry(sig[i]).or_default().entry(bucket).or_insert(0) += n[i];
+        }
+    }
+    Ok(out)
+}
+
+/// Driver -> distinct hosts loading it, and the number of hosts with any driver data, in
+/// the window and host scope.
+fn exposure(
+    drivers: LazyFrame,
+    prepared: &Prepared,
+    window_open: bool,
+    scoped_hosts: Option<&DataFrame>,
+    wanted: &[String],
+) -> Result<(HashMap<String, u64>, u64), AnalyticsError> {
+    let mut dl = drivers.select([
+        col("dump_id"),
+        col("host"),
+        col("driver").str().to_lowercase().alias("driver"),
+    ]);
+    if !window_open {
+        let dumps = prepared
+            .base
+            .clone()
+            .lazy()
+            .select([col("dump_id")])
+            .unique(None, UniqueKeepStrategy::Any);
+        dl = dl.join(dumps, [col("dump_id")], [col("dump_id")], JoinArgs::new(JoinType::Inner));
+    }
+    if let Some(hosts) = scoped_hosts {
+        dl = dl.join(
+            hosts.clone().lazy().select([col("host")]),
+            [col("host")],
+            [col("host")],
+            JoinArgs::new(JoinType::Inner),
+        );
+    }
+    let dl = dl.select([col("host"), col("driver")]).collect()?;
+    let known = dl
+        .clone()
+        .lazy()
+        .select([col("host").n_unique().cast(DataType::UInt64).alias("n")])
+        .collect()?;
+    let known = known.column("n")?.u64()?.get(0).unwrap_or(0);
+    let wanted_df = DataFrame::new(
+        wanted.len(),
+        vec![Column::new("driver".into(), wanted.to_vec())],
+    )?;
+    let per_driver = dl
+        .lazy()
+        .join(wanted_df.lazy(), [col("driver")], [col("driver")], JoinArgs::new(JoinType::Inner))
+        .group_by([col("driver")])
+        .agg([col("host").n_unique().cast(DataType::UInt64).alias("hosts")])
+        .collect()?;
+    let names = per_driver.column("driver")?.str()?;
+    let hosts = per_driver.column("hosts")?.u64()?;
+    let mut out = HashMap::new();
+    for i in 0..per_driver.height() {
+        if let (Some(name), Some(h)) = (names.get(i), hosts.get(i)) {
+            out.insert(name.to_string(), h);
+        }
+    }
+    Ok((out, known))
+}
+
+/// Representative frames of each signature in `sigs`, from its `rep_dump_id`'s stack,
+/// starting at the blamed frame (the frames above it are the bugcheck machinery).
+fn representative_stacks(
+    crashes: LazyFrame,
+    prepared: &Prepared,
+    sigs: &[u32],
+    interner: &mut FrameInterner,
+) -> Result<HashMap<u32, Vec<u32>>, AnalyticsError> {
+    let mut crashes = crashes;
+    let schema = crashes.collect_schema()?;
+    for c in ["stack_module", "stack_function", "stack_offset", "stack_address"] {
+        if schema.get(c).is_none() {
+            return Ok(HashMap::new());
+        }
+    }
+    let mut wanted: HashMap<String, Vec<u32>> = HashMap::new();
+    for &s in sigs {
+        if let Some(d) = prepared.sigs.get(s as usize).and_then(|x| x.rep_dump_id.clone()) {
+            wanted.entry(d).or_default().push(s);
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(HashMap::new());
+    }
+    // A balanced OR of equalities keeps the predicate pushed down into the Parquet scan (no
+    // `is_in` in this polars build) without a deep expression tree.
+    let mut terms: Vec<Expr> = wanted
+        .keys()
+        .map(|d| col("dump_id").eq(lit(d.clone())))
+        .collect();
+    while terms.len() > 1 {
+        let mut next = Vec::with_capacity(terms.len().div_ceil(2));
+        let mut it = terms.into_iter();
+        while let Some(a) = it.next() {
+            match it.next() {
+                Some(b) => next.push(a.or(b)),
+                None => next.push(a),
+            }
+        }
+        terms = next;
+    }
+    let Some(predicate) = terms.pop() else {
+        return Ok(HashMap::new());
+    };
+    let has_index = schema.get("blame_frame_index").is_some();
+    let mut select = vec![
+        col("dump_id"),
+        col("stack_module"),
+        col("stack_function"),
+        col("stack_offset"),
+        col("stack_address"),
+    ];
+    select.push(if has_index {
+        col("blame_frame_index").cast(DataType::UInt32)
+    } else {
+        lit(NULL).cast(DataType::UInt32).alias("blame_frame_index")
+    });
+    let df = crashes.filter(predicate).select(select).collect()?;
+    let dump = df.column("dump_id")?.str()?;
+    let modules = df.column("stack_module")?.list()?;
+    let functions = df.column("stack_function")?.list()?;
+    let offsets = df.column("stack_offset")?.list()?;
+    let addresses = df.column("stack_address")?.list()?;
+    let index = df.column("blame_frame_index")?.u32()?;
+    let mut out = HashMap::new();
+    for i in 0..df.height() {
+        let Some(d) = dump.get(i) else { continue };
+        let Some(targets) = wanted.remove(d) else { continue };
+        let m = modules.get_as_series(i);
+        let f = functions.get_as_series(i);
+        let o = offsets.get_as_series(i);
+        let a = addresses.get_as_series(i);
+        let (Some(m), Some(f), Some(o), Some(a)) = (m, f, o, a) else { continue };
+        let (m, f, o, a) = (m.str()?, f.str()?, o.str()?, a.str()?);
+        let len = m.len().min(f.len()).min(o.len()).min(a.len());
+        let start = index.get(i).map(|x| x as usize).filter(|&x| x < len).unwrap_or(0);
+        let frames: Vec<u32> = (start..len)
+            .map(|k| {
+                interner.intern(similarity::normalize_frame(m.get(k), f.get(k), o.get(k), a.get(k)))
+            })
+            .collect();
+        for s in targets {
+            out.insert(s, frames.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Related-signature links inside each driver cluster: sig -> [(other sig, similarity)].
+fn related_links(
+    crashes: LazyFrame,
+    prepared: &Prepared,
+    sig_crashes: &HashMap<u32, u64>,
+    params: &SimilarityParams,
+) -> Result<HashMap<u32, Vec<(u32, f64)>>, AnalyticsError> {
+    // Signatures per driver cause, largest first.
+    let mut by_cause: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for (&s, _) in sig_crashes.iter() {
+        let Some(info) = prepared.sigs.get(s as usize) else { continue };
+        if prepared.causes[info.cause as usize].driver.is_some() {
+            by_cause.entry(info.cause).or_default().push(s);
+        }
+    }
+    let mut candidates: Vec<u32> = Vec::new();
+    for sigs in by_cause.values_mut() {
+        sigs.sort_by(|a, b| {
+            sig_crashes
+                .get(b)
+                .cmp(&sig_crashes.get(a))
+                .then(a.cmp(b))
+        });
+        sigs.truncate(params.max_signatures_per_driver);
+        if sigs.len() >= 2 {
+            candidates.extend(sigs.iter().copied());
+        }
+    }
+    let mut out: HashMap<u32, Vec<(u32, f64)>> = HashMap::new();
+    if candidates.is_empty() {
+        return Ok(out);
+    }
+    let mut interner = FrameInterner::default();
+    let stacks = representative_stacks(crashes, prepared, &candidates, &mut interner)?;
+    for sigs in by_cause.values() {
+        if sigs.len() < 2 {
+            continue;
+        }
+        let present: Vec<u32> = sigs.iter().copied().filter(|s| stacks.contains_key(s)).collect();
+        let frames: Vec<Vec<u32>> = present.iter().map(|s| stacks[s].clone()).collect();
+        for link in similarity::link_related(&frames, params) {
+            let (a, b) = (present[link.a], present[link.b]);
+            out.entry(a).or_default().push((b, link.similarity));
+            out.entry(b).or_default().push((a, link.similarity));
+        }
+    }
+    Ok(out)
+}
+
+fn code_hex(code: u32) -> String {
+    format!("0x{code:X}")
+}
+
+fn share(part: u64, whole: Option<u64>) -> Option<f64> {
+    match whole {
+        Some(w) if w > 0 => Some(part as f64 / w as f64),
+        _ => None,
+    }
+}
+
+/// Builds the onset curve from bucket -> count.
+fn onset_of(buckets: &BTreeMap<i64, u64>, origin_ms: i64, bucket_ms: i64) -> Onset {
+    let bucket_seconds = bucket_ms / 1000;
+    let (Some((&first, _)), Some((&last, _))) = (buckets.iter().next(), buckets.iter().next_back()) else {
+        return Onset {
+            bucket_seconds,
+            start: None,
+            counts: Vec::new(),
+            peak_crashes: 0,
+            peak_at: None,
+        };
+    };
+    let counts: Vec<u64> = (first..=last).map(|b| buckets.get(&b).copied().unwrap_or(0)).collect();
+    let (peak_bucket, peak) = buckets
+        .iter()
+        .fold((first, 0u64), |(pb, pn), (&b, &n)| if n > pn { (b, n) } else { (pb, pn) });
+    let at = |b: i64| rfc3339_utc(origin_ms.saturating_add(b.saturating_mul(bucket_ms)));
+    Onset {
+        bucket_seconds,
+        start: at(first),
+        counts,
+        peak_crashes: peak,
+        peak_at: at(peak_bucket),
+    }
+}
+
+/// Everything needed to assemble nodes.
+struct Assembly<'a> {
+    prepared: &'a Prepared,
+    fleet_hosts: Option<u64>,
+    exposure: Option<(HashMap<String, u64>, u64)>,
+    origin_ms: i64,
+    bucket_ms: i64,
+}
+
+/// Fields shared by the three levels, from the node's signatures.
+struct NodeFacts {
+    owner: Option<String>,
+    third_party: bool,
+    failure_class: String,
+    codes: Vec<u32>,
+    first: Option<i64>,
+    last: Option<i64>,
+    onset: BTreeMap<i64, u64>,
+}
+
+impl Assembly<'_> {
+    fn facts(&self, sigs: &[u32], times: &SigTimes, by_crashes: &HashMap<u32, u64>) -> NodeFacts {
+        let mut ordered: Vec<u32> = sigs.to_vec();
+        ordered.sort_by(|a, b| by_crashes.get(b).cmp(&by_crashes.get(a)).then(a.cmp(b)));
+        let infos: Vec<&prepare::SigInfo> = ordered
+            .iter()
+            .filter_map(|s| self.prepared.sigs.get(*s as usize))
+            .collect();
+        let mut codes: Vec<u32> = infos.iter().flat_map(|i| i.bugcheck_codes.iter().copied()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        let mut onset: BTreeMap<i64, u64> = BTreeMap::new();
+        for s in &ordered {
+            if let Some(m) = times.onset.get(s) {
+                for (&b, &n) in m {
+                    *onset.entry(b).or_insert(0) += n;
+                }
+            }
+        }
+        NodeFacts {
+            owner: infos.iter().find_map(|i| i.owner.clone()),
+            third_party: infos.iter().any(|i| i.third_party),
+            failure_class: infos.first().map(|i| i.failure_class.clone()).unwrap_or_default(),
+            codes,
+            first: ordered.iter().filter_map(|s| times.first.get(s)).min().copied(),
+            last: ordered.iter().filter_map(|s| times.last.get(s)).max().copied(),
+            onset,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn node(
+        &self,
+        level: ClusterLevel,
+        id: String,
+        cause: u32,
+        bucket_id: String,
+        signature: String,
+        counts: &Counts,
+        facts: NodeFacts,
+        breakdown: Breakdown,
+        children: Vec<ClusterNode>,
+    ) -> ClusterNode {
+        let cause_info = &self.prepared.causes[cause as usize];
+        let exposed = match (&self.exposure, &cause_info.driver) {
+            (Some((per_driver, _)), Some(d)) => Some(per_driver.get(d).copied().unwrap_or(0)),
+            _ => None,
+        };
+        let known = self.exposure.as_ref().map(|(_, k)| *k);
+        let onset = onset_of(&facts.onset, self.origin_ms, self.bucket_ms);
+        let peak_rate_per_hour = if self.bucket_ms > 0 {
+            onset.peak_crashes as f64 * 3_600_000.0 / self.bucket_ms as f64
+        } else {
+            0.0
+        };
+        ClusterNode {
+            id,
+            level,
+            driver: cause_info.driver.clone(),
+            cause: cause_info.key.clone(),
+            owner: facts.owner,
+            third_party: facts.third_party,
+            failure_class: facts.failure_class,
+            bugcheck_codes: facts.codes.iter().map(|c| code_hex(*c)).collect(),
+            bucket_id,
+            signature,
+            crashes: counts.crashes,
+            hosts: counts.hosts,
+            fleet_share: share(counts.hosts, self.fleet_hosts),
+            exposed_hosts: exposed,
+            exposed_share: exposed.and_then(|e| share(e, known)),
+            exposed_hit_share: exposed.and_then(|e| share(counts.hosts, Some(e))),
+            boot_loop_hosts: counts.boot_loop,
+            recovered_hosts: counts.recovered,
+            still_failing_hosts: counts.still_failing,
+            first_seen: facts.first.and_then(rfc3339_utc),
+            last_seen: facts.last.and_then(rfc3339_utc),
+            first_seen_ms: facts.first,
+            last_seen_ms: facts.last,
+            host_hours_lost: counts.lost_ms as f64 / 3_600_000.0,
+            peak_rate_per_hour,
+            onset,
+            breakdown,
+            children,
+            related: Vec::new(),
+        }
+    }
+}
+
+/// Blast-radius order: hosts, then crashes, then id (deterministic).
+fn sort_nodes(nodes: &mut [ClusterNode]) {
+    nodes.sort_by(|a, b| {
+        b.hosts
+            .cmp(&a.hosts)
+            .then(b.crashes.cmp(&a.crashes))
+            .then(a.cause.cmp(&b.cause))
+            .then(a.bucket_id.cmp(&b.bucket_id))
+            .then(a.signature.cmp(&b.signature))
+    });
+}
+
+/// Assembles the table from a prepared window.
+pub(crate) fn cluster_table(
+    prepared: &Prepared,
+    crashes: LazyFrame,
+    drivers: Option<LazyFrame>,
+    inventory: Option<&DataFrame>,
+    opts: &ClusterOptions,
+) -> Result<ClusterTable, AnalyticsError> {
+    let (rows, fleet_hosts) = prepared.scoped_rows(&opts.scope, inventory)?;
+    let (scoped_hosts, _) = prepared.selected_hosts(&opts.scope, inventory)?;
+    let end_ms = prepared.end_ms;
+
+    // Onset bucket size from the window's span.
+    let span = match (prepared.start_ms, prepared.end_ms) {
+        (Some(s), Some(e)) => e.saturating_sub(s),
+        _ => 0,
+    };
+    let bucket_s = match opts.bucket_seconds {
+        Some(b) if b <= 0 => {
+            return Err(AnalyticsError::BadArgument("the onset bucket must be at least 1 s".into()))
+        }
+        Some(b) => {
+            if span / 1000 / b > 10_000 {
+                return Err(AnalyticsError::BadArgument(format!(
+                    "an onset bucket of {b} s gives more than 10,000 buckets over this window; choose a larger one"
+                )));
+            }
+            b
+        }
+        None => bucket_seconds_for_span(span),
+    };
+    let bucket_ms = bucket_s * 1000;
+    let origin_ms = prepared.start_ms.map(|s| s.div_euclid(bucket_ms) * bucket_ms).unwrap_or(0);
+
+    // (cluster, host) pairs at the three levels.
+    let pairs3 = rows
+        .clone()
+        .lazy()
+        .group_by([col("sig"), col("host_idx")])
+        .agg([
+            len().alias("n"),
+            col("t").max().alias("last"),
+            col("lost_ms").sum().alias("lost"),
+            col("state").first().alias("state"),
+            col("loop_start").first().alias("loop_start"),
+            col("host_crashes").first().alias("host_crashes"),
+            col("bkt").first().alias("bkt"),
+            col("cause").first().alias("cause"),
+        ])
+        .collect()?;
+    let pairs2 = pair_rollup(&pairs3, "bkt", &["cause"])?;
+    let pairs1 = pair_rollup(&pairs2, "cause", &[])?;
+    let p = &opts.host_states;
+    let counts3 = level_counts(&pairs3, "sig", end_ms, p)?;
+    let counts2 = level_counts(&pairs2, "bkt", end_ms, p)?;
+    let counts1 = level_counts(&pairs1, "cause", end_ms, p)?;
+
+    let (bd3, bd2, bd1) = match inventory {
+        Some(inv) => {
+            let (host_inv, columns) = prepared.host_inventory(inv)?;
+            (
+                level_breakdown(&pairs3, "sig", &host_inv, &columns)?,
+                level_breakdown(&pairs2, "bkt", &host_inv, &columns)?,
+                level_breakdown(&pairs1, "cause", &host_inv, &columns)?,
+            )
+        }
+        None => (HashMap::new(), HashMap::new(), HashMap::new()),
+    };
+
+    let times = sig_times(&rows, origin_ms, bucket_ms)?;
+    let sig_crashes: HashMap<u32, u64> = counts3.iter().map(|(k, c)| (*k, c.crashes)).collect();
+
+    let exposure = match drivers {
+        Some(d) => {
+            let wanted: Vec<String> = counts1
+                .keys()
+                .filter_map(|c| prepared.causes.get(*c as usize).and_then(|x| x.driver.clone()))
+                .collect();
+            Some(exposure(d, prepared, opts.scope.window.is_open(), scoped_hosts.as_ref(), &wanted)?)
+        }
+        None => None,
+    };
+    let hosts_with_driver_data = exposure.as_ref().map(|(_, k)| *k);
+
+    let related = match &opts.similarity {
+        Some(params) => related_links(crashes, prepared, &sig_crashes, params)?,
+        None => HashMap::new(),
+    };
+
+    let asm = Assembly {
+        prepared,
+        fleet_hosts,
+        exposure,
+        origin_ms,
+        bucket_ms,
+    };
+
+    // Signatures per bucket, buckets per cause, among those in scope.
+    let mut sigs_of_bucket: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for &s in counts3.keys() {
+        if let Some(info) = prepared.sigs.get(s as usize) {
+            sigs_of_bucket.entry(info.bkt).or_default().push(s);
+        }
+    }
+    let mut buckets_of_cause: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for &b in sigs_of_bucket.keys() {
+        if let Some(info) = prepared.buckets.get(b as usize) {
+            buckets_of_cause.entry(info.cause).or_default().push(b);
+        }
+    }
+
+    let empty = Counts::default();
+    let mut top: Vec<ClusterNode> = Vec::new();
+    for (&cause, bkts) in &buckets_of_cause {
+        let mut bucket_nodes = Vec::new();
+        let mut cause_sigs: Vec<u32> = Vec::new();
+        for &b in bkts {
+            let sigs = sigs_of_bucket.get(&b).cloned().unwrap_or_default();
+            cause_sigs.extend(sigs.iter().copied());
+            let bucket_info = &prepared.buckets[b as usize];
+            let mut sig_nodes = Vec::new();
+            for &s in &sigs {
+                let info = &prepared.sigs[s as usize];
+                let facts = asm.facts(&[s], &times, &sig_crashes);
+                let mut node = asm.node(
+                    ClusterLevel::Signature,
+                    info.id.clone(),
+                    cause,
+                    bucket_info.bucket_id.clone(),
+                    info.signature.clone(),
+                    counts3.get(&s).unwrap_or(&empty),
+                    facts,
+                    bd3.get(&s).cloned().unwrap_or_default(),
+                    Vec::new(),
+                );
+                if let Some(links) = related.get(&s) {
+                    let mut rel: Vec<RelatedSignature> = links
+                        .iter()
+                        .filter_map(|(other, sim)| {
+                            prepared.sigs.get(*other as usize).map(|o| RelatedSignature {
+                                id: o.id.clone(),
+                                signature: o.signature.clone(),
+                                similarity: (*sim * 1000.0).round() / 1000.0,
+                            })
+                        })
+                        .collect();
+                    rel.sort_by(|a, b| b.similarity.total_cmp(&a.similarity).then(a.id.cmp(&b.id)));
+                    node.related = rel;
+                }
+                sig_nodes.push(node);
+            }
+            sort_nodes(&mut sig_nodes);
+            let top_sig = sig_nodes.first().map(|n| n.signature.clone()).unwrap_or_default();
+            let facts = asm.facts(&sigs, &times, &sig_crashes);
+            bucket_nodes.push(asm.node(
+                ClusterLevel::Bucket,
+                bucket_info.id.clone(),
+                cause,
+                bucket_info.bucket_id.clone(),
+                top_sig,
+                counts2.get(&b).unwrap_or(&empty),
+                facts,
+                bd2.get(&b).cloned().unwrap_or_default(),
+                sig_nodes,
+            ));
+        }
+        sort_nodes(&mut bucket_nodes);
+        let (top_bucket, top_sig) = bucket_nodes
+            .first()
+            .map(|n| (n.bucket_id.clone(), n.signature.clone()))
+            .unwrap_or_default();
+        let facts = asm.facts(&cause_sigs, &times, &sig_crashes);
+        top.push(asm.node(
+            ClusterLevel::Driver,
+            prepared.causes[cause as usize].id.clone(),
+            cause,
+            top_bucket,
+            top_sig,
+            counts1.get(&cause).unwrap_or(&empty),
+            facts,
+            bd1.get(&cause).cloned().unwrap_or_default(),
+            bucket_nodes,
+        ));
+    }
+    sort_nodes(&mut top);
+
+    let hosts_in_scope = rows
+        .clone()
+        .lazy()
+        .select([col("host_idx").n_unique().cast(DataType::UInt64).alias("n")])
+        .collect()?;
+    let hosts = hosts_in_scope.column("n")?.u64()?.get(0).unwrap_or(0);
+    Ok(ClusterTable {
+        fleet_hosts,
+        clusters: top,
+        crashes: rows.height() as u64,
+        hosts,
+        hosts_with_driver_data,
+        window_start: prepared.start_ms.and_then(rfc3339_utc),
+        window_end: prepared.end_ms.and_then(rfc3339_utc),
+        window_end_ms: prepared.end_ms,
+    })
+}
+
+/// Which cluster each dump landed in, at every level, for scoring against a reference
+/// (`scoring::bcubed`). Columns: `dump_id`, `driver_cluster`, `bucket_cluster`,
+/// `signature_cluster` (the ids of the three levels) and `related_group` (the id of the
+/// largest signature among those linked to this one as related, transitively, inside its
+/// driver cluster: the partition one gets by merging related signatures).
+pub fn cluster_assignments(
+    crashes: LazyFrame,
+    opts: &ClusterOptions,
+) -> Result<DataFrame, AnalyticsError> {
+    let prepared = prepare::prepare(crashes.clone(), &opts.scope.window, opts.host_states)?;
+    let sig_crashes: HashMap<u32, u64> = {
+        let counts = prepared
+            .rows
+            .clone()
+            .lazy()
+            .group_by([col("sig")])
+            .agg([len().alias("n")])
+            .collect()?;
+        let s = prepare::u32_values(&counts, "sig")?;
+        let n = u64_at(&counts, "n")?;
+        s.into_iter().zip(n).collect()
+    };
+    let links = match &opts.similarity {
+        Some(params) => related_links(crashes, &prepared, &sig_crashes, params)?,
+        None => HashMap::new(),
+    };
+    // Union-find over signatures; each group is named after its largest member.
+    let n = prepared.sigs.len();
+    let mut flat = Vec::new();
+    for (&a, others) in &links {
+        for (b, sim) in others {
+            flat.push(similarity::Link { a: a as usize, b: *b as usize, similarity: *sim });
+        }
+    }
+    let roots = similarity::connected_groups(n, &flat);
+    let mut leader: HashMap<usize, usize> = HashMap::new();
+    for s in 0..n {
+        let r = roots[s];
+        let e = leader.entry(r).or_insert(s);
+        let cur = sig_crashes.get(&(*e as u32)).copied().unwrap_or(0);
+        let cand = sig_crashes.get(&(s as u32)).copied().unwrap_or(0);
+        if cand > cur {
+            *e = s;
+        }
+    }
+    let sig_of_row = prepared
+        .rows
+        .clone()
+        .lazy()
+        .select([col("row"), col("sig")])
+        .sort(["row"], SortMultipleOptions::default())
+        .collect()?;
+    let rows_idx = prepared.base.column("row")?.idx()?.clone();
+    let mut sig_by_row: HashMap<u32, u32> = HashMap::with_capacity(sig_of_row.height());
+    {
+        let r = sig_of_row.column("row")?.idx()?;
+        let s = sig_of_row.column("sig")?.u32()?;
+        for (r, s) in r.iter().zip(s.iter()) {
+            if let (Some(r), Some(s)) = (r, s) {
+                sig_by_row.insert(r, s);
+            }
+        }
+    }
+    let dump = prepared.base.column("dump_id")?.str()?;
+    let mut out_dump: Vec<Option<&str>> = Vec::with_capacity(dump.len());
+    let (mut d1, mut d2, mut d3, mut d4) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (i, r) in rows_idx.iter().enumerate() {
+        let Some(s) = r.and_then(|r| sig_by_row.get(&r)).copied() else { continue };
+        let Some(info) = prepared.sigs.get(s as usize) else { continue };
+        out_dump.push(dump.get(i));
+        d1.push(prepared.causes[info.cause as usize].id.clone());
+        d2.push(prepared.buckets[info.bkt as usize].id.clone());
+        d3.push(info.id.clone());
+        let root = roots.get(s as usize).and_then(|r| leader.get(r)).copied().unwrap_or(s as usize);
+        d4.push(prepared.sigs.get(root).map(|x| x.id.clone()).unwrap_or_default());
+    }
+    let height = out_dump.len();
+    Ok(DataFrame::new(
+        height,
+        vec![
+            Column::new("dump_id".into(), out_dump),
+            Column::new("driver_cluster".into(), d1),
+            Column::new("bucket_cluster".into(), d2),
+            Column::new("signature_cluster".into(), d3),
+            Column::new("related_group".into(), d4),
+        ],
+    )?)
+}

@@ -1,0 +1,279 @@
+//! Exposure: who runs in our kernel and what it costs. One row per third-party driver seen
+//! loaded in the window: vendor and category (from the rules' driver catalog), how many hosts
+//! load it and what share of the hosts whose driver list is known, how many crashes are
+//! blamed on it and their share of all crashes in scope, and its versions (PE timestamps)
+//! with the hosts that load each and the crashes blamed on each.
+//!
+//! A crash's version is the timestamp of the blamed driver in that same dump's driver list,
+//! so "which versions crash" is exact per dump. Microsoft's own drivers are left out unless
+//! asked for (`include_microsoft`).
+
+use std::collections::{BTreeMap, HashMap};
+
+use polars::prelude::*;
+use serde::Serialize;
+
+use super::prepare::{self, load_base};
+use super::{AnalyticsError, Scope};
+
+/// What the rules know about drivers. Implemented for `triage::Rules`; tests pass their own.
+pub trait DriverCatalog {
+    /// Whether the driver (lower-case base name) ships with Windows.
+    fn is_microsoft(&self, driver: &str) -> bool;
+    /// Vendor and category of a known third-party driver.
+    fn vendor_category(&self, driver: &str) -> Option<(String, String)>;
+}
+
+impl DriverCatalog for crate::triage::Rules {
+    fn is_microsoft(&self, driver: &str) -> bool {
+        crate::triage::Rules::is_microsoft(self, driver)
+    }
+
+    fn vendor_category(&self, driver: &str) -> Option<(String, String)> {
+        self.driver_info(driver)
+            .map(|i| (i.vendor.clone(), i.category.clone()))
+    }
+}
+
+/// Options of `drivers`.
+#[derive(Debug, Clone, Default)]
+pub struct DriverOptions {
+    /// Window, inventory filters and `driver` apply; `cluster` does not.
+    pub scope: Scope,
+    pub include_microsoft: bool,
+}
+
+/// One version of a driver.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DriverVersion {
+    /// PE TimeDateStamp, `0x` + 8 hex digits.
+    pub timestamp: String,
+    pub hosts: u64,
+    pub crashes: u64,
+}
+
+/// One driver's exposure.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DriverRow {
+    pub driver: String,
+    pub vendor: Option<String>,
+    pub category: Option<String>,
+    pub hosts_loaded: u64,
+    pub loaded_share: Option<f64>,
+    pub crashes: u64,
+    pub crash_share: Option<f64>,
+    /// Newest timestamp first.
+    pub versions: Vec<DriverVersion>,
+}
+
+/// The `drivers` result. Its JSON form is the `drivers` array alone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriverTable {
+    pub drivers: Vec<DriverRow>,
+    /// Hosts whose driver list is known in scope (the `loaded_share` denominator).
+    pub hosts_with_driver_data: u64,
+    /// Crashes in scope (the `crash_share` denominator).
+    pub crashes: u64,
+}
+
+fn u64_values(df: &DataFrame, name: &str) -> Result<Vec<u64>, AnalyticsError> {
+    Ok(df
+        .column(name)?
+        .cast(&DataType::UInt64)?
+        .u64()?
+        .iter()
+        .map(|v| v.unwrap_or(0))
+        .collect())
+}
+
+/// The exposure table of `drivers` (store loaded-driver rows) against `crashes`.
+pub fn drivers(
+    crashes: LazyFrame,
+    drivers: LazyFrame,
+    inventory: Option<DataFrame>,
+    catalog: &dyn DriverCatalog,
+    opts: &DriverOptions,
+) -> Result<DriverTable, AnalyticsError> {
+    let base = load_base(crashes, &opts.scope.window)?;
+
+    // Hosts in scope (inventory filters).
+    let allowed_hosts: Option<DataFrame> = if opts.scope.inventory_filters.is_empty() {
+        None
+    } else {
+        let inv = inventory.as_ref().ok_or_else(|| AnalyticsError::UnknownInventoryColumn {
+            column: opts.scope.inventory_filters[0].0.clone(),
+            available: "there is no inventory (give one to `scan --inventory`)".into(),
+        })?;
+        let filtered = prepare::filter_inventory(inv, &opts.scope.inventory_filters)?;
+        Some(
+            filtered
+                .lazy()
+                .select([col("host").cast(DataType::String)])
+                .unique(None, UniqueKeepStrategy::Any)
+                .collect()?,
+        )
+    };
+
+    let mut crash_lf = base.lazy().select([col("dump_id"), col("host"), col("driver")]);
+    if let Some(hosts) = &allowed_hosts {
+        crash_lf = crash_lf.join(
+            hosts.clone().lazy(),
+            [col("host")],
+            [col("host")],
+            JoinArgs::new(JoinType::Inner),
+        );
+    }
+    let scoped = crash_lf.collect()?;
+    let total_crashes = scoped.height() as u64;
+
+    let mut dl = drivers.select([
+        col("dump_id"),
+        col("host"),
+        col("driver").str().to_lowercase().alias("driver"),
+        col("timestamp").cast(DataType::UInt32),
+    ]);
+    if !opts.scope.window.is_open() || allowed_hosts.is_some() {
+        // Only the driver lists of dumps in scope.
+        let dumps = scoped
+            .clone()
+            .lazy()
+            .select([col("dump_id")])
+            .unique(None, UniqueKeepStrategy::Any);
+        dl = dl.join(dumps, [col("dump_id")], [col("dump_id")], JoinArgs::new(JoinType::Inner));
+    }
+    let dl = dl.collect()?;
+
+    let known = dl
+        .clone()
+        .lazy()
+        .select([col("host").n_unique().cast(DataType::UInt64).alias("n")])
+        .collect()?;
+    let hosts_with_driver_data = known.column("n")?.u64()?.get(0).unwrap_or(0);
+
+    let per_driver = dl
+        .clone()
+        .lazy()
+        .group_by([col("driver")])
+        .agg([col("host").n_unique().alias("hosts")])
+        .collect()?;
+    let per_version = dl
+        .clone()
+        .lazy()
+        .group_by([col("driver"), col("timestamp")])
+        .agg([col("host").n_unique().alias("hosts")])
+        .collect()?;
+    let crashes_per_driver = scoped
+        .clone()
+        .lazy()
+        .filter(col("driver").is_not_null())
+        .group_by([col("driver")])
+        .agg([len().alias("crashes")])
+        .collect()?;
+    // The version of the blamed driver in the crashing dump's own driver list.
+    let crashes_per_version = scoped
+        .lazy()
+        .filter(col("driver").is_not_null())
+        .join(
+            dl.lazy().select([col("dump_id"), col("driver"), col("timestamp")]),
+            [col("dump_id"), col("driver")],
+            [col("dump_id"), col("driver")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .group_by([col("driver"), col("timestamp")])
+        .agg([col("dump_id").n_unique().alias("crashes")])
+        .collect()?;
+
+    let mut crash_count: HashMap<String, u64> = HashMap::new();
+    {
+        let names = crashes_per_driver.column("driver")?.str()?;
+        let n = u64_values(&crashes_per_driver, "crashes")?;
+        for i in 0..n.len() {
+            if let Some(name) = names.get(i) {
+                crash_count.insert(name.to_string(), n[i]);
+            }
+        }
+    }
+    let mut version_crashes: HashMap<(String, u32), u64> = HashMap::new();
+    {
+        let names = crashes_per_version.column("driver")?.str()?;
+        let ts = crashes_per_version.column("timestamp")?.u32()?;
+        let n = u64_values(&crashes_per_version, "crashes")?;
+        for i in 0..n.len() {
+            if let (Some(name), Some(t)) = (names.get(i), ts.get(i)) {
+                version_crashes.insert((name.to_string(), t), n[i]);
+            }
+        }
+    }
+    let mut versions: HashMap<String, BTreeMap<u32, u64>> = HashMap::new();
+    {
+        let names = per_version.column("driver")?.str()?;
+        let ts = per_version.column("timestamp")?.u32()?;
+        let n = u64_values(&per_version, "hosts")?;
+        for i in 0..n.len() {
+            if let (Some(name), Some(t)) = (names.get(i), ts.get(i)) {
+                versions.entry(name.to_string()).or_default().insert(t, n[i]);
+            }
+        }
+    }
+
+    let wanted = opts.scope.driver.as_deref().map(str::to_ascii_lowercase);
+    let names = per_driver.column("driver")?.str()?;
+    let hosts = u64_values(&per_driver, "hosts")?;
+    let mut rows = Vec::new();
+    for i in 0..hosts.len() {
+        let Some(name) = names.get(i) else { continue };
+        if wanted.as_deref().is_some_and(|w| w != name) {
+            continue;
+        }
+        if !opts.include_microsoft && catalog.is_microsoft(name) {
+            continue;
+        }
+        let (vendor, category) = match catalog.vendor_category(name) {
+            Some((v, c)) => (Some(v), Some(c)),
+            None => (None, None),
+        };
+        let crashes = crash_count.get(name).copied().unwrap_or(0);
+        let mut vers: Vec<DriverVersion> = versions
+            .get(name)
+            .map(|m| {
+                m.iter()
+                    .rev()
+                    .map(|(t, h)| DriverVersion {
+                        timestamp: format!("{t:#010x}"),
+                        hosts: *h,
+                        crashes: version_crashes
+                            .get(&(name.to_string(), *t))
+                            .copied()
+                            .unwrap_or(0),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        vers.shrink_to_fit();
+        rows.push(DriverRow {
+            driver: name.to_string(),
+            vendor,
+            category,
+            hosts_loaded: hosts[i],
+            loaded_share: share(hosts[i], hosts_with_driver_data),
+            crashes,
+            crash_share: share(crashes, total_crashes),
+            versions: vers,
+        });
+    }
+    rows.sort_by(|a, b| {
+        b.crashes
+            .cmp(&a.crashes)
+            .then(b.hosts_loaded.cmp(&a.hosts_loaded))
+            .then(a.driver.cmp(&b.driver))
+    });
+    Ok(DriverTable {
+        drivers: rows,
+        hosts_with_driver_data,
+        crashes: total_crashes,
+    })
+}
+
+fn share(part: u64, whole: u64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
+}

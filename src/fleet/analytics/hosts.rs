@@ -1,0 +1,209 @@
+//! Hosts and their crash state: one row per host with a crash in scope, its state
+//! (`hoststate`: boot-loop, failing, single, recovered), crashes, the clusters that hit it,
+//! the lowest uptime, first and last crash, and its inventory columns.
+//!
+//! Filters choose WHICH hosts are listed (`--cluster`/`--driver`: hosts with a crash of
+//! that cluster/driver; `--site`/`--where`: hosts with those inventory values; `--state`);
+//! the figures of a listed host always describe all its crashes in the window, because a
+//! host's state is a property of the host, not of one cluster.
+//!
+//! Order: most urgent first — boot-loop, failing, single, recovered — then crashes, then name.
+
+use std::collections::{BTreeMap, HashMap};
+
+use polars::prelude::*;
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+
+use super::hoststate::{HostState, HostStateParams};
+use super::prepare::{self, Prepared};
+use super::window::rfc3339_utc;
+use super::{AnalyticsError, Scope};
+
+/// Options of `hosts`.
+#[derive(Debug, Clone, Default)]
+pub struct HostOptions {
+    pub scope: Scope,
+    pub host_states: HostStateParams,
+    /// Only hosts in this state.
+    pub state: Option<HostState>,
+}
+
+/// One host. Serializes flat: the fixed fields, then every inventory column by name
+/// (a column whose name collides with a fixed field is written as `inventory_<name>`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostRow {
+    pub host: String,
+    pub state: HostState,
+    pub crashes: u64,
+    /// Level-1 cluster keys (blamed driver or non-driver cause), most crashes first.
+    pub clusters: Vec<String>,
+    pub min_uptime_seconds: Option<u64>,
+    pub first_crash: Option<String>,
+    pub last_crash: Option<String>,
+    /// Start of the current boot loop (boot-loop hosts only).
+    pub boot_loop_since: Option<String>,
+    /// Inventory columns in inventory order (empty without an inventory).
+    pub inventory: Vec<(String, String)>,
+}
+
+const FIXED_FIELDS: [&str; 8] = [
+    "host",
+    "state",
+    "crashes",
+    "clusters",
+    "min_uptime_seconds",
+    "first_crash",
+    "last_crash",
+    "boot_loop_since",
+];
+
+impl Serialize for HostRow {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(FIXED_FIELDS.len() + self.inventory.len()))?;
+        map.serialize_entry("host", &self.host)?;
+        map.serialize_entry("state", &self.state)?;
+        map.serialize_entry("crashes", &self.crashes)?;
+        map.serialize_entry("clusters", &self.clusters)?;
+        map.serialize_entry("min_uptime_seconds", &self.min_uptime_seconds)?;
+        map.serialize_entry("first_crash", &self.first_crash)?;
+        map.serialize_entry("last_crash", &self.last_crash)?;
+        map.serialize_entry("boot_loop_since", &self.boot_loop_since)?;
+        for (column, value) in &self.inventory {
+            if FIXED_FIELDS.contains(&column.as_str()) {
+                map.serialize_entry(&format!("inventory_{column}"), value)?;
+            } else {
+                map.serialize_entry(column, value)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// The `hosts` result. Its JSON form is the `hosts` array alone (see `commands::hosts`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostTable {
+    pub hosts: Vec<HostRow>,
+    /// Inventory column names, in order (for table and CSV headers).
+    pub inventory_columns: Vec<String>,
+    /// Hosts per state among the listed hosts.
+    pub by_state: BTreeMap<HostState, u64>,
+    /// The end of the data the states were judged against.
+    pub window_end: Option<String>,
+}
+
+/// Hosts of `crashes` (store columns) in the scope of `opts`.
+pub fn hosts(
+    crashes: LazyFrame,
+    inventory: Option<DataFrame>,
+    opts: &HostOptions,
+) -> Result<HostTable, AnalyticsError> {
+    let prepared = prepare::prepare(crashes, &opts.scope.window, opts.host_states)?;
+    host_table(&prepared, inventory.as_ref(), opts)
+}
+
+/// Builds the table from a prepared window.
+pub(crate) fn host_table(
+    prepared: &Prepared,
+    inventory: Option<&DataFrame>,
+    opts: &HostOptions,
+) -> Result<HostTable, AnalyticsError> {
+    let (scoped, _) = prepared.scoped_rows(&opts.scope, inventory)?;
+    let listed: Vec<u32> = {
+        let u = scoped
+            .clone()
+            .lazy()
+            .select([col("host_idx").unique()])
+            .collect()?;
+        prepare::u32_values(&u, "host_idx")?
+    };
+
+    // Clusters per host over all its crashes (not only the scoped ones).
+    let per_cause = prepared
+        .rows
+        .clone()
+        .lazy()
+        .group_by([col("host_idx"), col("cause")])
+        .agg([len().alias("n")])
+        .collect()?;
+    let h = prepare::u32_values(&per_cause, "host_idx")?;
+    let c = prepare::u32_values(&per_cause, "cause")?;
+    let n: Vec<u64> = per_cause
+        .column("n")?
+        .cast(&DataType::UInt64)?
+        .u64()?
+        .iter()
+        .map(|v| v.unwrap_or(0))
+        .collect();
+    let mut causes_of: HashMap<u32, Vec<(u64, u32)>> = HashMap::new();
+    for i in 0..h.len() {
+        causes_of.entry(h[i]).or_default().push((n[i], c[i]));
+    }
+
+    let (mut inv_rows, inventory_columns): (HashMap<u32, Vec<(String, String)>>, Vec<String>) =
+        match inventory {
+            Some(inv) => {
+                let (host_inv, columns) = prepared.host_inventory(inv)?;
+                let idx = prepare::u32_values(&host_inv, "host_idx")?;
+                let mut values: Vec<&StringChunked> = Vec::with_capacity(columns.len());
+                for column in &columns {
+                    values.push(host_inv.column(column.as_str())?.str()?);
+                }
+                let mut map = HashMap::with_capacity(idx.len());
+                for (i, hidx) in idx.iter().enumerate() {
+                    let row = columns
+                        .iter()
+                        .zip(&values)
+                        .map(|(name, ca)| {
+                            (
+                                name.clone(),
+                                ca.get(i).unwrap_or(prepare::EMPTY_VALUE).to_string(),
+                            )
+                        })
+                        .collect();
+                    map.insert(*hidx, row);
+                }
+                (map, columns)
+            }
+            None => (HashMap::new(), Vec::new()),
+        };
+
+    let mut rows = Vec::with_capacity(listed.len());
+    let mut by_state: BTreeMap<HostState, u64> = BTreeMap::new();
+    for hidx in listed {
+        let Some(info) = prepared.hosts.get(hidx as usize) else { continue };
+        if opts.state.is_some_and(|s| s != info.verdict.state) {
+            continue;
+        }
+        let mut causes = causes_of.remove(&hidx).unwrap_or_default();
+        causes.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let clusters = causes
+            .iter()
+            .filter_map(|(_, c)| prepared.causes.get(*c as usize).map(|x| x.key.clone()))
+            .collect();
+        *by_state.entry(info.verdict.state).or_insert(0) += 1;
+        rows.push(HostRow {
+            host: info.name.clone(),
+            state: info.verdict.state,
+            crashes: u64::from(info.crashes),
+            clusters,
+            min_uptime_seconds: info.min_uptime_s,
+            first_crash: info.first_ms.and_then(rfc3339_utc),
+            last_crash: info.last_ms.and_then(rfc3339_utc),
+            boot_loop_since: info.verdict.loop_start_ms.and_then(rfc3339_utc),
+            inventory: inv_rows.remove(&hidx).unwrap_or_default(),
+        });
+    }
+    rows.sort_by(|a, b| {
+        a.state
+            .cmp(&b.state)
+            .then(b.crashes.cmp(&a.crashes))
+            .then(a.host.cmp(&b.host))
+    });
+    Ok(HostTable {
+        hosts: rows,
+        inventory_columns,
+        by_state,
+        window_end: prepared.end_ms.and_then(rfc3339_utc),
+    })
+}

@@ -1,0 +1,314 @@
+//! The per-host crash state machine: boot-loop, failing, recovered, single; and the
+//! host-hours-lost estimate. Pure functions over one host's crash times, so the rules are
+//! unit-tested without polars; `prepare` runs them once per host over rows sorted by
+//! (host, crash_time).
+//!
+//! Definitions (issue 6), with `end` = the end of the data (`--until`, or else the latest
+//! crash_time in the window):
+//! - **recovered**: the host crashed, and its last crash is at least `recovery_window`
+//!   (default 2 h) before `end`. Checked first: a host that looped and then went quiet for
+//!   two hours has recovered (e.g. someone fixed it by hand).
+//! - **boot-loop**: the trailing run of crashes — the longest run ending at the host's last
+//!   crash where every crash after the run's first came less than `loop_uptime` (default
+//!   10 min) after boot and less than `loop_gap` (default 30 min) after the previous crash —
+//!   holds at least 3 crashes. Only the trailing run counts, so an unrelated crash last week
+//!   does not stop a host that is looping now from being reported as looping. A crash whose
+//!   uptime is unknown breaks the run (we cannot claim it came right after boot).
+//! - **failing**: more than one crash, and neither recovered nor boot-loop.
+//! - **single**: exactly one crash, not (yet) recovered.
+//!
+//! Crashes without a crash_time count toward `crashes` but cannot take part in the time rules.
+//! A host with no timed crash is `single` (one crash) or `failing` (more).
+//!
+//! Host-hours lost (an estimate; we do not know when a host was fixed): each crash costs
+//! the time until the host's next crash when that next crash continues a boot loop (came
+//! less than `loop_uptime` after boot and less than `loop_gap` later — the host never got
+//! back to work), otherwise a fixed `restart_cost` (default 10 min: reboot, log-on, services).
+//! So a loop of crashes at t1..tn costs (tn − t1) + restart_cost. The last crash of a host
+//! still in boot-loop state costs max(restart_cost, end − tn): it is down until at least the
+//! end of the data, and we do not extrapolate past it.
+
+use serde::Serialize;
+
+/// The thresholds of the state machine, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostStateParams {
+    pub loop_uptime_s: u64,
+    pub loop_gap_s: u64,
+    pub recovery_window_s: u64,
+    pub restart_cost_s: u64,
+}
+
+impl Default for HostStateParams {
+    fn default() -> Self {
+        HostStateParams {
+            loop_uptime_s: 600,
+            loop_gap_s: 1800,
+            recovery_window_s: 7200,
+            restart_cost_s: 600,
+        }
+    }
+}
+
+/// A host's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostState {
+    BootLoop,
+    Failing,
+    Single,
+    Recovered,
+}
+
+impl HostState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostState::BootLoop => "boot-loop",
+            HostState::Failing => "failing",
+            HostState::Single => "single",
+            HostState::Recovered => "recovered",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<HostState> {
+        match text {
+            "boot-loop" | "bootloop" | "boot_loop" => Some(HostState::BootLoop),
+            "failing" => Some(HostState::Failing),
+            "single" => Some(HostState::Single),
+            "recovered" => Some(HostState::Recovered),
+            _ => None,
+        }
+    }
+
+    /// Small integer code used in polars columns (`u8`).
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub fn from_code(code: u8) -> HostState {
+        match code {
+            0 => HostState::BootLoop,
+            1 => HostState::Failing,
+            2 => HostState::Single,
+            _ => HostState::Recovered,
+        }
+    }
+}
+
+/// What the state machine concluded for one host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostVerdict {
+    pub state: HostState,
+    /// Time of the first crash of the trailing boot-loop run (boot-loop hosts only).
+    pub loop_start_ms: Option<i64>,
+    /// Crashes in that run.
+    pub loop_crashes: u32,
+}
+
+/// One host's crashes, timed ones sorted by time, plus how many had no time.
+#[derive(Debug, Clone, Copy)]
+pub struct HostCrashes<'a> {
+    pub times_ms: &'a [i64],
+    /// Uptime at each timed crash (same length as `times_ms`).
+    pub uptimes_s: &'a [Option<u64>],
+    pub untimed: usize,
+}
+
+/// True when crash `k` (k ≥ 1) continues a boot loop from crash `k - 1`.
+fn continues_loop(h: &HostCrashes, k: usize, p: &HostStateParams) -> bool {
+    let after_boot = matches!(h.uptimes_s[k], Some(u) if u < p.loop_uptime_s);
+    let gap_ms = h.times_ms[k].saturating_sub(h.times_ms[k - 1]);
+    // loop_gap_s * 1000 cannot overflow for any sane gap; saturate anyway.
+    let gap_ok = gap_ms < (p.loop_gap_s.saturating_mul(1000)).min(i64::MAX as u64) as i64;
+    after_boot && gap_ok
+}
+
+/// Classifies one host. `end_ms` = end of the data (None when no crash in scope has a time).
+pub fn classify(h: &HostCrashes, end_ms: Option<i64>, p: &HostStateParams) -> HostVerdict {
+    let timed = h.times_ms.len();
+    let total = timed + h.untimed;
+    let by_count = if total > 1 { HostState::Failing } else { HostState::Single };
+    let (Some(&last), Some(end)) = (h.times_ms.last(), end_ms) else {
+        return HostVerdict {
+            state: by_count,
+            loop_start_ms: None,
+            loop_crashes: 0,
+        };
+    };
+    let window_ms = (p.recovery_window_s.saturating_mul(1000)).min(i64::MAX as u64) as i64;
+    if last <= end.saturating_sub(window_ms) {
+        return HostVerdict {
+            state: HostState::Recovered,
+            loop_start_ms: None,
+            loop_crashes: 0,
+        };
+    }
+    let mut run = 1usize;
+    let mut k = timed - 1;
+    while k >= 1 && continues_loop(h, k, p) {
+        run += 1;
+        k -= 1;
+    }
+    if run >= 3 {
+        return HostVerdict {
+            state: HostState::BootLoop,
+            loop_start_ms: Some(h.times_ms[timed - run]),
+            loop_crashes: run as u32,
+        };
+    }
+    HostVerdict {
+        state: by_count,
+        loop_start_ms: None,
+        loop_crashes: 0,
+    }
+}
+
+/// Milliseconds of host time lost to each timed crash (same order as `times_ms`), and the
+/// cost of one untimed crash, per the estimate in the module doc.
+pub fn lost_ms_per_crash(
+    h: &HostCrashes,
+    verdict: &HostVerdict,
+    end_ms: Option<i64>,
+    p: &HostStateParams,
+    out: &mut Vec<i64>,
+) -> i64 {
+    let restart = (p.restart_cost_s.saturating_mul(1000)).min(i64::MAX as u64) as i64;
+    let n = h.times_ms.len();
+    for i in 0..n {
+        let lost = if i + 1 < n && continues_loop(h, i + 1, p) {
+            h.times_ms[i + 1].saturating_sub(h.times_ms[i])
+        } else if i + 1 == n && verdict.state == HostState::BootLoop {
+            end_ms
+                .map(|end| end.saturating_sub(h.times_ms[i]))
+                .unwrap_or(0)
+                .max(restart)
+        } else {
+            restart
+        };
+        out.push(lost);
+    }
+    restart
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60_000;
+
+    fn verdict(times_min: &[i64], uptimes_s: &[Option<u64>], end_min: i64) -> HostVerdict {
+        let times: Vec<i64> = times_min.iter().map(|m| m * MIN).collect();
+        let h = HostCrashes {
+            times_ms: &times,
+            uptimes_s,
+            untimed: 0,
+        };
+        classify(&h, Some(end_min * MIN), &HostStateParams::default())
+    }
+
+    #[test]
+    fn three_quick_reboots_are_a_boot_loop() {
+        // Crashes at 0, 5, 10 min; the 2nd and 3rd came 2 min after boot.
+        let v = verdict(&[0, 5, 10], &[Some(86_400), Some(120), Some(120)], 10);
+        assert_eq!(v.state, HostState::BootLoop);
+        assert_eq!(v.loop_start_ms, Some(0));
+        assert_eq!(v.loop_crashes, 3);
+    }
+
+    #[test]
+    fn two_crashes_are_not_a_loop() {
+        let v = verdict(&[0, 5], &[Some(100), Some(100)], 5);
+        assert_eq!(v.state, HostState::Failing);
+    }
+
+    #[test]
+    fn long_uptime_breaks_the_loop() {
+        // The 3rd crash came 20 min after boot (>= 10 min): not a continuation.
+        let v = verdict(&[0, 5, 30], &[Some(10), Some(60), Some(1200)], 30);
+        assert_eq!(v.state, HostState::Failing);
+    }
+
+    #[test]
+    fn wide_gap_breaks_the_loop() {
+        // 0, 5, 40: the gap 5 -> 40 is 35 min >= 30 min.
+        let v = verdict(&[0, 5, 40], &[Some(10), Some(60), Some(60)], 40);
+        assert_eq!(v.state, HostState::Failing);
+    }
+
+    #[test]
+    fn unknown_uptime_breaks_the_loop() {
+        let v = verdict(&[0, 5, 10], &[Some(10), None, Some(60)], 10);
+        assert_eq!(v.state, HostState::Failing);
+    }
+
+    #[test]
+    fn only_the_trailing_run_counts() {
+        // An old crash a day earlier, then a loop of 3.
+        let v = verdict(
+            &[-1440, 0, 4, 8],
+            &[Some(99_999), Some(50), Some(50), Some(50)],
+            8,
+        );
+        assert_eq!(v.state, HostState::BootLoop);
+        assert_eq!(v.loop_start_ms, Some(0));
+        assert_eq!(v.loop_crashes, 3);
+    }
+
+    #[test]
+    fn quiet_for_the_recovery_window_is_recovered() {
+        // A loop that stopped 2 h before the end: recovered (recovery is checked first).
+        let v = verdict(&[0, 5, 10], &[Some(10), Some(60), Some(60)], 130);
+        assert_eq!(v.state, HostState::Recovered);
+        // 1 minute less than 2 h: still boot-looping.
+        let v = verdict(&[0, 5, 10], &[Some(10), Some(60), Some(60)], 129);
+        assert_eq!(v.state, HostState::BootLoop);
+        // A single old crash: recovered too.
+        assert_eq!(verdict(&[0], &[Some(10)], 500).state, HostState::Recovered);
+        assert_eq!(verdict(&[0], &[Some(10)], 60).state, HostState::Single);
+    }
+
+    #[test]
+    fn untimed_crashes_count_but_do_not_time() {
+        let h = HostCrashes {
+            times_ms: &[],
+            uptimes_s: &[],
+            untimed: 2,
+        };
+        let v = classify(&h, None, &HostStateParams::default());
+        assert_eq!(v.state, HostState::Failing);
+    }
+
+    #[test]
+    fn lost_time_for_a_loop_and_a_lone_crash() {
+        let p = HostStateParams::default();
+        // Loop at 0, 5, 10 min, end of data 15 min: 5 + 5 + max(10 min restart, 5 min) = 20 min.
+        let times: Vec<i64> = [0, 5, 10].iter().map(|m| m * MIN).collect();
+        let up = [Some(10), Some(60), Some(60)];
+        let h = HostCrashes {
+            times_ms: &times,
+            uptimes_s: &up,
+            untimed: 0,
+        };
+        let v = classify(&h, Some(15 * MIN), &p);
+        let mut lost = Vec::new();
+        lost_ms_per_crash(&h, &v, Some(15 * MIN), &p, &mut lost);
+        assert_eq!(lost, vec![5 * MIN, 5 * MIN, 10 * MIN]);
+        // Same loop, data ends 100 min later: the last crash costs 90 min.
+        let v = classify(&h, Some(100 * MIN), &p);
+        lost.clear();
+        lost_ms_per_crash(&h, &v, Some(100 * MIN), &p, &mut lost);
+        assert_eq!(lost, vec![5 * MIN, 5 * MIN, 90 * MIN]);
+        // A failing host with two far-apart crashes: 10 min each.
+        let times = [0, 600 * MIN];
+        let up = [Some(99_999), Some(99_999)];
+        let h = HostCrashes {
+            times_ms: &times,
+            uptimes_s: &up,
+            untimed: 0,
+        };
+        let v = classify(&h, Some(600 * MIN), &p);
+        lost.clear();
+        lost_ms_per_crash(&h, &v, Some(600 * MIN), &p, &mut lost);
+        assert_eq!(lost, vec![10 * MIN, 10 * MIN]);
+    }
+}

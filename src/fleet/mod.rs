@@ -1,0 +1,6 @@
+//! Fleets: host mapping, the inventory, the crash store (Parquet) and the analytics on it.
+
+pub mod analytics;
+pub mod inventory;
+pub mod scan;
+pub mod store;

@@ -1,0 +1,249 @@
+//! Walking dump trees and ingesting them into the crash store: in parallel (rayon, on the
+//! caller's thread pool), incrementally (files already stored are skipped), in batches (each
+//! batch is one commit, so memory stays flat and a killed scan loses at most one batch).
+//!
+//! Order of work, per chunk of files in walk order: workers examine files in parallel
+//! (`examine`), then this thread folds the outcomes in walk order (so duplicate contents are
+//! resolved the same way whatever the thread count) into a `BatchBuilder`, and commits it
+//! whenever it holds `batch_size` rows.
+
+mod examine;
+mod host;
+mod shard;
+mod walk;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use chrono::Utc;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::pipeline::Pipeline;
+
+use super::store::{BatchBuilder, SeenRecord, Store, StoreError};
+use examine::{Examined, Examiner};
+pub use host::{parent_folder_host, HostFrom, HostMap, HostMapError, UNKNOWN_HOST};
+pub use shard::{shard_of, Shard, ShardParseError};
+pub use walk::{list_files, Candidate, Listing, RootError};
+
+/// Rows per commit unless told otherwise: large enough that Parquet files stay few, small
+/// enough that a batch's columns take some tens of MB.
+pub const DEFAULT_BATCH_SIZE: usize = 1000;
+/// Quarantined files listed in a summary (all of them are in the store's quarantine table).
+pub const SUMMARY_QUARANTINE_LIMIT: usize = 1000;
+/// Most files examined per parallel step; a batch is committed between steps, so a step never
+/// holds more files than a batch has rows (a killed scan loses at most one batch of work).
+const MAX_CHUNK: usize = 256;
+
+/// What to scan and how.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    pub roots: Vec<PathBuf>,
+    pub hosts: HostMap,
+    pub shard: Option<Shard>,
+    /// Crash + quarantine rows per commit (at least 1).
+    pub batch_size: usize,
+}
+
+impl ScanOptions {
+    pub fn new(roots: Vec<PathBuf>) -> ScanOptions {
+        ScanOptions { roots, hosts: HostMap::default(), shard: None, batch_size: DEFAULT_BATCH_SIZE }
+    }
+}
+
+/// One quarantined file, as the summary lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QuarantinedFile {
+    pub path: String,
+    pub error: String,
+}
+
+/// The result of a scan (the JSON of `scan --format json`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScanSummary {
+    /// Regular files found under the roots (in this shard).
+    pub files_seen: u64,
+    /// New dumps added to the crashes table.
+    pub ingested: u64,
+    /// Dumps the store already had (unchanged files, copies, earlier quarantines).
+    pub skipped_known: u64,
+    /// Files without a dump signature (and empty files).
+    pub skipped_not_dump: u64,
+    /// Files left to other shards (`--shard`).
+    pub skipped_other_shard: u64,
+    /// Files or folders that could not be read this run, now in the quarantine table.
+    pub quarantined: u64,
+    pub elapsed_seconds: f64,
+    /// `ingested / elapsed_seconds`.
+    pub dumps_per_second: f64,
+    pub batches_committed: u64,
+    pub store: String,
+    /// The first `SUMMARY_QUARANTINE_LIMIT` quarantined files.
+    pub quarantine: Vec<QuarantinedFile>,
+}
+
+/// Why a scan could not run (as opposed to files it could not read, which are quarantined).
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error(transparent)]
+    Root(#[from] RootError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot build the store batch: {0}")]
+    Batch(#[from] polars::prelude::PolarsError),
+}
+
+/// Progress callbacks, called from worker threads.
+pub trait ScanProgress: Sync {
+    /// The walk is done: `files` will be examined.
+    fn start(&self, files: u64);
+    /// `n` more files examined.
+    fn advance(&self, n: u64);
+}
+
+/// No progress display.
+impl ScanProgress for () {
+    fn start(&self, _files: u64) {}
+    fn advance(&self, _n: u64) {}
+}
+
+/// Scans `options.roots` into `store` with `pipeline`, on the current rayon pool (run it
+/// inside `ThreadPool::install` to choose the thread count).
+pub fn scan(
+    store: &mut Store,
+    pipeline: &Pipeline,
+    options: &ScanOptions,
+    progress: &dyn ScanProgress,
+) -> Result<ScanSummary, ScanError> {
+    let started = Instant::now();
+    let exclude = store.dir().canonicalize().ok();
+    let listing = list_files(&options.roots, options.shard, exclude.as_deref())?;
+    let mut run = Run {
+        summary: ScanSummary {
+            files_seen: listing.files.len() as u64,
+            skipped_other_shard: listing.other_shard,
+            store: store.dir().to_string_lossy().into_owned(),
+            ..ScanSummary::default()
+        },
+        batch: BatchBuilder::new(),
+        batch_size: options.batch_size.max(1),
+        known: store.known_dump_ids(),
+    };
+    let seen = store.seen_by_path();
+    progress.start(listing.files.len() as u64);
+
+    for (path, error) in &listing.errors {
+        run.quarantine(path, None, error);
+    }
+    for chunk in listing.files.chunks(run.batch_size.min(MAX_CHUNK)) {
+        let examiner = Examiner { pipeline, seen: &seen, known: &run.known };
+        let outcomes: Vec<Examined> = chunk
+            .par_iter()
+            .map(|candidate| {
+                let outcome = examiner.examine(&candidate.path);
+                progress.advance(1);
+                outcome
+            })
+            .collect();
+        for (candidate, outcome) in chunk.iter().zip(outcomes) {
+            run.fold(candidate, outcome, &options.hosts);
+        }
+        if run.batch.crash_rows() + run.batch.quarantine_rows() >= run.batch_size {
+            run.commit(store)?;
+        }
+    }
+    run.commit(store)?;
+
+    let mut summary = run.summary;
+    summary.elapsed_seconds = started.elapsed().as_secs_f64();
+    summary.dumps_per_second =
+        if summary.elapsed_seconds > 0.0 { summary.ingested as f64 / summary.elapsed_seconds } else { 0.0 };
+    Ok(summary)
+}
+
+/// The state of one scan on the folding thread.
+struct Run {
+    summary: ScanSummary,
+    batch: BatchBuilder,
+    batch_size: usize,
+    /// Content ids stored before this run plus those added so far.
+    known: HashMap<String, bool>,
+}
+
+impl Run {
+    /// Adds one file's outcome. Runs in walk order, so among identical files the first path
+    /// is the one stored, whatever the number of threads.
+    fn fold(&mut self, candidate: &walk::Candidate, outcome: Examined, hosts: &HostMap) {
+        match outcome {
+            Examined::Unchanged => self.summary.skipped_known += 1,
+            Examined::NotDump => self.summary.skipped_not_dump += 1,
+            Examined::Known { seen } => self.known_copy(seen),
+            Examined::Read { mut report, seen } => {
+                if self.known.contains_key(&seen.dump_id) {
+                    // A copy of a file read earlier in this same chunk.
+                    return self.known_copy(SeenRecord { quarantined: false, ..seen });
+                }
+                let host = match hosts.host_of(&candidate.path, &candidate.relative) {
+                    Some(host) => host,
+                    None => {
+                        report.warnings.push(
+                            "host not in the --host-from manifest; used the parent folder name".to_string(),
+                        );
+                        parent_folder_host(&candidate.path)
+                    }
+                };
+                self.known.insert(seen.dump_id.clone(), false);
+                self.batch.push_crash(&report, &host);
+                self.batch.push_seen(seen);
+                self.summary.ingested += 1;
+            }
+            Examined::Failed { error, dump_id, seen } => {
+                if let Some(seen) = seen {
+                    if self.known.contains_key(&seen.dump_id) {
+                        return self.known_copy(seen);
+                    }
+                    self.known.insert(seen.dump_id.clone(), true);
+                    self.batch.push_seen(seen);
+                }
+                let path = candidate.path.to_string_lossy().into_owned();
+                self.quarantine(&path, dump_id.as_deref(), &error);
+            }
+        }
+    }
+
+    /// Content the store has: record the path so the next run's quick check skips it.
+    fn known_copy(&mut self, seen: SeenRecord) {
+        self.summary.skipped_known += 1;
+        let quarantined = self.known.get(&seen.dump_id).copied().unwrap_or(seen.quarantined);
+        self.batch.push_seen(SeenRecord { quarantined, ..seen });
+    }
+
+    fn quarantine(&mut self, path: &str, dump_id: Option<&str>, error: &str) {
+        self.summary.quarantined += 1;
+        self.batch.push_quarantine(path, dump_id, error);
+        if self.summary.quarantine.len() < SUMMARY_QUARANTINE_LIMIT {
+            self.summary.quarantine.push(QuarantinedFile { path: path.to_string(), error: error.to_string() });
+        }
+    }
+
+    fn commit(&mut self, store: &mut Store) -> Result<(), ScanError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.batch).finish(Utc::now())?;
+        store.commit(batch)?;
+        self.summary.batches_committed += 1;
+        Ok(())
+    }
+}
+
+/// Convenience for callers that have a single root.
+pub fn scan_path(
+    store: &mut Store,
+    pipeline: &Pipeline,
+    root: &Path,
+) -> Result<ScanSummary, ScanError> {
+    scan(store, pipeline, &ScanOptions::new(vec![root.to_path_buf()]), &())
+}

@@ -1,0 +1,116 @@
+//! What happens to one file during a scan, on a worker thread: quick check, sniff, content id,
+//! then the full pipeline only for content the store does not have.
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::time::UNIX_EPOCH;
+
+use crate::dump::{content_id, sniff, DumpFile};
+use crate::pipeline::Pipeline;
+use crate::record::CrashReport;
+
+use super::super::store::SeenRecord;
+
+/// The outcome for one file.
+#[derive(Debug)]
+pub enum Examined {
+    /// Same path, size and mtime as a stored record: not even opened.
+    Unchanged,
+    /// No dump signature (or empty): skipped quietly and counted.
+    NotDump,
+    /// Content already stored (under this or another path).
+    Known { seen: SeenRecord },
+    /// Newly read.
+    Read { report: Box<CrashReport>, seen: SeenRecord },
+    /// Could not be read; `dump_id` and `seen` are set when the content could be hashed.
+    Failed { error: String, dump_id: Option<String>, seen: Option<SeenRecord> },
+}
+
+/// The read-only state every worker consults.
+pub struct Examiner<'a> {
+    pub pipeline: &'a Pipeline,
+    /// Quick-check records by path, from the manifest at the start of the scan.
+    pub seen: &'a HashMap<String, SeenRecord>,
+    /// Content ids already stored, and whether each went to the quarantine.
+    pub known: &'a HashMap<String, bool>,
+}
+
+impl Examiner<'_> {
+    pub fn examine(&self, path: &Path) -> Examined {
+        let path_text = path.to_string_lossy().into_owned();
+        let metadata = match std::fs::metadata(path) {
+            Ok(m) => m,
+            Err(err) => return failed(format!("{path_text}: cannot read the file: {err}")),
+        };
+        let size = metadata.len();
+        let mtime_ns = metadata
+            .modified()
+            .ok()
+            .and_then(|t| match t.duration_since(UNIX_EPOCH) {
+                Ok(d) => i64::try_from(d.as_nanos()).ok(),
+                Err(before) => i64::try_from(before.duration().as_nanos()).ok().map(|n| -n),
+            })
+            .unwrap_or(0);
+        if let Some(record) = self.seen.get(&path_text) {
+            if record.size == size && record.mtime_ns == mtime_ns {
+                return Examined::Unchanged;
+            }
+        }
+        if size == 0 {
+            // No content, so nothing says it is a dump: counted with the other non-dumps
+            // (placeholder files such as `.keep` are common in collection shares).
+            return Examined::NotDump;
+        }
+        let file = match DumpFile::open(path) {
+            Ok(f) => f,
+            Err(err) => return failed(err.to_string()),
+        };
+        let bytes = file.bytes();
+        if sniff(bytes).is_none() {
+            return Examined::NotDump;
+        }
+        let dump_id = content_id(bytes);
+        let record = |quarantined| SeenRecord {
+            path: path_text.clone(),
+            size,
+            mtime_ns,
+            dump_id: dump_id.clone(),
+            quarantined,
+        };
+        if let Some(&quarantined) = self.known.get(&dump_id) {
+            return Examined::Known { seen: record(quarantined) };
+        }
+        // A reader bug must cost one file, not the whole scan: a panic becomes a quarantine
+        // entry like any other unreadable dump.
+        let result = catch_unwind(AssertUnwindSafe(|| self.pipeline.process_bytes(path, bytes)));
+        match result {
+            Ok(Ok(mut report)) => {
+                report.path = path_text.clone();
+                report.dump_id = dump_id.clone();
+                Examined::Read { report: Box::new(report), seen: record(false) }
+            }
+            Ok(Err(err)) => Examined::Failed {
+                error: err.to_string(),
+                dump_id: Some(dump_id.clone()),
+                seen: Some(record(true)),
+            },
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".to_string());
+                Examined::Failed {
+                    error: format!("{path_text}: internal error while reading (please report): {what}"),
+                    dump_id: Some(dump_id.clone()),
+                    seen: Some(record(true)),
+                }
+            }
+        }
+    }
+}
+
+fn failed(error: String) -> Examined {
+    Examined::Failed { error, dump_id: None, seen: None }
+}

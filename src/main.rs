@@ -1,0 +1,55 @@
+//! The `blastradius` binary: parse arguments, dispatch to `blastradius::commands`, exit.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use blastradius::commands;
+
+#[derive(Parser, Debug)]
+#[command(name = "blastradius", version, about = "Windows crash-dump triage and fleet blast radius")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Read dump files and print what each says (bugcheck, fault, blame, stack).
+    Inspect(commands::inspect::Args),
+    /// Ingest a tree of dumps into the crash store (parallel, incremental).
+    Scan(commands::scan::Args),
+    /// Write a simulated fleet of real-format dumps with known truth.
+    Simulate(commands::simulate::Args),
+    /// Maintain a crash store: compact its files, merge shards.
+    Store(commands::store::Args),
+    /// Crash clusters ranked by blast radius (driver -> bucket -> signature).
+    Clusters(commands::clusters::Args),
+    /// Hosts and their crash state (boot-loop, failing, recovered, single).
+    Hosts(commands::hosts::Args),
+    /// Third-party kernel drivers: exposure and crash share.
+    Drivers(commands::drivers::Args),
+    /// Re-derive blame, bucket and signature of stored crashes after a rule change.
+    Reprocess(commands::reprocess::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Inspect(a) => commands::inspect::run(a),
+        Command::Scan(a) => commands::scan::run(a),
+        Command::Simulate(a) => commands::simulate::run(a),
+        Command::Store(a) => commands::store::run(a),
+        Command::Clusters(a) => commands::clusters::run(a),
+        Command::Hosts(a) => commands::hosts::run(a),
+        Command::Drivers(a) => commands::drivers::run(a),
+        Command::Reprocess(a) => commands::reprocess::run(a),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("blastradius: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,356 @@
+//! User-mode minidumps (`MDMP`): full processing with `minidump-processor`, symbolized through
+//! our own symbol cache (PDBs and Breakpad `.sym` files from the same stores as kernel dumps).
+//!
+//! `minidump-processor` does the stack walking (context, CFI where a symbol file provides it,
+//! frame pointers, scanning); [`CacheSymbolProvider`] answers its symbol questions from
+//! [`SymbolCache::module_by_debug_id`]. The result, [`MinidumpStack`], holds what a
+//! `CrashReport` needs: frames as `StackFrame`s, the exception, the crashing module, OS, arch
+//! and CPU count.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use minidump::{Minidump, MinidumpException, MinidumpModule, Module};
+use minidump_processor::ProcessState;
+use minidump_unwind::{
+    CallStack, FileError, FileKind, FillSymbolError, FrameSymbolizer, FrameTrust as WalkTrust,
+    FrameWalker, SymbolProvider,
+};
+
+use crate::dump::modules::base_name;
+use crate::dump::DumpError;
+use crate::record::{hex, FrameTrust, ModuleRecord, StackFrame, UnloadedModuleRecord};
+use crate::symbols::{ModuleSymbols, SymbolCache};
+
+/// A minidump's module list is bounded by the file, but a hostile one may list millions of
+/// tiny entries; a real process has a few hundred.
+const MAX_REPORTED_MODULES: usize = 4096;
+
+/// One thread's symbolized frames.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadStack {
+    pub thread_id: u32,
+    pub thread_name: Option<String>,
+    pub frames: Vec<StackFrame>,
+}
+
+/// The exception that triggered the dump (MINIDUMP_EXCEPTION_STREAM).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MinidumpExceptionInfo {
+    /// ExceptionCode (`0xC0000005`).
+    pub code: u32,
+    /// The processor's name for it (`EXCEPTION_ACCESS_VIOLATION_WRITE`).
+    pub name: String,
+    /// The address the crash reason names: the data address for access violations (`0x45`),
+    /// else the instruction address.
+    pub crash_address: u64,
+    /// ExceptionAddress: the faulting instruction.
+    pub instruction_address: u64,
+    /// `"read"`, `"write"` or `"execute"` for access violations.
+    pub access: Option<String>,
+    pub thread_id: u32,
+}
+
+/// The module holding the faulting instruction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrashingModule {
+    /// Base file name (`crash.exe`).
+    pub name: String,
+    pub base: u64,
+    /// Faulting instruction minus `base`.
+    pub offset: u64,
+}
+
+/// Everything processing a minidump yields that a `CrashReport` needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MinidumpStack {
+    /// `"x86"`, `"amd64"`, `"arm64"`, ... (minidump-processor's CPU names, which match ours).
+    pub arch: String,
+    /// `"windows"`, `"linux"`, `"mac"`, ...
+    pub os: String,
+    /// `"10.0.14393"`, plus the service-pack / CSD text when present.
+    pub os_version: Option<String>,
+    /// The build number (third component of the version), when it parses.
+    pub os_build: Option<u32>,
+    pub processors: u32,
+    /// When the dump was written, RFC 3339 UTC.
+    pub crash_time: Option<String>,
+    pub exception: Option<MinidumpExceptionInfo>,
+    pub crashing_module: Option<CrashingModule>,
+    /// The crashing (or dump-requesting) thread, when the dump names one.
+    pub crashing_thread: Option<ThreadStack>,
+    /// Every other thread, only when asked for.
+    pub other_threads: Vec<ThreadStack>,
+    pub modules: Vec<ModuleRecord>,
+    pub unloaded_modules: Vec<UnloadedModuleRecord>,
+    pub warnings: Vec<String>,
+}
+
+/// Processes one minidump. `bytes` is the whole file (a `Vec`, or an mmap's slice); `path`
+/// only names the file in errors. `all_threads` also returns every other thread's frames
+/// (the walk covers all threads either way; this only controls what is returned).
+pub fn process_minidump(
+    path: &Path,
+    bytes: &[u8],
+    symbols: &SymbolCache,
+    all_threads: bool,
+) -> Result<MinidumpStack, DumpError> {
+    let dump = Minidump::read(bytes).map_err(|e| match e {
+        minidump::Error::HeaderMismatch | minidump::Error::MissingHeader => {
+            DumpError::NotADump { path: path.to_path_buf() }
+        }
+        other => DumpError::malformed(path, format!("unreadable minidump: {other}")),
+    })?;
+    let provider = CacheSymbolProvider::new(symbols);
+    let state = futures_executor::block_on(minidump_processor::process_minidump(&dump, &provider))
+        .map_err(|e| DumpError::malformed(path, format!("minidump processing failed: {e}")))?;
+    let raw_exception = dump.get_stream::<MinidumpException<'_>>().ok();
+    Ok(summarize(&state, raw_exception.as_ref(), all_threads))
+}
+
+/// Turns minidump-processor's state into our records.
+fn summarize(
+    state: &ProcessState,
+    raw_exception: Option<&MinidumpException<'_>>,
+    all_threads: bool,
+) -> MinidumpStack {
+    let mut warnings = Vec::new();
+    let info = &state.system_info;
+    let os_version = match (&info.os_version, &info.os_build) {
+        (Some(version), Some(build)) if !build.is_empty() => Some(format!("{version} {build}")),
+        (Some(version), _) => Some(version.clone()),
+        (None, build) => build.clone(),
+    };
+    let os_build = info
+        .os_version
+        .as_deref()
+        .and_then(|v| v.split('.').nth(2))
+        .and_then(|b| b.parse().ok());
+
+    let exception = match (&state.exception_info, raw_exception) {
+        (Some(exception), Some(raw)) => {
+            let name = exception.reason.to_string();
+            Some(MinidumpExceptionInfo {
+                code: raw.raw.exception_record.exception_code,
+                access: access_kind(&name),
+                name,
+                crash_address: exception.address.0,
+                instruction_address: raw.raw.exception_record.exception_address,
+                thread_id: raw.thread_id,
+            })
+        }
+        _ => None,
+    };
+
+    let crashing_module = exception.as_ref().and_then(|e| {
+        let module = state.modules.module_at_address(e.instruction_address)?;
+        Some(CrashingModule {
+            name: base_name(&module.code_file()).to_string(),
+            base: module.base_address(),
+            offset: e.instruction_address - module.base_address(),
+        })
+    });
+
+    let mut crashing_thread = None;
+    let mut other_threads = Vec::new();
+    for (index, thread) in state.threads.iter().enumerate() {
+        if Some(index) == state.requesting_thread {
+            crashing_thread = Some(thread_stack(thread));
+        } else if all_threads {
+            other_threads.push(thread_stack(thread));
+        }
+    }
+    if crashing_thread.is_none() {
+        warnings.push("the minidump names no crashing or requesting thread".to_string());
+    }
+
+    let module_iter = state.modules.iter();
+    let modules: Vec<ModuleRecord> = module_iter
+        .take(MAX_REPORTED_MODULES)
+        .map(|m| ModuleRecord {
+            name: base_name(&m.code_file()).to_string(),
+            path: m.code_file().into_owned(),
+            base: hex(m.base_address()),
+            size: m.raw.size_of_image,
+            timestamp: m.raw.time_date_stamp,
+            checksum: m.raw.checksum,
+        })
+        .collect();
+    if state.modules.iter().count() > MAX_REPORTED_MODULES {
+        warnings.push(format!("module list truncated to {MAX_REPORTED_MODULES} entries"));
+    }
+    let unloaded_modules = state
+        .unloaded_modules
+        .iter()
+        .take(MAX_REPORTED_MODULES)
+        .map(|m| UnloadedModuleRecord {
+            name: base_name(&m.name).to_string(),
+            start: hex(m.raw.base_of_image),
+            end: hex(m.raw.base_of_image.saturating_add(u64::from(m.raw.size_of_image))),
+        })
+        .collect();
+
+    MinidumpStack {
+        arch: info.cpu.to_string(),
+        os: info.os.to_string(),
+        os_version,
+        os_build,
+        processors: u32::try_from(info.cpu_count).unwrap_or(u32::MAX),
+        crash_time: Some(
+            chrono::DateTime::<chrono::Utc>::from(state.time)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        ),
+        exception,
+        crashing_module,
+        crashing_thread,
+        other_threads,
+        modules,
+        unloaded_modules,
+        warnings,
+    }
+}
+
+/// `_READ` / `_WRITE` / `_EXEC` in minidump-processor's access-violation names.
+fn access_kind(name: &str) -> Option<String> {
+    let kind = if name.ends_with("_READ") {
+        "read"
+    } else if name.ends_with("_WRITE") {
+        "write"
+    } else if name.ends_with("_EXEC") {
+        "execute"
+    } else {
+        return None;
+    };
+    Some(kind.to_string())
+}
+
+fn thread_stack(thread: &CallStack) -> ThreadStack {
+    ThreadStack {
+        thread_id: thread.thread_id,
+        thread_name: thread.thread_name.clone(),
+        frames: thread
+            .frames
+            .iter()
+            .enumerate()
+            .map(|(i, f)| stack_frame(u32::try_from(i).unwrap_or(u32::MAX), f))
+            .collect(),
+    }
+}
+
+/// One minidump-processor frame as our record. The address is the resume address (the
+/// return address for callers, the IP for frame 0), and offsets are relative to it, the same
+/// convention kernel frames use.
+fn stack_frame(index: u32, frame: &minidump_unwind::StackFrame) -> StackFrame {
+    let address = frame.resume_address;
+    let module: Option<&MinidumpModule> = frame.module.as_ref();
+    StackFrame {
+        index,
+        address: hex(address),
+        module: module.map(|m| base_name(&m.code_file()).to_string()),
+        offset: module.map(|m| hex(address.wrapping_sub(m.base_address()))),
+        function: frame.function_name.clone(),
+        function_offset: frame.function_base.map(|base| hex(address.wrapping_sub(base))),
+        source_line: match (&frame.source_file_name, frame.source_line) {
+            (Some(file), Some(line)) => Some(format!("{file}:{line}")),
+            _ => None,
+        },
+        trust: match frame.trust {
+            WalkTrust::Context => FrameTrust::Context,
+            WalkTrust::CallFrameInfo | WalkTrust::PreWalked => FrameTrust::Cfi,
+            WalkTrust::FramePointer => FrameTrust::FramePointer,
+            WalkTrust::CfiScan | WalkTrust::Scan | WalkTrust::None => FrameTrust::Scan,
+        },
+    }
+}
+
+/// Answers minidump-processor's symbol questions from the shared [`SymbolCache`].
+///
+/// Modules are keyed by their debug file + debug id; each is asked of the cache once per dump
+/// (the cache itself shares parsed files across dumps and threads).
+pub struct CacheSymbolProvider<'a> {
+    cache: &'a SymbolCache,
+    /// Base address -> what the cache had, for this dump.
+    resolved: Mutex<HashMap<u64, Option<Arc<ModuleSymbols>>>>,
+}
+
+impl<'a> CacheSymbolProvider<'a> {
+    pub fn new(cache: &'a SymbolCache) -> CacheSymbolProvider<'a> {
+        CacheSymbolProvider { cache, resolved: Mutex::new(HashMap::new()) }
+    }
+
+    /// The cache's entry for a module, when it has symbols.
+    fn symbols_for(&self, module: &(dyn Module + Sync)) -> Option<Arc<ModuleSymbols>> {
+        let base = module.base_address();
+        if let Some(known) = self.resolved.lock().ok()?.get(&base) {
+            return known.clone();
+        }
+        let found = self.lookup(module);
+        if let Ok(mut resolved) = self.resolved.lock() {
+            resolved.insert(base, found.clone());
+        }
+        found
+    }
+
+    fn lookup(&self, module: &(dyn Module + Sync)) -> Option<Arc<ModuleSymbols>> {
+        let debug_file = module.debug_file()?;
+        let debug_id = module.debug_identifier()?;
+        // The CodeView record may hold the build machine's full path; stores key on the leaf.
+        let debug_file = base_name(&debug_file).to_string();
+        let code_file = module.code_file();
+        let code_id = module.code_identifier().map(|id| id.to_string());
+        self.cache
+            .module_by_debug_id(
+                &debug_file,
+                &debug_id.breakpad().to_string(),
+                Some(base_name(&code_file)),
+                code_id.as_deref(),
+            )
+            .filter(|symbols| symbols.has_symbols())
+    }
+}
+
+#[async_trait]
+impl SymbolProvider for CacheSymbolProvider<'_> {
+    /// `Ok(())` means "this module has symbols" (the scan heuristic relies on it), whether or
+    /// not a function covers this particular address.
+    async fn fill_symbol(
+        &self,
+        module: &(dyn Module + Sync),
+        frame: &mut (dyn FrameSymbolizer + Send),
+    ) -> Result<(), FillSymbolError> {
+        let symbols = self.symbols_for(module).ok_or(FillSymbolError {})?;
+        let base = module.base_address();
+        let Some(rva) =
+            frame.get_instruction().checked_sub(base).and_then(|r| u32::try_from(r).ok())
+        else {
+            return Ok(());
+        };
+        if let Some(hit) = symbols.lookup(rva) {
+            let function_start = base + u64::from(rva.saturating_sub(hit.function_offset));
+            frame.set_function(hit.function, function_start, 0);
+            if let (Some(file), Some(line)) = (hit.file, hit.line) {
+                frame.set_source_file(file, line, function_start);
+            }
+        }
+        Ok(())
+    }
+
+    /// No CFI from our cache: minidump-processor falls back to frame pointers and scanning.
+    async fn walk_frame(
+        &self,
+        _module: &(dyn Module + Sync),
+        _walker: &mut (dyn FrameWalker + Send),
+    ) -> Option<()> {
+        None
+    }
+
+    async fn get_file_path(
+        &self,
+        _module: &(dyn Module + Sync),
+        _file_kind: FileKind,
+    ) -> Result<PathBuf, FileError> {
+        Err(FileError::NotFound)
+    }
+}

@@ -1,0 +1,126 @@
+//! Triage: who is at fault (blame), the failure class, the bucket id and the signature.
+//!
+//! Everything here is a pure function of a few dump facts and the normalized frames, so the
+//! same code serves a fresh scan and `reprocess` (which re-derives these from the store after
+//! a rule change, without re-reading dumps — Socorro keeps its proto-signature for the same
+//! reason).
+
+pub mod blame;
+pub mod bucket;
+pub mod rules;
+pub mod signature;
+
+pub use rules::{DriverInfo, Owner, Rules, RulesError};
+
+use crate::dump::Arch;
+use crate::record::{Blame, CrashReport};
+
+/// One frame as triage sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameRef<'a> {
+    /// Module file name as in the dump (`csagent.sys`), `None` outside any module.
+    pub module: Option<&'a str>,
+    pub function: Option<&'a str>,
+    /// Offset of the address in its module.
+    pub offset: Option<u64>,
+    /// Found by scanning the stack for return-address-like values: may be stale.
+    pub scanned: bool,
+}
+
+/// The dump facts triage needs.
+#[derive(Debug, Clone, Copy)]
+pub struct TriageInput<'a> {
+    pub bugcheck_code: Option<u32>,
+    pub parameters: [u64; 4],
+    pub exception_code: Option<u32>,
+    pub access: Option<&'a str>,
+    pub referenced_address: Option<u64>,
+    pub os_build: Option<u32>,
+    pub arch: Arch,
+    /// The module the faulting address is in (`unknown_module`, `unloaded X` included).
+    pub fault_module: Option<&'a str>,
+    /// The crashing thread's frames, starting at the fault.
+    pub frames: &'a [FrameRef<'a>],
+}
+
+/// What triage concludes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TriageOutcome {
+    pub blame: Blame,
+    pub failure_class: String,
+    pub bucket_id: String,
+    pub signature: String,
+}
+
+/// Blame, failure class, bucket id and signature for one crash.
+pub fn triage(input: &TriageInput, rules: &Rules) -> TriageOutcome {
+    let blame = blame::blame(input, rules);
+    let failure_class = bucket::failure_class(input);
+    let bucket_id = bucket::bucket_id(&failure_class, &blame, input, rules);
+    let signature = signature::signature(input, rules);
+    TriageOutcome { blame, failure_class, bucket_id, signature }
+}
+
+/// The frames of a report as triage input, starting at the faulting frame when the walk
+/// began above it (e.g. in KeBugCheckEx).
+pub fn frames_of(report: &CrashReport) -> Vec<FrameRef<'_>> {
+    let start = report
+        .fault
+        .address
+        .as_ref()
+        .and_then(|a| report.stack.iter().position(|f| &f.address == a))
+        .unwrap_or(0);
+    let mut frames: Vec<FrameRef<'_>> = Vec::new();
+    if start == 0 && report.stack.first().map(|f| Some(&f.address) != report.fault.address.as_ref()).unwrap_or(true) {
+        // The fault site is not on the walked stack (no stack, or the walk started elsewhere):
+        // it still comes first for blame and signature.
+        if let Some(m) = report.fault.module.as_deref() {
+            frames.push(FrameRef {
+                module: Some(m).filter(|m| *m != crate::dump::modules::UNKNOWN_MODULE),
+                function: report.fault.symbol.as_deref().map(|s| s.split('+').next().unwrap_or(s)),
+                offset: report.fault.offset.as_deref().and_then(crate::record::parse_hex),
+                scanned: false,
+            });
+        }
+    }
+    frames.extend(report.stack[start..].iter().map(|f| FrameRef {
+        module: f.module.as_deref(),
+        function: f.function.as_deref(),
+        offset: f.offset.as_deref().and_then(crate::record::parse_hex),
+        scanned: f.trust == crate::record::FrameTrust::Scan,
+    }));
+    frames
+}
+
+/// Runs triage on a report and writes the outcome into it.
+pub fn apply(report: &mut CrashReport, rules: &Rules) {
+    let frames = frames_of(report);
+    let arch = match report.arch.as_str() {
+        "x86" => Arch::X86,
+        "amd64" => Arch::Amd64,
+        "arm64" => Arch::Arm64,
+        _ => Arch::Other(0),
+    };
+    let input = TriageInput {
+        bugcheck_code: report.bugcheck.as_ref().map(|b| b.code),
+        parameters: report.bugcheck.as_ref().map_or([0; 4], |b| {
+            let mut p = [0u64; 4];
+            for (slot, text) in p.iter_mut().zip(&b.parameters) {
+                *slot = crate::record::parse_hex(text).unwrap_or(0);
+            }
+            p
+        }),
+        exception_code: report.exception.as_ref().map(|e| e.code),
+        access: report.fault.access.as_deref(),
+        referenced_address: report.fault.referenced_address.as_deref().and_then(crate::record::parse_hex),
+        os_build: report.os_build,
+        arch,
+        fault_module: report.fault.module.as_deref(),
+        frames: &frames,
+    };
+    let out = triage(&input, rules);
+    report.blame = out.blame;
+    report.failure_class = out.failure_class;
+    report.bucket_id = out.bucket_id;
+    report.signature = out.signature;
+}

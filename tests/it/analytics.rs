@@ -1,0 +1,599 @@
+//! Analytics (clusters, hosts, drivers, scoring) on a small hand-built fleet whose every
+//! figure is worked out by hand below, stored through the real crash store (Parquet files +
+//! manifest) so the analytics read exactly what `scan` writes.
+//!
+//! The fleet, a miniature of the 2024-07-19 morning (times UTC, all on 2024-07-19):
+//! inventory h00..h09 (site fra: h00-h04, nyc: h05-h09; ring canary: h00, h05, else broad);
+//! h99 crashes but is not in the inventory.
+//! - csagent.sys, AV_R_INVALID_csagent!unknown_function, 0x50:
+//!   h00 loops every 5 min 04:09..05:39 (19 crashes, uptime 60 s)           -> boot-loop
+//!   h01 04:09, 04:15, 04:21 (uptime 120 s after the first)                  -> boot-loop
+//!   h02 04:10, 04:16 (uptime 60 s)                                          -> failing
+//!   h03 04:10, 05:41 (uptime 3000 s: not a loop)                            -> failing
+//!   h04 04:30                                                               -> single
+//!   h05 04:09, at another offset (signature csagent.sys@0xe14f3)            -> single
+//!   h99 05:00                                                               -> single
+//!   = 7 hosts, 29 crashes; end of the data = 05:41 (h03's last crash).
+//! - acmenet.sys, AV_W_acmenet!FilterSend, 0xD1: h07 02:00, 02:05, 02:10 (uptime 100 s): a
+//!   loop that stopped 3.5 h before the end                                  -> recovered
+//! - POWER_BUTTON_HOLD (0x1C8, no driver): h06 01:00                         -> recovered
+//!
+//! Loaded drivers: ntoskrnl.exe everywhere; csagent.sys on every crashing host but h07
+//! (timestamp 0x66a0b1c3, on h05 0x66a0b1c4); acmenet.sys on h06 and h07.
+
+use std::collections::BTreeMap;
+
+use blastradius::fleet::analytics::{
+    self, bcubed, cluster_assignments, ClusterLevel, ClusterOptions, DriverCatalog,
+    DriverOptions, HostOptions, HostState, Scope, SimilarityParams, Window,
+};
+use blastradius::fleet::store::{BatchBuilder, Store};
+use blastradius::record::{
+    Blame, BugcheckRecord, CrashReport, DumpFormat, Fault, FrameTrust, ModuleRecord, StackFrame,
+};
+use chrono::Utc;
+use polars::prelude::*;
+
+const DAY: &str = "2024-07-19";
+
+fn at(hhmm: &str) -> String {
+    format!("{DAY}T{hhmm}:00Z")
+}
+
+/// The stack of a csagent crash: bugcheck machinery, then csagent frames, then the system
+/// thread start; the blamed frame is index 2.
+fn csagent_stack(top_offset: &str) -> Vec<StackFrame> {
+    let mut frames: Vec<(Option<&str>, Option<&str>, String)> = vec![
+        (Some("ntoskrnl.exe"), Some("KeBugCheckEx"), "0x3f5a10".into()),
+        (Some("ntoskrnl.exe"), Some("KiPageFault"), "0x42c3b0".into()),
+        (Some("csagent.sys"), None, top_offset.into()),
+    ];
+    for off in ["0xe0010", "0xd2200", "0xd1f00", "0x3a400", "0x3a000", "0x1200", "0x1100"] {
+        frames.push((Some("csagent.sys"), None, off.into()));
+    }
+    frames.push((Some("ntoskrnl.exe"), Some("IopLoadDriver"), "0x6a1c2".into()));
+    frames.push((Some("ntoskrnl.exe"), Some("PspSystemThreadStartup"), "0x55aa0".into()));
+    frames.push((Some("ntoskrnl.exe"), Some("KiStartSystemThread"), "0x41c7c".into()));
+    frames
+        .into_iter()
+        .enumerate()
+        .map(|(i, (module, function, offset))| StackFrame {
+            index: i as u32,
+            address: format!("0xfffff806{:08x}", i * 0x100),
+            module: module.map(str::to_string),
+            offset: Some(offset),
+            function: function.map(str::to_string),
+            function_offset: None,
+            source_line: None,
+            trust: if i == 0 { FrameTrust::Context } else { FrameTrust::Cfi },
+        })
+        .collect()
+}
+
+fn module(name: &str, timestamp: u32) -> ModuleRecord {
+    ModuleRecord {
+        name: name.into(),
+        path: format!("\\SystemRoot\\System32\\drivers\\{name}"),
+        base: "0xfffff80671430000".into(),
+        size: 0x1000,
+        timestamp,
+        checksum: 0,
+    }
+}
+
+struct Crash {
+    time: Option<String>,
+    uptime: u64,
+    kind: Kind,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Csagent,
+    CsagentOtherOffset,
+    Acmenet,
+    PowerButton,
+}
+
+fn report(host: &str, n: usize, crash: &Crash) -> CrashReport {
+    let (code, name, blame, class, bucket, signature, stack) = match crash.kind {
+        Kind::Csagent | Kind::CsagentOtherOffset => {
+            let off = if matches!(crash.kind, Kind::Csagent) { "0xe14ed" } else { "0xe14f3" };
+            (
+                0x50,
+                "PAGE_FAULT_IN_NONPAGED_AREA",
+                Some("csagent.sys"),
+                "AV_R_INVALID",
+                "AV_R_INVALID_csagent!unknown_function".to_string(),
+                format!("csagent.sys@{off}"),
+                csagent_stack(off),
+            )
+        }
+        Kind::Acmenet => (
+            0xD1,
+            "DRIVER_IRQL_NOT_LESS_OR_EQUAL",
+            Some("acmenet.sys"),
+            "AV_W",
+            "AV_W_acmenet!FilterSend".to_string(),
+            "acmenet!FilterSend".to_string(),
+            Vec::new(),
+        ),
+        Kind::PowerButton => (
+            0x1C8,
+            "MANUALLY_INITIATED_POWER_BUTTON_HOLD",
+            None,
+            "POWER_BUTTON_HOLD",
+            "POWER_BUTTON_HOLD".to_string(),
+            "POWER_BUTTON_HOLD".to_string(),
+            Vec::new(),
+        ),
+    };
+    let mut modules = vec![module("ntoskrnl.exe", 0x1234_5678)];
+    if host != "h07" {
+        let ts = if matches!(crash.kind, Kind::CsagentOtherOffset) { 0x66A0_B1C4 } else { 0x66A0_B1C3 };
+        modules.push(module("CSAgent.sys", ts));
+    }
+    if host == "h06" || host == "h07" {
+        modules.push(module("acmenet.sys", 0x5F00_0000));
+    }
+    CrashReport {
+        path: format!("dumps/{host}/{n}.dmp"),
+        dump_id: format!("{host}-{n:03}"),
+        size_bytes: 1 << 20,
+        format: DumpFormat::KernelTriage,
+        arch: "amd64".into(),
+        os_build: Some(22631),
+        os_version: None,
+        processors: Some(8),
+        product_type: Some("workstation".into()),
+        crash_time: crash.time.clone(),
+        uptime_seconds: Some(crash.uptime),
+        boot_id: None,
+        bugcheck: Some(BugcheckRecord {
+            code,
+            code_hex: format!("0x{code:X}"),
+            name: name.into(),
+            parameters: vec!["0x0".into(); 4],
+        }),
+        exception: None,
+        fault: Fault::default(),
+        blame: Blame {
+            module: blame.map(str::to_string),
+            owner: blame.map(|_| "ThirdParty".to_string()),
+            third_party: blame.is_some(),
+            frame_index: blame.map(|_| 2),
+            reason: "test".into(),
+        },
+        failure_class: class.into(),
+        bucket_id: bucket,
+        signature,
+        stack,
+        modules,
+        unloaded_modules: Vec::new(),
+        warnings: Vec::new(),
+    }
+}
+
+fn crashes_of_fleet() -> Vec<(String, Crash)> {
+    let mut out = Vec::new();
+    let mut add = |host: &str, time: &str, uptime: u64, kind: Kind| {
+        out.push((host.to_string(), Crash { time: Some(at(time)), uptime, kind }));
+    };
+    // h00: 04:09 + 5 min steps through 05:39 (19 crashes).
+    for k in 0..19 {
+        let minutes = 4 * 60 + 9 + 5 * k;
+        let uptime = if k == 0 { 86_400 } else { 60 };
+        add("h00", &format!("{:02}:{:02}", minutes / 60, minutes % 60), uptime, Kind::Csagent);
+    }
+    add("h01", "04:09", 90_000, Kind::Csagent);
+    add("h01", "04:15", 120, Kind::Csagent);
+    add("h01", "04:21", 120, Kind::Csagent);
+    add("h02", "04:10", 50_000, Kind::Csagent);
+    add("h02", "04:16", 60, Kind::Csagent);
+    add("h03", "04:10", 40_000, Kind::Csagent);
+    add("h03", "05:41", 3000, Kind::Csagent);
+    add("h04", "04:30", 70_000, Kind::Csagent);
+    add("h05", "04:09", 80_000, Kind::CsagentOtherOffset);
+    add("h99", "05:00", 5000, Kind::Csagent);
+    add("h07", "02:00", 9_000, Kind::Acmenet);
+    add("h07", "02:05", 100, Kind::Acmenet);
+    add("h07", "02:10", 100, Kind::Acmenet);
+    add("h06", "01:00", 30_000, Kind::PowerButton);
+    out
+}
+
+fn inventory() -> DataFrame {
+    let hosts: Vec<String> = (0..10).map(|i| format!("h{i:02}")).collect();
+    let site: Vec<&str> = (0..10).map(|i| if i < 5 { "fra" } else { "nyc" }).collect();
+    let ring: Vec<&str> = (0..10).map(|i| if i == 0 || i == 5 { "canary" } else { "broad" }).collect();
+    DataFrame::new(
+        10,
+        vec![
+            Column::new("host".into(), hosts),
+            Column::new("site".into(), site),
+            Column::new("ring".into(), ring),
+        ],
+    )
+    .unwrap()
+}
+
+/// Writes the fleet into a fresh store (two commits, to read over several files).
+fn fleet_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open_or_create(dir.path()).unwrap();
+    let crashes = crashes_of_fleet();
+    let (first, second) = crashes.split_at(crashes.len() / 2);
+    let mut counter = 0usize;
+    for part in [first, second] {
+        let mut batch = BatchBuilder::new();
+        for (host, crash) in part {
+            counter += 1;
+            batch.push_crash(&report(host, counter, crash), host);
+        }
+        store.commit(batch.finish(Utc::now()).unwrap()).unwrap();
+    }
+    store.save_inventory(inventory()).unwrap();
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    (dir, store)
+}
+
+struct TestCatalog;
+
+impl DriverCatalog for TestCatalog {
+    fn is_microsoft(&self, driver: &str) -> bool {
+        driver == "ntoskrnl.exe"
+    }
+    fn vendor_category(&self, driver: &str) -> Option<(String, String)> {
+        (driver == "csagent.sys").then(|| ("CrowdStrike".to_string(), "security".to_string()))
+    }
+}
+
+fn cluster_opts() -> ClusterOptions {
+    ClusterOptions {
+        similarity: Some(SimilarityParams::default()),
+        ..ClusterOptions::default()
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
+}
+
+#[test]
+fn clusters_rank_by_blast_radius_with_hand_checked_figures() {
+    let (_dir, store) = fleet_store();
+    let table = analytics::clusters(
+        store.lazy_crashes().unwrap(),
+        Some(store.lazy_drivers().unwrap()),
+        store.inventory().unwrap(),
+        &cluster_opts(),
+    )
+    .unwrap();
+    assert_eq!(table.fleet_hosts, Some(10));
+    assert_eq!(table.crashes, 33);
+    assert_eq!(table.hosts, 9);
+    assert_eq!(table.hosts_with_driver_data, Some(9));
+    assert_eq!(table.window_end.as_deref(), Some("2024-07-19T05:41:00Z"));
+    let causes: Vec<&str> = table.clusters.iter().map(|c| c.cause.as_str()).collect();
+    // acmenet (1 host, 3 crashes) before POWER_BUTTON_HOLD (1 host, 1 crash).
+    assert_eq!(causes, ["csagent.sys", "acmenet.sys", "POWER_BUTTON_HOLD"]);
+
+    let cs = &table.clusters[0];
+    assert_eq!(cs.level, ClusterLevel::Driver);
+    assert_eq!(cs.driver.as_deref(), Some("csagent.sys"));
+    assert_eq!(cs.bucket_id, "AV_R_INVALID_csagent!unknown_function");
+    assert_eq!(cs.signature, "csagent.sys@0xe14ed");
+    assert_eq!(cs.bugcheck_codes, ["0x50"]);
+    assert_eq!(cs.owner.as_deref(), Some("ThirdParty"));
+    assert!(cs.third_party);
+    assert_eq!((cs.crashes, cs.hosts), (29, 7));
+    assert!(close(cs.fleet_share.unwrap(), 0.7));
+    // Exposure: csagent loaded on every host with dumps but h07: 8 of 9.
+    assert_eq!(cs.exposed_hosts, Some(8));
+    assert!(close(cs.exposed_share.unwrap(), 8.0 / 9.0));
+    assert!(close(cs.exposed_hit_share.unwrap(), 7.0 / 8.0));
+    assert_eq!(cs.boot_loop_hosts, 2, "h00, h01");
+    assert_eq!(cs.recovered_hosts, 0);
+    assert_eq!(cs.still_failing_hosts, 4, "h00, h01 looping; h02, h03 failing");
+    assert_eq!(cs.first_seen.as_deref(), Some("2024-07-19T04:09:00Z"));
+    assert_eq!(cs.last_seen.as_deref(), Some("2024-07-19T05:41:00Z"));
+    // Host-hours lost, by hand (see hoststate): h00 90 min of loop + 10 = 100; h01 12 + 80
+    // (still looping: down until the end of the data) = 92; h02 6 + 10 = 16; h03 10 + 10;
+    // h04, h05, h99 10 each: 258 min.
+    assert!(close(cs.host_hours_lost, 258.0 / 60.0), "{}", cs.host_hours_lost);
+    // Window 01:00..05:41 spans 4 h 41 min -> 5-minute buckets (56 of them, < 120).
+    assert_eq!(cs.onset.bucket_seconds, 300);
+    assert_eq!(cs.onset.start.as_deref(), Some("2024-07-19T04:05:00Z"));
+    // 04:05-04:10 bucket: h00 04:09, h01 04:09, h05 04:09 = 3; 04:10-04:15: h00 04:14,
+    // h02 04:10, h03 04:10 = 3; the peak is the first such bucket.
+    assert_eq!(&cs.onset.counts[..2], &[3, 3]);
+    assert_eq!(cs.onset.peak_crashes, 3);
+    assert_eq!(cs.onset.peak_at.as_deref(), Some("2024-07-19T04:05:00Z"));
+    assert!(close(cs.peak_rate_per_hour, 36.0));
+    assert_eq!(cs.onset.counts.iter().sum::<u64>(), 29);
+    // Breakdown by every inventory column.
+    let site: BTreeMap<String, u64> = cs.breakdown["site"].clone();
+    assert_eq!(site["fra"], 5);
+    assert_eq!(site["nyc"], 1);
+    assert_eq!(site["(not in inventory)"], 1);
+    assert_eq!(cs.breakdown["ring"]["canary"], 2);
+    assert_eq!(cs.breakdown["ring"]["broad"], 4);
+
+    // Children: one bucket, two signatures; the other-offset one is related.
+    assert_eq!(cs.children.len(), 1);
+    let bucket = &cs.children[0];
+    assert_eq!(bucket.level, ClusterLevel::Bucket);
+    assert_eq!((bucket.crashes, bucket.hosts), (29, 7));
+    let sigs: Vec<(&str, u64)> = bucket.children.iter().map(|s| (s.signature.as_str(), s.hosts)).collect();
+    assert_eq!(sigs, [("csagent.sys@0xe14ed", 6), ("csagent.sys@0xe14f3", 1)]);
+    let main = &bucket.children[0];
+    assert_eq!(main.related.len(), 1);
+    assert_eq!(main.related[0].signature, "csagent.sys@0xe14f3");
+    assert_eq!(main.related[0].id, bucket.children[1].id);
+    // Only the top frame differs among 13 frames from the blamed one (c = 0.2):
+    // Σ_{k=1..12} e^{-0.2k} / Σ_{k=0..12} e^{-0.2k}.
+    let num: f64 = (1..13).map(|k| (-0.2 * k as f64).exp()).sum();
+    let want = num / (1.0 + num);
+    assert!((main.related[0].similarity - want).abs() < 1e-3, "{}", main.related[0].similarity);
+    assert_eq!(bucket.children[1].related[0].id, main.id);
+    // The other-offset signature's own figures: h05 only, single.
+    let other = &bucket.children[1];
+    assert_eq!((other.crashes, other.hosts, other.still_failing_hosts), (1, 1, 0));
+
+    let acme = &table.clusters[1];
+    assert_eq!((acme.crashes, acme.hosts), (3, 1));
+    assert_eq!((acme.boot_loop_hosts, acme.recovered_hosts, acme.still_failing_hosts), (0, 1, 0));
+    assert_eq!(acme.bugcheck_codes, ["0xD1"]);
+    assert_eq!(acme.exposed_hosts, Some(2));
+    // 5 + 5 min inside the loop, 10 min restart for the last crash.
+    assert!(close(acme.host_hours_lost, 20.0 / 60.0));
+
+    let power = &table.clusters[2];
+    assert_eq!(power.driver, None);
+    assert_eq!(power.bucket_id, "POWER_BUTTON_HOLD");
+    assert_eq!(power.exposed_hosts, None);
+    assert_eq!(power.recovered_hosts, 1);
+}
+
+#[test]
+fn cluster_json_uses_the_documented_names() {
+    let (_dir, store) = fleet_store();
+    let table = analytics::clusters(
+        store.lazy_crashes().unwrap(),
+        Some(store.lazy_drivers().unwrap()),
+        store.inventory().unwrap(),
+        &cluster_opts(),
+    )
+    .unwrap();
+    let json = serde_json::to_value(&table).unwrap();
+    assert_eq!(json["fleet_hosts"], 10);
+    let top = &json["clusters"][0];
+    for key in [
+        "id", "driver", "owner", "third_party", "bugcheck_codes", "bucket_id", "signature",
+        "crashes", "hosts", "fleet_share", "exposed_hosts", "boot_loop_hosts", "recovered_hosts",
+        "still_failing_hosts", "first_seen", "last_seen", "breakdown", "children", "related",
+    ] {
+        assert!(top.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(top["breakdown"]["site"]["fra"], 5);
+    assert_eq!(top["children"][0]["children"][1]["signature"], "csagent.sys@0xe14f3");
+}
+
+#[test]
+fn filters_narrow_the_count_and_the_fleet() {
+    let (_dir, store) = fleet_store();
+    let run = |scope: Scope| {
+        analytics::clusters(
+            store.lazy_crashes().unwrap(),
+            Some(store.lazy_drivers().unwrap()),
+            store.inventory().unwrap(),
+            &ClusterOptions { scope, ..cluster_opts() },
+        )
+    };
+    // --site nyc: fleet 5 hosts; csagent hit h05 only.
+    let nyc = run(Scope {
+        inventory_filters: vec![("site".into(), "nyc".into())],
+        ..Scope::default()
+    })
+    .unwrap();
+    assert_eq!(nyc.fleet_hosts, Some(5));
+    let cs = nyc.clusters.iter().find(|c| c.cause == "csagent.sys").unwrap();
+    assert_eq!(cs.hosts, 1);
+    assert!(close(cs.fleet_share.unwrap(), 0.2));
+    // Exposure counts nyc hosts only: h05, h06 load csagent; h05, h06, h07 have driver data.
+    assert_eq!(cs.exposed_hosts, Some(2));
+    assert_eq!(nyc.hosts_with_driver_data, Some(3));
+
+    // --cluster by driver key, by signature id.
+    let only = run(Scope { cluster: Some("csagent.sys".into()), ..Scope::default() }).unwrap();
+    assert_eq!(only.clusters.len(), 1);
+    assert_eq!(only.clusters[0].hosts, 7);
+    let sig_id = only.clusters[0].children[0].children[1].id.clone();
+    let one = run(Scope { cluster: Some(sig_id), ..Scope::default() }).unwrap();
+    assert_eq!(one.clusters.len(), 1);
+    assert_eq!((one.clusters[0].hosts, one.clusters[0].crashes), (1, 1));
+    assert!(run(Scope { cluster: Some("nosuch".into()), ..Scope::default() }).is_err());
+
+    // --driver, and an inventory column that does not exist.
+    let acme = run(Scope { driver: Some("ACMENET.SYS".into()), ..Scope::default() }).unwrap();
+    assert_eq!(acme.clusters.len(), 1);
+    assert_eq!(acme.clusters[0].cause, "acmenet.sys");
+    assert!(run(Scope {
+        inventory_filters: vec![("rack".into(), "1".into())],
+        ..Scope::default()
+    })
+    .is_err());
+}
+
+#[test]
+fn window_moves_the_end_of_the_data() {
+    let (_dir, store) = fleet_store();
+    let window = Window::parse(Some("2024-07-19T04:00:00Z"), Some("2024-07-19T04:30:00Z")).unwrap();
+    let table = analytics::hosts(
+        store.lazy_crashes().unwrap(),
+        store.inventory().unwrap(),
+        &HostOptions {
+            scope: Scope { window, ..Scope::default() },
+            ..HostOptions::default()
+        },
+    )
+    .unwrap();
+    let by_host: BTreeMap<&str, (HostState, u64)> =
+        table.hosts.iter().map(|h| (h.host.as_str(), (h.state, h.crashes))).collect();
+    // Until 04:30: h00 has 04:09..04:29 (5 crashes, looping), h03 only 04:10 (single),
+    // h04 04:30 (bound inclusive), h06/h07/h99 out of the window.
+    assert_eq!(by_host["h00"], (HostState::BootLoop, 5));
+    assert_eq!(by_host["h03"], (HostState::Single, 1));
+    assert_eq!(by_host["h04"], (HostState::Single, 1));
+    assert!(!by_host.contains_key("h07") && !by_host.contains_key("h99"));
+    assert_eq!(table.window_end.as_deref(), Some("2024-07-19T04:30:00Z"));
+}
+
+#[test]
+fn hosts_states_order_and_inventory() {
+    let (_dir, store) = fleet_store();
+    let table = analytics::hosts(
+        store.lazy_crashes().unwrap(),
+        store.inventory().unwrap(),
+        &HostOptions::default(),
+    )
+    .unwrap();
+    let order: Vec<(&str, &str, u64)> = table
+        .hosts
+        .iter()
+        .map(|h| (h.host.as_str(), h.state.as_str(), h.crashes))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("h00", "boot-loop", 19),
+            ("h01", "boot-loop", 3),
+            ("h02", "failing", 2),
+            ("h03", "failing", 2),
+            ("h04", "single", 1),
+            ("h05", "single", 1),
+            ("h99", "single", 1),
+            ("h07", "recovered", 3),
+            ("h06", "recovered", 1),
+        ]
+    );
+    let h01 = &table.hosts[1];
+    assert_eq!(h01.min_uptime_seconds, Some(120));
+    assert_eq!(h01.first_crash.as_deref(), Some("2024-07-19T04:09:00Z"));
+    assert_eq!(h01.last_crash.as_deref(), Some("2024-07-19T04:21:00Z"));
+    assert_eq!(h01.boot_loop_since.as_deref(), Some("2024-07-19T04:09:00Z"));
+    assert_eq!(h01.clusters, ["csagent.sys"]);
+    let json = serde_json::to_value(h01).unwrap();
+    assert_eq!(json["state"], "boot-loop");
+    assert_eq!(json["site"], "fra");
+    assert_eq!(json["ring"], "broad");
+    let h99 = serde_json::to_value(&table.hosts[6]).unwrap();
+    assert_eq!(h99["site"], "(not in inventory)");
+
+    // --state boot-loop, and --cluster with --site.
+    let looping = analytics::hosts(
+        store.lazy_crashes().unwrap(),
+        store.inventory().unwrap(),
+        &HostOptions { state: Some(HostState::BootLoop), ..HostOptions::default() },
+    )
+    .unwrap();
+    let names: Vec<&str> = looping.hosts.iter().map(|h| h.host.as_str()).collect();
+    assert_eq!(names, ["h00", "h01"]);
+    let nyc_cs = analytics::hosts(
+        store.lazy_crashes().unwrap(),
+        store.inventory().unwrap(),
+        &HostOptions {
+            scope: Scope {
+                cluster: Some("csagent.sys".into()),
+                inventory_filters: vec![("site".into(), "nyc".into())],
+                ..Scope::default()
+            },
+            ..HostOptions::default()
+        },
+    )
+    .unwrap();
+    let names: Vec<&str> = nyc_cs.hosts.iter().map(|h| h.host.as_str()).collect();
+    assert_eq!(names, ["h05"]);
+}
+
+#[test]
+fn drivers_exposure_and_versions() {
+    let (_dir, store) = fleet_store();
+    let table = analytics::drivers(
+        store.lazy_crashes().unwrap(),
+        store.lazy_drivers().unwrap(),
+        store.inventory().unwrap(),
+        &TestCatalog,
+        &DriverOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(table.hosts_with_driver_data, 9);
+    assert_eq!(table.crashes, 33);
+    let names: Vec<&str> = table.drivers.iter().map(|d| d.driver.as_str()).collect();
+    assert_eq!(names, ["csagent.sys", "acmenet.sys"], "ntoskrnl.exe is Microsoft's");
+    let cs = &table.drivers[0];
+    assert_eq!(cs.vendor.as_deref(), Some("CrowdStrike"));
+    assert_eq!(cs.category.as_deref(), Some("security"));
+    assert_eq!((cs.hosts_loaded, cs.crashes), (8, 29));
+    assert!(close(cs.loaded_share.unwrap(), 8.0 / 9.0));
+    assert!(close(cs.crash_share.unwrap(), 29.0 / 33.0));
+    let versions: Vec<(&str, u64, u64)> =
+        cs.versions.iter().map(|v| (v.timestamp.as_str(), v.hosts, v.crashes)).collect();
+    // h05's other-offset crash runs the newer build; h06 loads the older one and never
+    // crashed on it.
+    assert_eq!(versions, [("0x66a0b1c4", 1, 1), ("0x66a0b1c3", 7, 28)]);
+    let acme = &table.drivers[1];
+    assert_eq!((acme.hosts_loaded, acme.crashes, acme.vendor.clone()), (2, 3, None));
+
+    let with_ms = analytics::drivers(
+        store.lazy_crashes().unwrap(),
+        store.lazy_drivers().unwrap(),
+        None,
+        &TestCatalog,
+        &DriverOptions { include_microsoft: true, ..DriverOptions::default() },
+    )
+    .unwrap();
+    let nt = with_ms.drivers.iter().find(|d| d.driver == "ntoskrnl.exe").unwrap();
+    assert_eq!((nt.hosts_loaded, nt.crashes), (9, 0));
+}
+
+#[test]
+fn bcubed_of_the_fleet_against_its_truth() {
+    let (_dir, store) = fleet_store();
+    let assignments = cluster_assignments(store.lazy_crashes().unwrap(), &cluster_opts()).unwrap();
+    assert_eq!(assignments.height(), 33);
+    // Truth: one problem per kind; the other-offset csagent crash is the same bug.
+    let truth: BTreeMap<String, &str> = {
+        let mut counter = 0usize;
+        crashes_of_fleet()
+            .iter()
+            .map(|(host, c)| {
+                counter += 1;
+                let label = match c.kind {
+                    Kind::Csagent | Kind::CsagentOtherOffset => "channel-file-291",
+                    Kind::Acmenet => "acmenet",
+                    Kind::PowerButton => "power",
+                };
+                (format!("{host}-{counter:03}"), label)
+            })
+            .collect()
+    };
+    let dump = assignments.column("dump_id").unwrap().str().unwrap();
+    let score = |column: &str| {
+        let labels = assignments.column(column).unwrap().str().unwrap();
+        bcubed((0..dump.len()).map(|i| {
+            let d = dump.get(i).unwrap();
+            (labels.get(i).unwrap().to_string(), truth[d])
+        }))
+    };
+    // Signature level splits the csagent bug in two (28 + 1): recall < 1, precision 1.
+    let sig = score("signature_cluster");
+    assert!(close(sig.precision, 1.0));
+    // Recall: 28 items at 28/29, 1 at 1/29, 4 others at 1 -> (28·28/29 + 1/29 + 4) / 33.
+    assert!(close(sig.recall, (28.0 * 28.0 / 29.0 + 1.0 / 29.0 + 4.0) / 33.0), "{sig:?}");
+    // Merging related signatures recovers the truth exactly.
+    let related = score("related_group");
+    assert!(close(related.f1, 1.0), "{related:?}");
+    assert!(close(score("driver_cluster").f1, 1.0));
+}

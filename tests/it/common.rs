@@ -1,0 +1,30 @@
+//! Helpers shared by the integration tests.
+
+use std::path::PathBuf;
+
+/// The project root (where Cargo.toml is).
+pub fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `../shared/samples/<rel>` when the shared samples are present; otherwise prints why the
+/// caller is skipping and returns `None`.
+pub fn sample(rel: &str) -> Option<PathBuf> {
+    let path = project_root().join("../shared/samples").join(rel);
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!("SKIP: {} is absent (real samples live in ../shared/samples)", path.display());
+        None
+    }
+}
+
+/// `../shared/samples/symbols` when present.
+pub fn sample_symbols() -> Option<PathBuf> {
+    sample("symbols")
+}
+
+/// The built `blastradius` binary, for end-to-end CLI tests.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_blastradius"))
+}
