@@ -14,7 +14,9 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use crate::fleet::inventory::read_inventory;
-use crate::fleet::scan::{scan, HostFrom, HostMap, ScanOptions, ScanProgress, ScanSummary, Shard, DEFAULT_BATCH_SIZE};
+use crate::fleet::scan::{
+    scan, HostFrom, HostMap, ScanOptions, ScanProgress, ScanSummary, Shard, DEFAULT_BATCH_SIZE,
+};
 use crate::fleet::store::{Store, DEFAULT_STORE_DIR, STORE_ENV};
 use crate::pipeline::Pipeline;
 use crate::symbols::SymbolCache;
@@ -89,7 +91,8 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     }
     let hosts = HostMap::load(&args.host_from)?;
     let inventory = args.inventory.as_deref().map(read_inventory).transpose()?;
-    let symbols = SymbolCache::from_cli(args.symbols.as_deref()).context("cannot open the symbols")?;
+    let symbols =
+        SymbolCache::from_cli(args.symbols.as_deref()).context("cannot open the symbols")?;
     let pipeline = Pipeline::new(Arc::new(symbols));
 
     let mut store = Store::open_or_create(&args.store)
@@ -117,7 +120,10 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
 
     match args.format {
         Format::Json => {
-            let out = JsonOutput { summary: &summary, top_blamed_drivers: &top };
+            let out = JsonOutput {
+                summary: &summary,
+                top_blamed_drivers: &top,
+            };
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
         Format::Text => print!("{}", render_text(&summary, &top)),
@@ -138,7 +144,10 @@ pub fn top_blamed_drivers(store: &Store, n: usize) -> anyhow::Result<Vec<BlamedD
         .lazy_crashes()?
         .filter(col("blame_module_lc").is_not_null())
         .group_by([col("blame_module_lc")])
-        .agg([len().cast(DataType::UInt64).alias("crashes"), col("host").n_unique().cast(DataType::UInt64).alias("hosts")])
+        .agg([
+            len().cast(DataType::UInt64).alias("crashes"),
+            col("host").n_unique().cast(DataType::UInt64).alias("hosts"),
+        ])
         .sort(
             ["crashes", "blame_module_lc"],
             SortMultipleOptions::default().with_order_descending_multi([true, false]),
@@ -172,20 +181,34 @@ fn render_text(s: &ScanSummary, top: &[BlamedDriver]) -> String {
     if s.skipped_other_shard > 0 {
         line("other shards", s.skipped_other_shard.to_string());
     }
-    line("elapsed", format!("{:.2} s ({:.1} dumps/s)", s.elapsed_seconds, s.dumps_per_second));
+    line(
+        "elapsed",
+        format!(
+            "{:.2} s ({:.1} dumps/s)",
+            s.elapsed_seconds, s.dumps_per_second
+        ),
+    );
     if !s.quarantine.is_empty() {
         out.push_str("\nquarantined files:\n");
         for q in s.quarantine.iter().take(20) {
             out.push_str(&format!("  {}\n", printable(&q.error)));
         }
         if s.quarantine.len() > 20 {
-            out.push_str(&format!("  ... and {} more (--format json lists them)\n", s.quarantined - 20));
+            out.push_str(&format!(
+                "  ... and {} more (--format json lists them)\n",
+                s.quarantined - 20
+            ));
         }
     }
     if !top.is_empty() {
         out.push_str("\ntop blamed drivers (whole store):\n");
         for d in top {
-            out.push_str(&format!("  {:<28} {:>8} crashes {:>8} hosts\n", printable(&d.driver), d.crashes, d.hosts));
+            out.push_str(&format!(
+                "  {:<28} {:>8} crashes {:>8} hosts\n",
+                printable(&d.driver),
+                d.crashes,
+                d.hosts
+            ));
         }
     }
     out
@@ -194,7 +217,9 @@ fn render_text(s: &ScanSummary, top: &[BlamedDriver]) -> String {
 /// File names and dump strings are attacker-controlled: no control characters or escape
 /// sequences reach the terminal.
 fn printable(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// The progress bar: drawn on stderr only when stderr is a terminal.
@@ -255,7 +280,11 @@ mod tests {
             }],
             ..ScanSummary::default()
         };
-        let top = [BlamedDriver { driver: "csagent.sys".into(), crashes: 8, hosts: 7 }];
+        let top = [BlamedDriver {
+            driver: "csagent.sys".into(),
+            crashes: 8,
+            hosts: 7,
+        }];
         let text = render_text(&summary, &top);
         assert!(text.contains("new dumps             9\n"), "{text}");
         assert!(text.contains("2.00 s (4.5 dumps/s)"), "{text}");

@@ -63,7 +63,11 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
                 Format::Text => println!("{}: {before} files -> {after}", store.display()),
             }
         }
-        Action::Merge { sources, into, format } => {
+        Action::Merge {
+            sources,
+            into,
+            format,
+        } => {
             // Open every source first: a typo must fail before the target is created.
             let mut opened = Vec::with_capacity(sources.len());
             for source in sources {
@@ -75,10 +79,16 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
             let mut merged = Vec::new();
             for source in &opened {
                 if source.dir().canonicalize().ok().as_deref() == Some(target_dir.as_path()) {
-                    anyhow::bail!("{}: a store cannot be merged into itself", source.dir().display());
+                    anyhow::bail!(
+                        "{}: a store cannot be merged into itself",
+                        source.dir().display()
+                    );
                 }
                 let outcome = target.merge_from(source)?;
-                merged.push(MergedSource { source: source.dir().to_string_lossy().into_owned(), outcome });
+                merged.push(MergedSource {
+                    source: source.dir().to_string_lossy().into_owned(),
+                    outcome,
+                });
             }
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&merged)?),
@@ -94,7 +104,11 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
                             if m.outcome.inventory_copied { ", inventory copied" } else { "" }
                         );
                     }
-                    println!("into {}: {} crashes", into.display(), target.manifest().rows(crate::fleet::store::Table::Crashes));
+                    println!(
+                        "into {}: {} crashes",
+                        into.display(),
+                        target.manifest().rows(crate::fleet::store::Table::Crashes)
+                    );
                 }
             }
         }

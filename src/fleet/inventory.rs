@@ -31,10 +31,18 @@ pub enum InventoryError {
 /// column (matched case-insensitively) is renamed `host` and moved first; every column is str;
 /// rows without a host are dropped.
 pub fn read_inventory(path: &Path) -> Result<DataFrame, InventoryError> {
-    let read = |source| InventoryError::Read { path: path.to_path_buf(), source };
-    let is_parquet = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
+    let read = |source| InventoryError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let is_parquet = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
     let df = if is_parquet {
-        let file = File::open(path).map_err(|source| InventoryError::Open { path: path.to_path_buf(), source })?;
+        let file = File::open(path).map_err(|source| InventoryError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
         ParquetReader::new(file).finish().map_err(read)?
     } else {
         CsvReadOptions::default()
@@ -43,12 +51,29 @@ pub fn read_inventory(path: &Path) -> Result<DataFrame, InventoryError> {
             .and_then(|r| r.finish())
             .map_err(read)?
     };
-    let names: Vec<String> = df.get_column_names().iter().map(|n| n.to_string()).collect();
-    let Some(host) = names.iter().find(|n| n.trim().eq_ignore_ascii_case("host")).cloned() else {
-        return Err(InventoryError::NoHostColumn { path: path.to_path_buf(), found: names });
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    let Some(host) = names
+        .iter()
+        .find(|n| n.trim().eq_ignore_ascii_case("host"))
+        .cloned()
+    else {
+        return Err(InventoryError::NoHostColumn {
+            path: path.to_path_buf(),
+            found: names,
+        });
     };
     let mut columns = Vec::with_capacity(names.len());
-    columns.push(col(host.as_str()).cast(DataType::String).str().strip_chars(lit(NULL)).alias("host"));
+    columns.push(
+        col(host.as_str())
+            .cast(DataType::String)
+            .str()
+            .strip_chars(lit(NULL))
+            .alias("host"),
+    );
     for name in names.iter().filter(|n| **n != host) {
         columns.push(col(name.as_str()).cast(DataType::String));
     }
@@ -82,10 +107,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("inv.parquet");
         let mut df = df!("host" => ["a", "b"], "criticality" => [1i64, 3]).unwrap();
-        ParquetWriter::new(File::create(&path).unwrap()).finish(&mut df).unwrap();
+        ParquetWriter::new(File::create(&path).unwrap())
+            .finish(&mut df)
+            .unwrap();
         let read = read_inventory(&path).unwrap();
-        assert_eq!(read.column("criticality").unwrap().dtype(), &DataType::String);
-        let crit: Vec<Option<&str>> = read.column("criticality").unwrap().str().unwrap().iter().collect();
+        assert_eq!(
+            read.column("criticality").unwrap().dtype(),
+            &DataType::String
+        );
+        let crit: Vec<Option<&str>> = read
+            .column("criticality")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .collect();
         assert_eq!(crit, [Some("1"), Some("3")]);
     }
 
@@ -94,6 +130,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let csv = dir.path().join("inv.csv");
         std::fs::write(&csv, "name,site\na,ams\n").unwrap();
-        assert!(matches!(read_inventory(&csv), Err(InventoryError::NoHostColumn { .. })));
+        assert!(matches!(
+            read_inventory(&csv),
+            Err(InventoryError::NoHostColumn { .. })
+        ));
     }
 }

@@ -49,7 +49,12 @@ pub struct ScanOptions {
 
 impl ScanOptions {
     pub fn new(roots: Vec<PathBuf>) -> ScanOptions {
-        ScanOptions { roots, hosts: HostMap::default(), shard: None, batch_size: DEFAULT_BATCH_SIZE }
+        ScanOptions {
+            roots,
+            hosts: HostMap::default(),
+            shard: None,
+            batch_size: DEFAULT_BATCH_SIZE,
+        }
     }
 }
 
@@ -138,7 +143,11 @@ pub fn scan(
         run.quarantine(path, None, error);
     }
     for chunk in listing.files.chunks(run.batch_size.min(MAX_CHUNK)) {
-        let examiner = Examiner { pipeline, seen: &seen, known: &run.known };
+        let examiner = Examiner {
+            pipeline,
+            seen: &seen,
+            known: &run.known,
+        };
         let outcomes: Vec<Examined> = chunk
             .par_iter()
             .map(|candidate| {
@@ -158,8 +167,11 @@ pub fn scan(
 
     let mut summary = run.summary;
     summary.elapsed_seconds = started.elapsed().as_secs_f64();
-    summary.dumps_per_second =
-        if summary.elapsed_seconds > 0.0 { summary.ingested as f64 / summary.elapsed_seconds } else { 0.0 };
+    summary.dumps_per_second = if summary.elapsed_seconds > 0.0 {
+        summary.ingested as f64 / summary.elapsed_seconds
+    } else {
+        0.0
+    };
     Ok(summary)
 }
 
@@ -183,13 +195,17 @@ impl Run {
             Examined::Read { mut report, seen } => {
                 if self.known.contains_key(&seen.dump_id) {
                     // A copy of a file read earlier in this same chunk.
-                    return self.known_copy(SeenRecord { quarantined: false, ..seen });
+                    return self.known_copy(SeenRecord {
+                        quarantined: false,
+                        ..seen
+                    });
                 }
                 let host = match hosts.host_of(&candidate.path, &candidate.relative) {
                     Some(host) => host,
                     None => {
                         report.warnings.push(
-                            "host not in the --host-from manifest; used the parent folder name".to_string(),
+                            "host not in the --host-from manifest; used the parent folder name"
+                                .to_string(),
                         );
                         parent_folder_host(&candidate.path)
                     }
@@ -199,7 +215,11 @@ impl Run {
                 self.batch.push_seen(seen);
                 self.summary.ingested += 1;
             }
-            Examined::Failed { error, dump_id, seen } => {
+            Examined::Failed {
+                error,
+                dump_id,
+                seen,
+            } => {
                 if let Some(seen) = seen {
                     if self.known.contains_key(&seen.dump_id) {
                         return self.known_copy(seen);
@@ -216,15 +236,25 @@ impl Run {
     /// Content the store has: record the path so the next run's quick check skips it.
     fn known_copy(&mut self, seen: SeenRecord) {
         self.summary.skipped_known += 1;
-        let quarantined = self.known.get(&seen.dump_id).copied().unwrap_or(seen.quarantined);
-        self.batch.push_seen(SeenRecord { quarantined, ..seen });
+        let quarantined = self
+            .known
+            .get(&seen.dump_id)
+            .copied()
+            .unwrap_or(seen.quarantined);
+        self.batch.push_seen(SeenRecord {
+            quarantined,
+            ..seen
+        });
     }
 
     fn quarantine(&mut self, path: &str, dump_id: Option<&str>, error: &str) {
         self.summary.quarantined += 1;
         self.batch.push_quarantine(path, dump_id, error);
         if self.summary.quarantine.len() < SUMMARY_QUARANTINE_LIMIT {
-            self.summary.quarantine.push(QuarantinedFile { path: path.to_string(), error: error.to_string() });
+            self.summary.quarantine.push(QuarantinedFile {
+                path: path.to_string(),
+                error: error.to_string(),
+            });
         }
     }
 
@@ -245,5 +275,10 @@ pub fn scan_path(
     pipeline: &Pipeline,
     root: &Path,
 ) -> Result<ScanSummary, ScanError> {
-    scan(store, pipeline, &ScanOptions::new(vec![root.to_path_buf()]), &())
+    scan(
+        store,
+        pipeline,
+        &ScanOptions::new(vec![root.to_path_buf()]),
+        &(),
+    )
 }

@@ -81,11 +81,17 @@ pub enum StoreError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io { path: path.to_path_buf(), source }
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 fn polars_err(path: &Path) -> impl FnOnce(PolarsError) -> StoreError + '_ {
-    move |source| StoreError::Polars { path: path.to_path_buf(), source }
+    move |source| StoreError::Polars {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// An open crash store. Reading needs nothing more; writing takes the store's lock (on the
@@ -110,8 +116,13 @@ impl Store {
     /// Opens an existing store for reading.
     pub fn open(dir: impl AsRef<Path>) -> Result<Store, StoreError> {
         let dir = dir.as_ref().to_path_buf();
-        let manifest = read_manifest(&dir)?.ok_or_else(|| StoreError::NotAStore { path: dir.clone() })?;
-        Ok(Store { dir, manifest, lock: None })
+        let manifest =
+            read_manifest(&dir)?.ok_or_else(|| StoreError::NotAStore { path: dir.clone() })?;
+        Ok(Store {
+            dir,
+            manifest,
+            lock: None,
+        })
     }
 
     /// Opens a store for writing, creating the folder and an empty manifest when absent, and
@@ -119,7 +130,11 @@ impl Store {
     pub fn open_or_create(dir: impl AsRef<Path>) -> Result<Store, StoreError> {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        let mut store = Store { dir, manifest: Manifest::default(), lock: None };
+        let mut store = Store {
+            dir,
+            manifest: Manifest::default(),
+            lock: None,
+        };
         store.lock_for_writing()?;
         Ok(store)
     }
@@ -149,10 +164,15 @@ impl Store {
 
     /// The saved inventory (`host` plus every inventory column as str), if one was saved.
     pub fn inventory(&self) -> Result<Option<DataFrame>, StoreError> {
-        let Some(rel) = &self.manifest.inventory else { return Ok(None) };
+        let Some(rel) = &self.manifest.inventory else {
+            return Ok(None);
+        };
         let path = self.dir.join(rel);
         let file = File::open(&path).map_err(io_err(&path))?;
-        ParquetReader::new(file).finish().map(Some).map_err(polars_err(&path))
+        ParquetReader::new(file)
+            .finish()
+            .map(Some)
+            .map_err(polars_err(&path))
     }
 
     /// The lazy scan of one table: exactly the listed files, never a glob, so files being
@@ -168,23 +188,37 @@ impl Store {
             let path = self.dir.join(&entry.file);
             paths.push(PlRefPath::try_from_path(&path).map_err(polars_err(&path))?);
         }
-        let args = ScanArgsParquet { glob: false, ..Default::default() };
-        LazyFrame::scan_parquet_files(paths.into_iter().collect(), args).map_err(polars_err(&self.dir))
+        let args = ScanArgsParquet {
+            glob: false,
+            ..Default::default()
+        };
+        LazyFrame::scan_parquet_files(paths.into_iter().collect(), args)
+            .map_err(polars_err(&self.dir))
     }
 
     /// Reads a whole table into memory (for compaction, merging and tests).
     pub fn read_table(&self, table: Table) -> Result<DataFrame, StoreError> {
-        self.lazy_table(table)?.collect().map_err(polars_err(&self.dir))
+        self.lazy_table(table)?
+            .collect()
+            .map_err(polars_err(&self.dir))
     }
 
     /// Content hashes already in the store, with whether each went to the quarantine.
     pub fn known_dump_ids(&self) -> HashMap<String, bool> {
-        self.manifest.seen.iter().map(|r| (r.dump_id.clone(), r.quarantined)).collect()
+        self.manifest
+            .seen
+            .iter()
+            .map(|r| (r.dump_id.clone(), r.quarantined))
+            .collect()
     }
 
     /// The quick-check records by path.
     pub fn seen_by_path(&self) -> HashMap<String, SeenRecord> {
-        self.manifest.seen.iter().map(|r| (r.path.clone(), r.clone())).collect()
+        self.manifest
+            .seen
+            .iter()
+            .map(|r| (r.path.clone(), r.clone()))
+            .collect()
     }
 
     /// Appends one batch: one new Parquet file per non-empty table, then the manifest.
@@ -250,7 +284,12 @@ impl Store {
 
     /// Replaces a table's files with one new file holding `df`, then deletes the old files.
     fn replace_table(&mut self, table: Table, df: &mut DataFrame) -> Result<(), StoreError> {
-        let old: Vec<String> = self.manifest.files(table).iter().map(|f| f.file.clone()).collect();
+        let old: Vec<String> = self
+            .manifest
+            .files(table)
+            .iter()
+            .map(|f| f.file.clone())
+            .collect();
         let mut next = self.manifest.clone();
         next.files_mut(table).clear();
         if df.height() > 0 {
@@ -285,8 +324,17 @@ impl Store {
             .map_err(io_err(&lock_path))?;
         match fs4::FileExt::try_lock(&file) {
             Ok(()) => {}
-            Err(fs4::TryLockError::WouldBlock) => return Err(StoreError::Locked { path: self.dir.clone() }),
-            Err(fs4::TryLockError::Error(source)) => return Err(StoreError::Io { path: lock_path, source }),
+            Err(fs4::TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked {
+                    path: self.dir.clone(),
+                })
+            }
+            Err(fs4::TryLockError::Error(source)) => {
+                return Err(StoreError::Io {
+                    path: lock_path,
+                    source,
+                })
+            }
         }
         self.lock = Some(file);
         self.manifest = read_manifest(&self.dir)?.unwrap_or_default();
@@ -303,13 +351,21 @@ impl Store {
         let listed: HashSet<&str> = self.manifest.referenced_files().collect();
         let mut folders = vec![(self.dir.clone(), String::new())];
         for table in Table::ALL {
-            folders.push((self.dir.join(table.dir_name()), format!("{}/", table.dir_name())));
+            folders.push((
+                self.dir.join(table.dir_name()),
+                format!("{}/", table.dir_name()),
+            ));
         }
         for (folder, prefix) in folders {
             let entries = match fs::read_dir(&folder) {
                 Ok(entries) => entries,
                 Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
-                Err(source) => return Err(StoreError::Io { path: folder, source }),
+                Err(source) => {
+                    return Err(StoreError::Io {
+                        path: folder,
+                        source,
+                    })
+                }
             };
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
@@ -332,7 +388,10 @@ impl Store {
         let rel = format!("{}/{}", table.dir_name(), name);
         let path = self.dir.join(table.dir_name()).join(&name);
         write_parquet(&path, df)?;
-        Ok(FileEntry { file: rel, rows: df.height() as u64 })
+        Ok(FileEntry {
+            file: rel,
+            rows: df.height() as u64,
+        })
     }
 
     /// The commit: writes `next` as the manifest (temp + fsync + rename).
@@ -343,7 +402,8 @@ impl Store {
             path: path.clone(),
             problem: format!("cannot serialize the manifest: {e}"),
         })?;
-        durable::write_atomically(&path, |f| io::Write::write_all(f, &text)).map_err(io_err(&path))?;
+        durable::write_atomically(&path, |f| io::Write::write_all(f, &text))
+            .map_err(io_err(&path))?;
         self.manifest = next;
         Ok(())
     }
@@ -372,8 +432,11 @@ fn read_manifest(dir: &Path) -> Result<Option<Manifest>, StoreError> {
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(StoreError::Io { path, source }),
     };
-    let manifest: Manifest = serde_json::from_slice(&text)
-        .map_err(|e| StoreError::BadManifest { path: path.clone(), problem: e.to_string() })?;
+    let manifest: Manifest =
+        serde_json::from_slice(&text).map_err(|e| StoreError::BadManifest {
+            path: path.clone(),
+            problem: e.to_string(),
+        })?;
     if manifest.format != MANIFEST_FORMAT || manifest.version > MANIFEST_VERSION {
         return Err(StoreError::BadManifest {
             path,
@@ -408,7 +471,11 @@ fn part_file_name() -> String {
     hasher.update(&COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
     hasher.update(&now.timestamp_nanos_opt().unwrap_or_default().to_le_bytes());
     let hash = hasher.finalize().to_hex();
-    format!("part-{}-{}.parquet", now.format("%Y%m%dT%H%M%S%3fZ"), &hash.as_str()[..12])
+    format!(
+        "part-{}-{}.parquet",
+        now.format("%Y%m%dT%H%M%S%3fZ"),
+        &hash.as_str()[..12]
+    )
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 mod breakpad;
 mod function_table;
 mod http;
+mod pdb_lines;
 mod pdb_reader;
 mod pe_image;
 mod symbol_path;

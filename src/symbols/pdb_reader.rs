@@ -1,6 +1,6 @@
 //! Reads a PDB (the `pdb` crate) into a [`FunctionTable`]: procedures with their lengths from
 //! every module stream, public symbols (which run to the next symbol) from the global stream,
-//! and source lines from each module's line program. The PDB is opened once, read once, and
+//! and source lines from each module's C13 line records (`pdb_lines`). The PDB is opened once, read once, and
 //! dropped; only the compact table stays in memory.
 //!
 //! Matching: the image's RSDS record gives GUID + age. A PDB matches when the GUID is equal and
@@ -8,7 +8,6 @@
 //! PDBs differ: Microsoft's public amdppm.pdb has PDB-info age 3 (bumped by each re-write of the
 //! file) but DBI age 1, the age the linker wrote into the image.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::Cursor;
 use std::path::Path;
@@ -16,6 +15,7 @@ use std::path::Path;
 use pdb::FallibleIterator;
 
 use super::function_table::{FunctionTable, TableBuilder};
+use super::pdb_lines;
 
 /// The identity stored in a PDB.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +75,7 @@ fn read(source: Cursor<&[u8]>, want: Option<(&str, u32)>) -> Result<(PdbIdentity
     let strings = pdb.string_table().ok();
     let mut builder = TableBuilder::new();
 
-    // Procedures (with lengths) and lines, module by module. A damaged module stream costs
+    // Procedures (with lengths), module by module. A damaged module stream costs
     // that module's symbols, not the whole PDB.
     let mut modules = dbi.modules().map_err(|e| format!("module list: {e}"))?;
     while let Ok(Some(module)) = modules.next() {
@@ -89,20 +89,22 @@ fn read(source: Cursor<&[u8]>, want: Option<(&str, u32)>) -> Result<(PdbIdentity
                 }
             }
         }
-        let (Some(strings), Ok(program)) = (strings.as_ref(), module_info.line_program()) else {
-            continue;
+    }
+
+    // Lines, from the raw C13 subsections (see pdb_lines for why not `line_program()`).
+    if let (Some(strings), Ok(Some(dbi_stream))) = (strings.as_ref(), pdb.raw_stream(pdb::StreamIndex(3))) {
+        let to_rva = |section: u16, offset: u32| {
+            pdb::PdbInternalSectionOffset { section, offset }.to_rva(&address_map).map(|rva| rva.0)
         };
-        let mut file_of_index: HashMap<u32, Option<u32>> = HashMap::new();
-        let mut lines = program.lines();
-        while let Ok(Some(line)) = lines.next() {
-            let Some(rva) = line.offset.to_rva(&address_map) else { continue };
-            let file = *file_of_index.entry(line.file_index.0).or_insert_with(|| {
-                let info = program.get_file_info(line.file_index).ok()?;
-                let name = info.name.to_string_lossy(strings).ok()?;
-                builder.file(&name)
-            });
-            if let Some(file) = file {
-                builder.add_line(rva.0, line.length, file, line.line_start);
+        let file_name = |name_offset: u32| {
+            strings.get(pdb::StringRef(name_offset)).ok().map(|name| name.to_string().into_owned())
+        };
+        for module in pdb_lines::module_streams(&dbi_stream) {
+            if module.c13_size == 0 || module.stream == u16::MAX {
+                continue;
+            }
+            if let Ok(Some(stream)) = pdb.raw_stream(pdb::StreamIndex(module.stream)) {
+                pdb_lines::add_module_lines(&stream, &module, &mut builder, &to_rva, &file_name);
             }
         }
     }

@@ -331,9 +331,9 @@ fn clusters_rank_by_blast_radius_with_hand_checked_figures() {
     assert_eq!(main.related.len(), 1);
     assert_eq!(main.related[0].signature, "csagent.sys@0xe14f3");
     assert_eq!(main.related[0].id, bucket.children[1].id);
-    // Only the top frame differs among 13 frames from the blamed one (c = 0.2):
-    // Σ_{k=1..12} e^{-0.2k} / Σ_{k=0..12} e^{-0.2k}.
-    let num: f64 = (1..13).map(|k| (-0.2 * k as f64).exp()).sum();
+    // Only the top frame differs among the 11 frames from the blamed one (c = 0.2):
+    // Σ_{k=1..10} e^{-0.2k} / Σ_{k=0..10} e^{-0.2k} ≈ 0.796.
+    let num: f64 = (1..11).map(|k| (-0.2 * k as f64).exp()).sum();
     let want = num / (1.0 + num);
     assert!((main.related[0].similarity - want).abs() < 1e-3, "{}", main.related[0].similarity);
     assert_eq!(bucket.children[1].related[0].id, main.id);

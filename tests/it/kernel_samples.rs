@@ -117,3 +117,27 @@ fn win7_x86_unknown_module() {
     assert_eq!(r.blame.module.as_deref(), Some("unknown_module"));
     assert_eq!(r.bucket_id, "AV_unknown_module!unknown_function");
 }
+
+#[test]
+fn full_summary_and_bitmap_dumps_triage_at_header_level() {
+    let Some(path) = sample("kernel/win10-x64-0x7E-amdppm.dmp") else { return };
+    let original = std::fs::read(path).unwrap();
+    for (dump_type, format) in [
+        (1u32, DumpFormat::KernelFull),
+        (2, DumpFormat::KernelFull),
+        (5, DumpFormat::KernelBitmap),
+        (6, DumpFormat::KernelBitmap),
+        (3, DumpFormat::KernelHeader),
+    ] {
+        let mut bytes = original.clone();
+        bytes[0xF98..0xF9C].copy_from_slice(&dump_type.to_le_bytes());
+        let r = Pipeline::default().process_bytes(Path::new("full.dmp"), &bytes).unwrap();
+        assert_eq!(r.format, format, "DumpType {dump_type}");
+        assert_eq!(r.bugcheck.as_ref().unwrap().code, 0x1000_007E);
+        assert_eq!(r.crash_time.as_deref(), Some("2021-02-21T01:38:22Z"));
+        assert_eq!(r.fault.address.as_deref(), Some("0xfffff8048b58334c"));
+        assert_eq!(r.fault.module, None, "no driver list is read from DumpType {dump_type}");
+        assert!(r.modules.is_empty());
+        assert!(r.warnings.iter().any(|w| w.contains("only the header is read")), "{:?}", r.warnings);
+    }
+}

@@ -22,9 +22,16 @@ pub enum Examined {
     /// Content already stored (under this or another path).
     Known { seen: SeenRecord },
     /// Newly read.
-    Read { report: Box<CrashReport>, seen: SeenRecord },
+    Read {
+        report: Box<CrashReport>,
+        seen: SeenRecord,
+    },
     /// Could not be read; `dump_id` and `seen` are set when the content could be hashed.
-    Failed { error: String, dump_id: Option<String>, seen: Option<SeenRecord> },
+    Failed {
+        error: String,
+        dump_id: Option<String>,
+        seen: Option<SeenRecord>,
+    },
 }
 
 /// The read-only state every worker consults.
@@ -79,16 +86,23 @@ impl Examiner<'_> {
             quarantined,
         };
         if let Some(&quarantined) = self.known.get(&dump_id) {
-            return Examined::Known { seen: record(quarantined) };
+            return Examined::Known {
+                seen: record(quarantined),
+            };
         }
         // A reader bug must cost one file, not the whole scan: a panic becomes a quarantine
         // entry like any other unreadable dump.
-        let result = catch_unwind(AssertUnwindSafe(|| self.pipeline.process_bytes(path, bytes)));
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            self.pipeline.process_bytes(path, bytes)
+        }));
         match result {
             Ok(Ok(mut report)) => {
                 report.path = path_text.clone();
                 report.dump_id = dump_id.clone();
-                Examined::Read { report: Box::new(report), seen: record(false) }
+                Examined::Read {
+                    report: Box::new(report),
+                    seen: record(false),
+                }
             }
             Ok(Err(err)) => Examined::Failed {
                 error: err.to_string(),
@@ -102,7 +116,9 @@ impl Examiner<'_> {
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "unknown panic".to_string());
                 Examined::Failed {
-                    error: format!("{path_text}: internal error while reading (please report): {what}"),
+                    error: format!(
+                        "{path_text}: internal error while reading (please report): {what}"
+                    ),
                     dump_id: Some(dump_id.clone()),
                     seen: Some(record(true)),
                 }
@@ -112,5 +128,9 @@ impl Examiner<'_> {
 }
 
 fn failed(error: String) -> Examined {
-    Examined::Failed { error, dump_id: None, seen: None }
+    Examined::Failed {
+        error,
+        dump_id: None,
+        seen: None,
+    }
 }

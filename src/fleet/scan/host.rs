@@ -26,7 +26,9 @@ impl FromStr for HostFrom {
         } else if let Some(file) = text.strip_prefix("manifest:").filter(|f| !f.is_empty()) {
             Ok(HostFrom::Manifest(PathBuf::from(file)))
         } else {
-            Err(format!("invalid --host-from {text:?}: expected 'parent' or 'manifest:FILE'"))
+            Err(format!(
+                "invalid --host-from {text:?}: expected 'parent' or 'manifest:FILE'"
+            ))
         }
     }
 }
@@ -56,7 +58,9 @@ impl HostMap {
     pub fn load(from: &HostFrom) -> Result<HostMap, HostMapError> {
         match from {
             HostFrom::ParentFolder => Ok(HostMap { by_path: None }),
-            HostFrom::Manifest(file) => Ok(HostMap { by_path: Some(read_manifest(file)?) }),
+            HostFrom::Manifest(file) => Ok(HostMap {
+                by_path: Some(read_manifest(file)?),
+            }),
         }
     }
 
@@ -68,10 +72,17 @@ impl HostMap {
         match &self.by_path {
             None => Some(parent_folder_host(path)),
             Some(map) => {
-                let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                [normalize(&path.to_string_lossy()), normalize(relative), file_name]
-                    .iter()
-                    .find_map(|key| map.get(key).cloned())
+                let file_name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                [
+                    normalize(&path.to_string_lossy()),
+                    normalize(relative),
+                    file_name,
+                ]
+                .iter()
+                .find_map(|key| map.get(key).cloned())
             }
         }
     }
@@ -93,14 +104,21 @@ fn normalize(path: &str) -> String {
 }
 
 fn read_manifest(file: &Path) -> Result<HashMap<String, String>, HostMapError> {
-    let read = |source| HostMapError::Read { path: file.to_path_buf(), source };
+    let read = |source| HostMapError::Read {
+        path: file.to_path_buf(),
+        source,
+    };
     // Every column as text: a host named 0042 must stay "0042".
     let df = CsvReadOptions::default()
         .with_infer_schema_length(Some(0))
         .try_into_reader_with_file_path(Some(file.to_path_buf()))
         .and_then(|r| r.finish())
         .map_err(read)?;
-    let found: Vec<String> = df.get_column_names().iter().map(|n| n.to_string()).collect();
+    let found: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
     let column = |name: &str| {
         df.get_column_names()
             .iter()
@@ -109,7 +127,10 @@ fn read_manifest(file: &Path) -> Result<HashMap<String, String>, HostMapError> {
             .and_then(|c| c.str().ok().cloned())
     };
     let (Some(paths), Some(hosts)) = (column("path"), column("host")) else {
-        return Err(HostMapError::Columns { path: file.to_path_buf(), found });
+        return Err(HostMapError::Columns {
+            path: file.to_path_buf(),
+            found,
+        });
     };
     let base = file.parent().unwrap_or(Path::new("."));
     let mut map = HashMap::new();
@@ -135,8 +156,16 @@ mod tests {
 
     #[test]
     fn parent_folder_is_the_host() {
-        assert_eq!(parent_folder_host(Path::new("/share/dumps/WS-0042/071924-1.dmp")), "WS-0042");
-        assert_eq!(HostMap::default().host_of(Path::new("/d/h1/a.dmp"), "h1/a.dmp").as_deref(), Some("h1"));
+        assert_eq!(
+            parent_folder_host(Path::new("/share/dumps/WS-0042/071924-1.dmp")),
+            "WS-0042"
+        );
+        assert_eq!(
+            HostMap::default()
+                .host_of(Path::new("/d/h1/a.dmp"), "h1/a.dmp")
+                .as_deref(),
+            Some("h1")
+        );
     }
 
     #[test]
@@ -145,19 +174,36 @@ mod tests {
         let dump = dir.path().join("a.dmp");
         std::fs::write(&dump, b"x").unwrap();
         let csv = dir.path().join("hosts.csv");
-        std::fs::write(&csv, "path,host\na.dmp,0042\nsub\\b.dmp,web-7\nc.dmp,db-1\n").unwrap();
+        std::fs::write(
+            &csv,
+            "path,host\na.dmp,0042\nsub\\b.dmp,web-7\nc.dmp,db-1\n",
+        )
+        .unwrap();
         let map = HostMap::load(&HostFrom::Manifest(csv)).unwrap();
         let abs = dump.canonicalize().unwrap();
-        assert_eq!(map.host_of(&abs, "elsewhere/a.dmp").as_deref(), Some("0042"));
-        assert_eq!(map.host_of(Path::new("/x/sub/b.dmp"), "sub/b.dmp").as_deref(), Some("web-7"));
-        assert_eq!(map.host_of(Path::new("/y/z/c.dmp"), "z/c.dmp").as_deref(), Some("db-1"));
+        assert_eq!(
+            map.host_of(&abs, "elsewhere/a.dmp").as_deref(),
+            Some("0042")
+        );
+        assert_eq!(
+            map.host_of(Path::new("/x/sub/b.dmp"), "sub/b.dmp")
+                .as_deref(),
+            Some("web-7")
+        );
+        assert_eq!(
+            map.host_of(Path::new("/y/z/c.dmp"), "z/c.dmp").as_deref(),
+            Some("db-1")
+        );
         assert_eq!(map.host_of(Path::new("/y/z/none.dmp"), "z/none.dmp"), None);
     }
 
     #[test]
     fn parses_host_from_values() {
         assert_eq!("parent".parse(), Ok(HostFrom::ParentFolder));
-        assert_eq!("manifest:h.csv".parse(), Ok(HostFrom::Manifest("h.csv".into())));
+        assert_eq!(
+            "manifest:h.csv".parse(),
+            Ok(HostFrom::Manifest("h.csv".into()))
+        );
         assert!("manifest:".parse::<HostFrom>().is_err());
         assert!("dns".parse::<HostFrom>().is_err());
     }
@@ -167,6 +213,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let csv = dir.path().join("m.csv");
         std::fs::write(&csv, "file,machine\na.dmp,h\n").unwrap();
-        assert!(matches!(HostMap::load(&HostFrom::Manifest(csv)), Err(HostMapError::Columns { .. })));
+        assert!(matches!(
+            HostMap::load(&HostFrom::Manifest(csv)),
+            Err(HostMapError::Columns { .. })
+        ));
     }
 }

@@ -69,11 +69,17 @@ mod tests {
 
     #[test]
     fn every_path_belongs_to_exactly_one_shard_and_the_split_is_even() {
-        let paths: Vec<String> = (0..4000).map(|i| format!("host{}/{i:05}.dmp", i % 97)).collect();
+        let paths: Vec<String> = (0..4000)
+            .map(|i| format!("host{}/{i:05}.dmp", i % 97))
+            .collect();
         let shards: Vec<Shard> = (0..4).map(|index| Shard { index, count: 4 }).collect();
         let mut sizes = [0usize; 4];
         for p in &paths {
-            let owners: Vec<u32> = shards.iter().filter(|s| s.owns(p)).map(|s| s.index).collect();
+            let owners: Vec<u32> = shards
+                .iter()
+                .filter(|s| s.owns(p))
+                .map(|s| s.index)
+                .collect();
             assert_eq!(owners.len(), 1, "{p}");
             sizes[owners[0] as usize] += 1;
         }

@@ -39,11 +39,17 @@ pub struct RootError {
 /// Lists regular files under `roots` (a root may be a file). Symbolic links are not followed:
 /// a link in a shared folder could lead anywhere, including into a loop. Entries under
 /// `exclude` (the store itself, when it lies inside a scanned tree) are skipped.
-pub fn list_files(roots: &[PathBuf], shard: Option<Shard>, exclude: Option<&Path>) -> Result<Listing, RootError> {
+pub fn list_files(
+    roots: &[PathBuf],
+    shard: Option<Shard>,
+    exclude: Option<&Path>,
+) -> Result<Listing, RootError> {
     let mut canonical_roots = Vec::with_capacity(roots.len());
     for root in roots {
-        let canonical =
-            root.canonicalize().map_err(|source| RootError { path: root.clone(), source })?;
+        let canonical = root.canonicalize().map_err(|source| RootError {
+            path: root.clone(),
+            source,
+        })?;
         canonical_roots.push(canonical);
     }
     let mut listing = Listing::default();
@@ -75,7 +81,10 @@ pub fn list_files(roots: &[PathBuf], shard: Option<Shard>, exclude: Option<&Path
             }
             // Overlapping roots (`scan dumps dumps/host1`) must not count a file twice.
             if already.insert(entry.path().to_path_buf()) {
-                listing.files.push(Candidate { path: entry.into_path(), relative });
+                listing.files.push(Candidate {
+                    path: entry.into_path(),
+                    relative,
+                });
             }
         }
     }
@@ -88,7 +97,10 @@ fn relative_key(root: &Path, path: &Path) -> String {
         Ok(rel) if !rel.as_os_str().is_empty() => rel,
         _ => Path::new(path.file_name().unwrap_or(path.as_os_str())),
     };
-    let parts: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    let parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
     parts.join("/")
 }
 

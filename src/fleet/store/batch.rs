@@ -238,20 +238,27 @@ impl CrashColumns {
         self.boot_id.append_option(r.boot_id);
         let bugcheck = r.bugcheck.as_ref();
         self.bugcheck_code.append_option(bugcheck.map(|b| b.code));
-        self.bugcheck_name.append_option(bugcheck.map(|b| b.name.as_str()));
-        self.bugcheck_parameters
-            .append_values_iter(bugcheck.into_iter().flat_map(|b| b.parameters.iter().map(String::as_str)));
+        self.bugcheck_name
+            .append_option(bugcheck.map(|b| b.name.as_str()));
+        self.bugcheck_parameters.append_values_iter(
+            bugcheck
+                .into_iter()
+                .flat_map(|b| b.parameters.iter().map(String::as_str)),
+        );
         let exception = r.exception.as_ref();
         self.exception_code.append_option(exception.map(|e| e.code));
-        self.exception_name.append_option(exception.map(|e| e.name.as_str()));
+        self.exception_name
+            .append_option(exception.map(|e| e.name.as_str()));
         self.fault_address.append_option(r.fault.address.as_deref());
         self.fault_module.append_option(r.fault.module.as_deref());
         self.fault_offset.append_option(r.fault.offset.as_deref());
         self.fault_symbol.append_option(r.fault.symbol.as_deref());
         self.fault_access.append_option(r.fault.access.as_deref());
-        self.fault_referenced_address.append_option(r.fault.referenced_address.as_deref());
+        self.fault_referenced_address
+            .append_option(r.fault.referenced_address.as_deref());
         self.blame_module.append_option(r.blame.module.as_deref());
-        self.blame_module_lc.append_option(r.blame.module.as_deref().map(module_key));
+        self.blame_module_lc
+            .append_option(r.blame.module.as_deref().map(module_key));
         self.blame_owner.append_option(r.blame.owner.as_deref());
         self.blame_third_party.append_value(r.blame.third_party);
         self.blame_frame_index.append_option(r.blame.frame_index);
@@ -259,13 +266,26 @@ impl CrashColumns {
         self.failure_class.append_value(&r.failure_class);
         self.bucket_id.append_value(&r.bucket_id);
         self.signature.append_value(&r.signature);
-        self.stack_address.append_values_iter(r.stack.iter().map(|f| f.address.as_str()));
-        append_nullable(&mut self.stack_module, r.stack.iter().map(|f| f.module.as_deref()));
-        append_nullable(&mut self.stack_offset, r.stack.iter().map(|f| f.offset.as_deref()));
-        append_nullable(&mut self.stack_function, r.stack.iter().map(|f| f.function.as_deref()));
-        self.stack_trust.append_values_iter(r.stack.iter().map(|f| f.trust.as_str()));
-        self.module_count.append_value(u32::try_from(r.modules.len()).unwrap_or(u32::MAX));
-        self.warnings.append_values_iter(r.warnings.iter().map(String::as_str));
+        self.stack_address
+            .append_values_iter(r.stack.iter().map(|f| f.address.as_str()));
+        append_nullable(
+            &mut self.stack_module,
+            r.stack.iter().map(|f| f.module.as_deref()),
+        );
+        append_nullable(
+            &mut self.stack_offset,
+            r.stack.iter().map(|f| f.offset.as_deref()),
+        );
+        append_nullable(
+            &mut self.stack_function,
+            r.stack.iter().map(|f| f.function.as_deref()),
+        );
+        self.stack_trust
+            .append_values_iter(r.stack.iter().map(|f| f.trust.as_str()));
+        self.module_count
+            .append_value(u32::try_from(r.modules.len()).unwrap_or(u32::MAX));
+        self.warnings
+            .append_values_iter(r.warnings.iter().map(String::as_str));
     }
 
     fn finish(mut self, now_ms: i64) -> PolarsResult<DataFrame> {
@@ -317,7 +337,10 @@ impl CrashColumns {
 }
 
 /// A list entry whose items may be null (a frame in no known module has no module name).
-fn append_nullable<'a>(builder: &mut ListStringChunkedBuilder, items: impl Iterator<Item = Option<&'a str>>) {
+fn append_nullable<'a>(
+    builder: &mut ListStringChunkedBuilder,
+    items: impl Iterator<Item = Option<&'a str>>,
+) {
     let values: StringChunked = items.collect();
     // A StringChunked always appends to a list-of-string builder; the error arm is unreachable
     // but handled as an empty list rather than a panic.
@@ -387,7 +410,12 @@ struct QuarantineColumns {
 
 impl QuarantineColumns {
     fn new() -> QuarantineColumns {
-        QuarantineColumns { rows: 0, path: s("path"), dump_id: s("dump_id"), error: s("error") }
+        QuarantineColumns {
+            rows: 0,
+            path: s("path"),
+            dump_id: s("dump_id"),
+            error: s("error"),
+        }
     }
 
     fn finish(self, now_ms: i64) -> PolarsResult<DataFrame> {

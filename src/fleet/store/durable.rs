@@ -14,7 +14,10 @@ pub const TEMP_SUFFIX: &str = ".tmp";
 
 /// The temp name used while `target` is being written.
 pub fn temp_path_for(target: &Path) -> PathBuf {
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     target.with_file_name(format!(".{name}{TEMP_SUFFIX}"))
 }
 

@@ -23,14 +23,20 @@ impl Store {
     /// of files before and after. Readers holding the old manifest must re-open afterwards.
     pub fn compact(&mut self) -> Result<(usize, usize), StoreError> {
         self.lock_for_writing()?;
-        let before: usize = Table::ALL.iter().map(|t| self.manifest.files(*t).len()).sum();
+        let before: usize = Table::ALL
+            .iter()
+            .map(|t| self.manifest.files(*t).len())
+            .sum();
         for table in Table::ALL {
             if self.manifest.files(table).len() > 1 {
                 let mut df = self.read_table(table)?;
                 self.replace_table(table, &mut df)?;
             }
         }
-        let after: usize = Table::ALL.iter().map(|t| self.manifest.files(*t).len()).sum();
+        let after: usize = Table::ALL
+            .iter()
+            .map(|t| self.manifest.files(*t).len())
+            .sum();
         Ok((before, after))
     }
 
@@ -40,9 +46,22 @@ impl Store {
     pub fn merge_from(&mut self, source: &Store) -> Result<MergeOutcome, StoreError> {
         self.lock_for_writing()?;
         let mut outcome = MergeOutcome::default();
-        let mut known: HashSet<String> = self.manifest.seen.iter().map(|r| r.dump_id.clone()).collect();
-        let own_crashes = self.lazy_crashes()?.select([col("dump_id")]).collect().map_err(polars_err(&self.dir))?;
-        known.extend(string_values(&own_crashes, "dump_id", &self.dir)?.into_iter().flatten());
+        let mut known: HashSet<String> = self
+            .manifest
+            .seen
+            .iter()
+            .map(|r| r.dump_id.clone())
+            .collect();
+        let own_crashes = self
+            .lazy_crashes()?
+            .select([col("dump_id")])
+            .collect()
+            .map_err(polars_err(&self.dir))?;
+        known.extend(
+            string_values(&own_crashes, "dump_id", &self.dir)?
+                .into_iter()
+                .flatten(),
+        );
 
         let crashes = source.read_table(Table::Crashes)?;
         let ids = string_values(&crashes, "dump_id", source.dir())?;
@@ -73,10 +92,20 @@ impl Store {
         outcome.quarantine_added = quarantine.height();
 
         let own_paths: HashSet<&str> = self.manifest.seen.iter().map(|r| r.path.as_str()).collect();
-        let seen: Vec<SeenRecord> =
-            source.manifest.seen.iter().filter(|r| !own_paths.contains(r.path.as_str())).cloned().collect();
+        let seen: Vec<SeenRecord> = source
+            .manifest
+            .seen
+            .iter()
+            .filter(|r| !own_paths.contains(r.path.as_str()))
+            .cloned()
+            .collect();
 
-        self.commit(Batch { crashes, drivers, quarantine, seen })?;
+        self.commit(Batch {
+            crashes,
+            drivers,
+            quarantine,
+            seen,
+        })?;
         if self.manifest.inventory.is_none() {
             if let Some(inventory) = source.inventory()? {
                 self.save_inventory(inventory)?;
@@ -88,14 +117,21 @@ impl Store {
 
     /// Source quarantine rows this store does not have: by content hash when there is one,
     /// by path and error when the file could not be read at all.
-    fn merge_quarantine(&self, source: &Store, known: &HashSet<String>) -> Result<DataFrame, StoreError> {
+    fn merge_quarantine(
+        &self,
+        source: &Store,
+        known: &HashSet<String>,
+    ) -> Result<DataFrame, StoreError> {
         let own = self.read_table(Table::Quarantine)?;
-        let own_ids: HashSet<String> =
-            string_values(&own, "dump_id", &self.dir)?.into_iter().flatten().collect();
-        let own_unreadable: HashSet<(Option<String>, Option<String>)> = string_values(&own, "path", &self.dir)?
+        let own_ids: HashSet<String> = string_values(&own, "dump_id", &self.dir)?
             .into_iter()
-            .zip(string_values(&own, "error", &self.dir)?)
+            .flatten()
             .collect();
+        let own_unreadable: HashSet<(Option<String>, Option<String>)> =
+            string_values(&own, "path", &self.dir)?
+                .into_iter()
+                .zip(string_values(&own, "error", &self.dir)?)
+                .collect();
         let theirs = source.read_table(Table::Quarantine)?;
         let ids = string_values(&theirs, "dump_id", source.dir())?;
         let paths = string_values(&theirs, "path", source.dir())?;
@@ -105,9 +141,7 @@ impl Store {
             .into_iter()
             .zip(paths.into_iter().zip(errors))
             .map(|(id, key)| match id {
-                Some(id) => {
-                    !own_ids.contains(&id) && !known.contains(&id) && taken.insert(id)
-                }
+                Some(id) => !own_ids.contains(&id) && !known.contains(&id) && taken.insert(id),
                 None => !own_unreadable.contains(&key),
             })
             .collect();
@@ -116,7 +150,11 @@ impl Store {
 }
 
 /// The values of a string column (nulls as `None`).
-fn string_values(df: &DataFrame, name: &str, dir: &std::path::Path) -> Result<Vec<Option<String>>, StoreError> {
+fn string_values(
+    df: &DataFrame,
+    name: &str,
+    dir: &std::path::Path,
+) -> Result<Vec<Option<String>>, StoreError> {
     let column = df.column(name).map_err(polars_err(dir))?;
     let values = column.str().map_err(polars_err(dir))?;
     Ok(values.iter().map(|v| v.map(str::to_string)).collect())

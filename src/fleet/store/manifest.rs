@@ -135,8 +135,10 @@ impl Manifest {
 
     /// Inserts or replaces quick-check records (by path) and keeps `seen` sorted by path.
     pub fn upsert_seen(&mut self, records: impl IntoIterator<Item = SeenRecord>) {
-        let mut by_path: BTreeMap<String, SeenRecord> =
-            std::mem::take(&mut self.seen).into_iter().map(|r| (r.path.clone(), r)).collect();
+        let mut by_path: BTreeMap<String, SeenRecord> = std::mem::take(&mut self.seen)
+            .into_iter()
+            .map(|r| (r.path.clone(), r))
+            .collect();
         for record in records {
             by_path.insert(record.path.clone(), record);
         }
@@ -149,7 +151,13 @@ mod tests {
     use super::*;
 
     fn record(path: &str, id: &str) -> SeenRecord {
-        SeenRecord { path: path.into(), size: 10, mtime_ns: 5, dump_id: id.into(), quarantined: false }
+        SeenRecord {
+            path: path.into(),
+            size: 10,
+            mtime_ns: 5,
+            dump_id: id.into(),
+            quarantined: false,
+        }
     }
 
     #[test]
@@ -157,15 +165,21 @@ mod tests {
         let mut m = Manifest::default();
         m.upsert_seen([record("/b", "1"), record("/a", "2")]);
         m.upsert_seen([record("/b", "3")]);
-        let got: Vec<(&str, &str)> =
-            m.seen.iter().map(|r| (r.path.as_str(), r.dump_id.as_str())).collect();
+        let got: Vec<(&str, &str)> = m
+            .seen
+            .iter()
+            .map(|r| (r.path.as_str(), r.dump_id.as_str()))
+            .collect();
         assert_eq!(got, [("/a", "2"), ("/b", "3")]);
     }
 
     #[test]
     fn json_round_trip_and_missing_fields_default() {
         let mut m = Manifest::default();
-        m.crashes.push(FileEntry { file: "crashes/part-x.parquet".into(), rows: 7 });
+        m.crashes.push(FileEntry {
+            file: "crashes/part-x.parquet".into(),
+            rows: 7,
+        });
         m.upsert_seen([record("/a", "2")]);
         let text = serde_json::to_string(&m).unwrap();
         assert_eq!(serde_json::from_str::<Manifest>(&text).unwrap(), m);

@@ -86,7 +86,10 @@ fn report(dump_id: &str, path: &str) -> CrashReport {
                 trust: FrameTrust::Scan,
             },
         ],
-        modules: vec![module("ntoskrnl.exe", 0x5ef0d46e), module("AmdPPM.sys", 0xc9c03000)],
+        modules: vec![
+            module("ntoskrnl.exe", 0x5ef0d46e),
+            module("AmdPPM.sys", 0xc9c03000),
+        ],
         unloaded_modules: vec![],
         warnings: vec!["no ntkrnlmp.pdb".into()],
     }
@@ -104,23 +107,63 @@ fn batch_of(reports: &[CrashReport], host: &str) -> Batch {
             quarantined: false,
         });
     }
-    builder.finish(Utc.with_ymd_and_hms(2024, 7, 19, 5, 0, 0).unwrap()).unwrap()
+    builder
+        .finish(Utc.with_ymd_and_hms(2024, 7, 19, 5, 0, 0).unwrap())
+        .unwrap()
 }
 
 const CRASH_COLUMNS: [&str; 40] = [
-    "dump_id", "path", "host", "size_bytes", "format", "arch", "os_build", "processors",
-    "product_type", "crash_time", "uptime_seconds", "boot_id", "bugcheck_code", "bugcheck_name",
-    "bugcheck_parameters", "exception_code", "exception_name", "fault_address", "fault_module",
-    "fault_offset", "fault_symbol", "fault_access", "fault_referenced_address", "blame_module",
-    "blame_module_lc", "blame_owner", "blame_third_party", "blame_frame_index", "blame_reason",
-    "failure_class", "bucket_id", "signature", "stack_address", "stack_module", "stack_offset",
-    "stack_function", "stack_trust", "module_count", "warnings", "ingested_at",
+    "dump_id",
+    "path",
+    "host",
+    "size_bytes",
+    "format",
+    "arch",
+    "os_build",
+    "processors",
+    "product_type",
+    "crash_time",
+    "uptime_seconds",
+    "boot_id",
+    "bugcheck_code",
+    "bugcheck_name",
+    "bugcheck_parameters",
+    "exception_code",
+    "exception_name",
+    "fault_address",
+    "fault_module",
+    "fault_offset",
+    "fault_symbol",
+    "fault_access",
+    "fault_referenced_address",
+    "blame_module",
+    "blame_module_lc",
+    "blame_owner",
+    "blame_third_party",
+    "blame_frame_index",
+    "blame_reason",
+    "failure_class",
+    "bucket_id",
+    "signature",
+    "stack_address",
+    "stack_module",
+    "stack_offset",
+    "stack_function",
+    "stack_trust",
+    "module_count",
+    "warnings",
+    "ingested_at",
 ];
 
 #[test]
 fn crashes_table_has_exactly_the_contract_columns_and_types() {
     let empty = empty_tables().unwrap();
-    let names: Vec<&str> = empty.crashes.get_column_names().iter().map(|n| n.as_str()).collect();
+    let names: Vec<&str> = empty
+        .crashes
+        .get_column_names()
+        .iter()
+        .map(|n| n.as_str())
+        .collect();
     assert_eq!(names, CRASH_COLUMNS);
     let utc = DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC));
     let dtype = |n: &str| empty.crashes.column(n).unwrap().dtype().clone();
@@ -129,10 +172,26 @@ fn crashes_table_has_exactly_the_contract_columns_and_types() {
     assert_eq!(dtype("crash_time"), utc);
     assert_eq!(dtype("ingested_at"), utc);
     assert_eq!(dtype("blame_third_party"), DataType::Boolean);
-    assert_eq!(dtype("stack_module"), DataType::List(Box::new(DataType::String)));
-    let drivers: Vec<&str> = empty.drivers.get_column_names().iter().map(|n| n.as_str()).collect();
-    assert_eq!(drivers, ["dump_id", "host", "driver", "path", "timestamp", "size"]);
-    let quarantine: Vec<&str> = empty.quarantine.get_column_names().iter().map(|n| n.as_str()).collect();
+    assert_eq!(
+        dtype("stack_module"),
+        DataType::List(Box::new(DataType::String))
+    );
+    let drivers: Vec<&str> = empty
+        .drivers
+        .get_column_names()
+        .iter()
+        .map(|n| n.as_str())
+        .collect();
+    assert_eq!(
+        drivers,
+        ["dump_id", "host", "driver", "path", "timestamp", "size"]
+    );
+    let quarantine: Vec<&str> = empty
+        .quarantine
+        .get_column_names()
+        .iter()
+        .map(|n| n.as_str())
+        .collect();
     assert_eq!(quarantine, ["path", "dump_id", "error", "seen_at"]);
     assert_eq!(empty.quarantine.column("seen_at").unwrap().dtype(), &utc);
 }
@@ -141,26 +200,78 @@ fn crashes_table_has_exactly_the_contract_columns_and_types() {
 fn committed_rows_read_back_with_their_values() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open_or_create(dir.path()).unwrap();
-    store.commit(batch_of(&[report("id1", "/d/host7/a.dmp")], "host7")).unwrap();
+    store
+        .commit(batch_of(&[report("id1", "/d/host7/a.dmp")], "host7"))
+        .unwrap();
     drop(store);
 
     let store = Store::open(dir.path()).unwrap();
     let crashes = store.read_table(Table::Crashes).unwrap();
     assert_eq!(crashes.height(), 1);
-    let str_at = |name: &str| crashes.column(name).unwrap().str().unwrap().get(0).map(str::to_string);
+    let str_at = |name: &str| {
+        crashes
+            .column(name)
+            .unwrap()
+            .str()
+            .unwrap()
+            .get(0)
+            .map(str::to_string)
+    };
     assert_eq!(str_at("host").as_deref(), Some("host7"));
     assert_eq!(str_at("blame_module_lc").as_deref(), Some("amdppm.sys"));
     assert_eq!(str_at("format").as_deref(), Some("kernel-triage"));
-    assert_eq!(crashes.column("bugcheck_code").unwrap().u32().unwrap().get(0), Some(0x1000007E));
-    let crash_ms = crashes.column("crash_time").unwrap().datetime().unwrap().phys.get(0);
-    assert_eq!(crash_ms, Some(Utc.with_ymd_and_hms(2021, 2, 21, 10, 11, 12).unwrap().timestamp_millis() + 345));
-    let modules = crashes.column("stack_module").unwrap().list().unwrap().get_as_series(0).unwrap();
+    assert_eq!(
+        crashes
+            .column("bugcheck_code")
+            .unwrap()
+            .u32()
+            .unwrap()
+            .get(0),
+        Some(0x1000007E)
+    );
+    let crash_ms = crashes
+        .column("crash_time")
+        .unwrap()
+        .datetime()
+        .unwrap()
+        .phys
+        .get(0);
+    assert_eq!(
+        crash_ms,
+        Some(
+            Utc.with_ymd_and_hms(2021, 2, 21, 10, 11, 12)
+                .unwrap()
+                .timestamp_millis()
+                + 345
+        )
+    );
+    let modules = crashes
+        .column("stack_module")
+        .unwrap()
+        .list()
+        .unwrap()
+        .get_as_series(0)
+        .unwrap();
     let modules: Vec<Option<&str>> = modules.str().unwrap().iter().collect();
     assert_eq!(modules, [Some("amdppm.sys"), None]);
-    assert_eq!(crashes.column("module_count").unwrap().u32().unwrap().get(0), Some(2));
+    assert_eq!(
+        crashes
+            .column("module_count")
+            .unwrap()
+            .u32()
+            .unwrap()
+            .get(0),
+        Some(2)
+    );
 
     let drivers = store.read_table(Table::Drivers).unwrap();
-    let names: Vec<Option<&str>> = drivers.column("driver").unwrap().str().unwrap().iter().collect();
+    let names: Vec<Option<&str>> = drivers
+        .column("driver")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .collect();
     assert_eq!(names, [Some("ntoskrnl.exe"), Some("amdppm.sys")]);
     assert_eq!(store.manifest().seen.len(), 1);
     assert_eq!(store.manifest().rows(Table::Crashes), 1);
@@ -171,16 +282,25 @@ fn empty_store_reads_as_empty_tables() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_or_create(dir.path()).unwrap();
     let crashes = store.lazy_crashes().unwrap().collect().unwrap();
-    assert_eq!((crashes.height(), crashes.width()), (0, CRASH_COLUMNS.len()));
+    assert_eq!(
+        (crashes.height(), crashes.width()),
+        (0, CRASH_COLUMNS.len())
+    );
     assert!(store.inventory().unwrap().is_none());
-    assert!(matches!(Store::open(dir.path().join("nope")), Err(StoreError::NotAStore { .. })));
+    assert!(matches!(
+        Store::open(dir.path().join("nope")),
+        Err(StoreError::NotAStore { .. })
+    ));
 }
 
 #[test]
 fn a_second_writer_is_refused_while_the_first_holds_the_lock() {
     let dir = tempfile::tempdir().unwrap();
     let first = Store::open_or_create(dir.path()).unwrap();
-    assert!(matches!(Store::open_or_create(dir.path()), Err(StoreError::Locked { .. })));
+    assert!(matches!(
+        Store::open_or_create(dir.path()),
+        Err(StoreError::Locked { .. })
+    ));
     drop(first);
     Store::open_or_create(dir.path()).unwrap();
 }
@@ -189,11 +309,15 @@ fn a_second_writer_is_refused_while_the_first_holds_the_lock() {
 fn debris_of_a_killed_writer_is_removed_and_committed_files_kept() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open_or_create(dir.path()).unwrap();
-    store.commit(batch_of(&[report("id1", "/d/h/a.dmp")], "h")).unwrap();
+    store
+        .commit(batch_of(&[report("id1", "/d/h/a.dmp")], "h"))
+        .unwrap();
     let committed = store.manifest().crashes[0].file.clone();
     drop(store);
     // What a writer killed between rename and manifest (orphan) or mid-write (temp) leaves.
-    let orphan = dir.path().join("crashes/part-20240719T000000000Z-000000000000.parquet");
+    let orphan = dir
+        .path()
+        .join("crashes/part-20240719T000000000Z-000000000000.parquet");
     let temp = dir.path().join("crashes/.part-x.parquet.tmp");
     let manifest_temp = dir.path().join(".manifest.json.tmp");
     let foreign = dir.path().join("crashes/notes.txt");
@@ -202,7 +326,10 @@ fn debris_of_a_killed_writer_is_removed_and_committed_files_kept() {
     }
     let store = Store::open_or_create(dir.path()).unwrap();
     assert!(!orphan.exists() && !temp.exists() && !manifest_temp.exists());
-    assert!(foreign.exists(), "files blastradius did not name are left alone");
+    assert!(
+        foreign.exists(),
+        "files blastradius did not name are left alone"
+    );
     assert!(dir.path().join(&committed).exists());
     assert_eq!(store.read_table(Table::Crashes).unwrap().height(), 1);
 }
@@ -212,7 +339,12 @@ fn compact_merges_files_and_keeps_every_row() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open_or_create(dir.path()).unwrap();
     for i in 0..3 {
-        store.commit(batch_of(&[report(&format!("id{i}"), &format!("/d/h/{i}.dmp"))], "h")).unwrap();
+        store
+            .commit(batch_of(
+                &[report(&format!("id{i}"), &format!("/d/h/{i}.dmp"))],
+                "h",
+            ))
+            .unwrap();
     }
     assert_eq!(store.manifest().crashes.len(), 3);
     let (before, after) = store.compact().unwrap();
@@ -220,7 +352,10 @@ fn compact_merges_files_and_keeps_every_row() {
     assert_eq!(store.read_table(Table::Crashes).unwrap().height(), 3);
     assert_eq!(store.read_table(Table::Drivers).unwrap().height(), 6);
     let parts = fs::read_dir(dir.path().join("crashes")).unwrap().count();
-    assert_eq!(parts, 1, "old batch files are deleted after the compacted one is committed");
+    assert_eq!(
+        parts, 1,
+        "old batch files are deleted after the compacted one is committed"
+    );
 }
 
 #[test]
@@ -228,9 +363,17 @@ fn merge_adds_only_new_dump_ids_with_their_drivers() {
     let a_dir = tempfile::tempdir().unwrap();
     let b_dir = tempfile::tempdir().unwrap();
     let mut a = Store::open_or_create(a_dir.path()).unwrap();
-    a.commit(batch_of(&[report("id1", "/a/1.dmp"), report("id2", "/a/2.dmp")], "ha")).unwrap();
+    a.commit(batch_of(
+        &[report("id1", "/a/1.dmp"), report("id2", "/a/2.dmp")],
+        "ha",
+    ))
+    .unwrap();
     let mut b = Store::open_or_create(b_dir.path()).unwrap();
-    b.commit(batch_of(&[report("id2", "/b/2.dmp"), report("id3", "/b/3.dmp")], "hb")).unwrap();
+    b.commit(batch_of(
+        &[report("id2", "/b/2.dmp"), report("id3", "/b/3.dmp")],
+        "hb",
+    ))
+    .unwrap();
     let mut q = BatchBuilder::new();
     q.push_quarantine("/b/bad.dmp", Some("bad1"), "truncated");
     b.commit(q.finish(Utc::now()).unwrap()).unwrap();
@@ -244,8 +387,15 @@ fn merge_adds_only_new_dump_ids_with_their_drivers() {
     assert_eq!((again.crashes_added, again.quarantine_added), (0, 0));
 
     let crashes = a.read_table(Table::Crashes).unwrap();
-    let mut ids: Vec<String> =
-        crashes.column("dump_id").unwrap().str().unwrap().iter().flatten().map(String::from).collect();
+    let mut ids: Vec<String> = crashes
+        .column("dump_id")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .flatten()
+        .map(String::from)
+        .collect();
     ids.sort();
     assert_eq!(ids, ["id1", "id2", "id3"]);
     assert_eq!(a.read_table(Table::Drivers).unwrap().height(), 6);
@@ -257,9 +407,17 @@ fn merge_adds_only_new_dump_ids_with_their_drivers() {
 fn replace_crashes_rejects_foreign_columns_and_swaps_atomically() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open_or_create(dir.path()).unwrap();
-    store.commit(batch_of(&[report("id1", "/d/1.dmp"), report("id2", "/d/2.dmp")], "h")).unwrap();
+    store
+        .commit(batch_of(
+            &[report("id1", "/d/1.dmp"), report("id2", "/d/2.dmp")],
+            "h",
+        ))
+        .unwrap();
     let wrong = df!("dump_id" => ["x"]).unwrap();
-    assert!(matches!(store.replace_crashes(wrong), Err(StoreError::Invalid { .. })));
+    assert!(matches!(
+        store.replace_crashes(wrong),
+        Err(StoreError::Invalid { .. })
+    ));
 
     let crashes = store.read_table(Table::Crashes).unwrap();
     let relabelled = crashes
@@ -268,7 +426,16 @@ fn replace_crashes_rejects_foreign_columns_and_swaps_atomically() {
         .collect()
         .unwrap();
     store.replace_crashes(relabelled).unwrap();
-    let reread = Store::open(dir.path()).unwrap().read_table(Table::Crashes).unwrap();
-    let buckets: Vec<Option<&str>> = reread.column("bucket_id").unwrap().str().unwrap().iter().collect();
+    let reread = Store::open(dir.path())
+        .unwrap()
+        .read_table(Table::Crashes)
+        .unwrap();
+    let buckets: Vec<Option<&str>> = reread
+        .column("bucket_id")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .collect();
     assert_eq!(buckets, [Some("NEW_BUCKET"), Some("NEW_BUCKET")]);
 }
