@@ -8,5 +8,6 @@ pub mod hosts;
 pub mod inspect;
 pub mod reprocess;
 pub mod scan;
+pub mod scope_args;
 pub mod simulate;
 pub mod store;

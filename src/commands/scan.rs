@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use polars::prelude::*;
 use serde::Serialize;
 
+use crate::fleet::analytics::{clusters, ClusterOptions};
 use crate::fleet::inventory::read_inventory;
 use crate::fleet::scan::{
     scan, HostFrom, HostMap, ScanOptions, ScanProgress, ScanSummary, Shard, DEFAULT_BATCH_SIZE,
@@ -21,8 +21,8 @@ use crate::fleet::store::{Store, DEFAULT_STORE_DIR, STORE_ENV};
 use crate::pipeline::Pipeline;
 use crate::symbols::SymbolCache;
 
-/// How many blamed drivers the summary lists.
-const TOP_BLAMED: usize = 5;
+/// How many clusters the summary lists.
+const TOP_CLUSTERS: usize = 5;
 
 /// Output format of `scan`.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,19 +64,26 @@ pub struct Args {
     pub batch_size: usize,
 }
 
-/// One line of the "top blamed drivers" list.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct BlamedDriver {
-    pub driver: String,
+/// One line of the summary's "top clusters" list: a driver-level cluster of the whole store.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TopCluster {
+    pub id: String,
+    /// The blamed driver, or the failure class of a non-driver cause.
+    pub cause: String,
+    /// The cluster's most common bucket.
+    pub bucket_id: String,
     pub crashes: u64,
     pub hosts: u64,
+    /// Share of the inventory's hosts, when an inventory is saved.
+    pub fleet_share: Option<f64>,
+    pub boot_loop_hosts: u64,
 }
 
 #[derive(Serialize)]
 struct JsonOutput<'a> {
     #[serde(flatten)]
     summary: &'a ScanSummary,
-    top_blamed_drivers: &'a [BlamedDriver],
+    top_clusters: &'a [TopCluster],
 }
 
 pub fn run(args: &Args) -> anyhow::Result<u8> {
@@ -116,13 +123,13 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     };
     progress.finish();
     let summary = summary?;
-    let top = top_blamed_drivers(&store, TOP_BLAMED)?;
+    let top = top_clusters(&store, TOP_CLUSTERS)?;
 
     match args.format {
         Format::Json => {
             let out = JsonOutput {
                 summary: &summary,
-                top_blamed_drivers: &top,
+                top_clusters: &top,
             };
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
@@ -138,38 +145,35 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// The drivers blamed for the most crashes in the whole store, with distinct hosts.
-pub fn top_blamed_drivers(store: &Store, n: usize) -> anyhow::Result<Vec<BlamedDriver>> {
-    let df = store
-        .lazy_crashes()?
-        .filter(col("blame_module_lc").is_not_null())
-        .group_by([col("blame_module_lc")])
-        .agg([
-            len().cast(DataType::UInt64).alias("crashes"),
-            col("host").n_unique().cast(DataType::UInt64).alias("hosts"),
-        ])
-        .sort(
-            ["crashes", "blame_module_lc"],
-            SortMultipleOptions::default().with_order_descending_multi([true, false]),
-        )
-        .limit(n as IdxSize)
-        .collect()?;
-    let drivers = df.column("blame_module_lc")?.str()?.clone();
-    let crashes = df.column("crashes")?.u64()?.clone();
-    let hosts = df.column("hosts")?.u64()?.clone();
-    Ok(drivers
-        .iter()
-        .zip(crashes.iter())
-        .zip(hosts.iter())
-        .map(|((d, c), h)| BlamedDriver {
-            driver: d.unwrap_or_default().to_string(),
-            crashes: c.unwrap_or(0),
-            hosts: h.unwrap_or(0),
+/// The `n` largest driver-level clusters of the whole store, ranked by blast radius (hosts,
+/// then crashes), as `blastradius clusters` ranks them.
+pub fn top_clusters(store: &Store, n: usize) -> anyhow::Result<Vec<TopCluster>> {
+    if store.manifest().crashes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let table = clusters(
+        store.lazy_crashes()?,
+        Some(store.lazy_drivers()?),
+        store.inventory()?,
+        &ClusterOptions::default(),
+    )?;
+    Ok(table
+        .clusters
+        .into_iter()
+        .take(n)
+        .map(|c| TopCluster {
+            id: c.id,
+            cause: c.cause,
+            bucket_id: c.bucket_id,
+            crashes: c.crashes,
+            hosts: c.hosts,
+            fleet_share: c.fleet_share,
+            boot_loop_hosts: c.boot_loop_hosts,
         })
         .collect())
 }
 
-fn render_text(s: &ScanSummary, top: &[BlamedDriver]) -> String {
+fn render_text(s: &ScanSummary, top: &[TopCluster]) -> String {
     let mut out = String::new();
     let mut line = |label: &str, value: String| out.push_str(&format!("{label:<22}{value}\n"));
     line("store", printable(&s.store));
@@ -201,13 +205,23 @@ fn render_text(s: &ScanSummary, top: &[BlamedDriver]) -> String {
         }
     }
     if !top.is_empty() {
-        out.push_str("\ntop blamed drivers (whole store):\n");
-        for d in top {
+        out.push_str("\ntop clusters (whole store):\n");
+        for c in top {
+            let share = c
+                .fleet_share
+                .map(|f| format!(" ({:.1} % of fleet)", f * 100.0))
+                .unwrap_or_default();
+            let loops = if c.boot_loop_hosts > 0 {
+                format!(", {} boot-looping", c.boot_loop_hosts)
+            } else {
+                String::new()
+            };
             out.push_str(&format!(
-                "  {:<28} {:>8} crashes {:>8} hosts\n",
-                printable(&d.driver),
-                d.crashes,
-                d.hosts
+                "  {:<28} {:>8} crashes {:>8} hosts{share}{loops}  {}\n",
+                printable(&c.cause),
+                c.crashes,
+                c.hosts,
+                printable(&c.bucket_id)
             ));
         }
     }
@@ -280,16 +294,26 @@ mod tests {
             }],
             ..ScanSummary::default()
         };
-        let top = [BlamedDriver {
-            driver: "csagent.sys".into(),
+        let top = [TopCluster {
+            id: "c1".into(),
+            cause: "csagent.sys".into(),
+            bucket_id: "AV_R_INVALID_csagent!unknown_function".into(),
             crashes: 8,
             hosts: 7,
+            fleet_share: Some(0.5),
+            boot_loop_hosts: 2,
         }];
         let text = render_text(&summary, &top);
         assert!(text.contains("new dumps             9\n"), "{text}");
         assert!(text.contains("2.00 s (4.5 dumps/s)"), "{text}");
         assert!(text.contains("/d/x?[31m.dmp: truncated"), "{text}");
         assert!(!text.contains('\u{1b}'));
-        assert!(text.contains("csagent.sys"));
+        assert!(text.contains("csagent.sys"), "{text}");
+        assert!(
+            text.contains(
+                "7 hosts (50.0 % of fleet), 2 boot-looping  AV_R_INVALID_csagent!unknown_function"
+            ),
+            "{text}"
+        );
     }
 }

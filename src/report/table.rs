@@ -170,7 +170,8 @@ mod tests {
         assert_eq!(percent(0.7624), "76.2 %");
         assert_eq!(human_seconds(45), "45 s");
         assert_eq!(human_seconds(600), "10 min");
-        assert_eq!(human_seconds(5400), "1.5 h");
+        assert_eq!(human_seconds(5400), "90 min");
+        assert_eq!(human_seconds(9000), "2.5 h");
     }
 
     #[test]

@@ -187,7 +187,7 @@ fn machine_type(arch: Arch) -> u32 {
 }
 
 /// The CONTEXT record bytes for `ctx` in `arch`'s layout (see `dump::kernel::context`).
-fn context_record(arch: Arch, ctx: &CpuContext) -> Vec<u8> {
+pub(crate) fn context_record(arch: Arch, ctx: &CpuContext) -> Vec<u8> {
     match arch {
         Arch::X86 => {
             let mut c = vec![0u8; X86_CONTEXT_SIZE];

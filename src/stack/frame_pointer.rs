@@ -43,5 +43,9 @@ pub fn unwind_frame_pointer(
         // x64 code does not keep a frame-pointer chain; it unwinds with `.pdata` or scans.
         Arch::Amd64 | Arch::Other(_) => return None,
     };
-    Some(FrameRegisters { ip: return_address, sp: record_end, fp: caller_fp })
+    Some(FrameRegisters {
+        ip: return_address,
+        sp: record_end,
+        fp: caller_fp,
+    })
 }

@@ -24,6 +24,10 @@ use crate::dump::DumpError;
 use crate::record::{hex, FrameTrust, ModuleRecord, StackFrame, UnloadedModuleRecord};
 use crate::symbols::{ModuleSymbols, SymbolCache};
 
+use super::minidump_cfi::unwind_records;
+use super::pe_image::PeLayout;
+use super::x64_unwind::{unwind_frame, LoadedImage, StackMemory, X64Registers, RSP};
+
 /// A minidump's module list is bounded by the file, but a hostile one may list millions of
 /// tiny entries; a real process has a few hundred.
 const MAX_REPORTED_MODULES: usize = 4096;
@@ -98,9 +102,9 @@ pub fn process_minidump(
     all_threads: bool,
 ) -> Result<MinidumpStack, DumpError> {
     let dump = Minidump::read(bytes).map_err(|e| match e {
-        minidump::Error::HeaderMismatch | minidump::Error::MissingHeader => {
-            DumpError::NotADump { path: path.to_path_buf() }
-        }
+        minidump::Error::HeaderMismatch | minidump::Error::MissingHeader => DumpError::NotADump {
+            path: path.to_path_buf(),
+        },
         other => DumpError::malformed(path, format!("unreadable minidump: {other}")),
     })?;
     let provider = CacheSymbolProvider::new(symbols);
@@ -179,7 +183,9 @@ fn summarize(
         })
         .collect();
     if state.modules.iter().count() > MAX_REPORTED_MODULES {
-        warnings.push(format!("module list truncated to {MAX_REPORTED_MODULES} entries"));
+        warnings.push(format!(
+            "module list truncated to {MAX_REPORTED_MODULES} entries"
+        ));
     }
     let unloaded_modules = state
         .unloaded_modules
@@ -188,7 +194,10 @@ fn summarize(
         .map(|m| UnloadedModuleRecord {
             name: base_name(&m.name).to_string(),
             start: hex(m.raw.base_of_image),
-            end: hex(m.raw.base_of_image.saturating_add(u64::from(m.raw.size_of_image))),
+            end: hex(m
+                .raw
+                .base_of_image
+                .saturating_add(u64::from(m.raw.size_of_image))),
         })
         .collect();
 
@@ -251,7 +260,9 @@ fn stack_frame(index: u32, frame: &minidump_unwind::StackFrame) -> StackFrame {
         module: module.map(|m| base_name(&m.code_file()).to_string()),
         offset: module.map(|m| hex(address.wrapping_sub(m.base_address()))),
         function: frame.function_name.clone(),
-        function_offset: frame.function_base.map(|base| hex(address.wrapping_sub(base))),
+        function_offset: frame
+            .function_base
+            .map(|base| hex(address.wrapping_sub(base))),
         source_line: match (&frame.source_file_name, frame.source_line) {
             (Some(file), Some(line)) => Some(format!("{file}:{line}")),
             _ => None,
@@ -272,25 +283,52 @@ fn stack_frame(index: u32, frame: &minidump_unwind::StackFrame) -> StackFrame {
 pub struct CacheSymbolProvider<'a> {
     cache: &'a SymbolCache,
     /// Base address -> what the cache had, for this dump.
-    resolved: Mutex<HashMap<u64, Option<Arc<ModuleSymbols>>>>,
+    resolved: Mutex<HashMap<u64, Arc<ProviderModule>>>,
+}
+
+/// One module as this provider sees it: the cache's answer and, when the store had the
+/// image, its parsed PE layout (for x64 `.pdata` unwinding).
+struct ProviderModule {
+    symbols: Option<Arc<ModuleSymbols>>,
+    layout: Option<PeLayout>,
+}
+
+impl ProviderModule {
+    /// The cache entry when it has a PDB or `.sym` (the only case `fill_symbol` says Ok).
+    fn with_symbols(&self) -> Option<&Arc<ModuleSymbols>> {
+        self.symbols.as_ref().filter(|s| s.has_symbols())
+    }
 }
 
 impl<'a> CacheSymbolProvider<'a> {
     pub fn new(cache: &'a SymbolCache) -> CacheSymbolProvider<'a> {
-        CacheSymbolProvider { cache, resolved: Mutex::new(HashMap::new()) }
+        CacheSymbolProvider {
+            cache,
+            resolved: Mutex::new(HashMap::new()),
+        }
     }
 
-    /// The cache's entry for a module, when it has symbols.
-    fn symbols_for(&self, module: &(dyn Module + Sync)) -> Option<Arc<ModuleSymbols>> {
+    /// The cache's answer for a module, asked once per module per dump.
+    fn module_entry(&self, module: &(dyn Module + Sync)) -> Arc<ProviderModule> {
         let base = module.base_address();
-        if let Some(known) = self.resolved.lock().ok()?.get(&base) {
-            return known.clone();
+        if let Some(known) = self
+            .resolved
+            .lock()
+            .ok()
+            .and_then(|r| r.get(&base).cloned())
+        {
+            return known;
         }
-        let found = self.lookup(module);
+        let symbols = self.lookup(module);
+        let layout = symbols
+            .as_ref()
+            .and_then(|s| s.image())
+            .and_then(PeLayout::parse);
+        let entry = Arc::new(ProviderModule { symbols, layout });
         if let Ok(mut resolved) = self.resolved.lock() {
-            resolved.insert(base, found.clone());
+            resolved.insert(base, entry.clone());
         }
-        found
+        entry
     }
 
     fn lookup(&self, module: &(dyn Module + Sync)) -> Option<Arc<ModuleSymbols>> {
@@ -300,14 +338,12 @@ impl<'a> CacheSymbolProvider<'a> {
         let debug_file = base_name(&debug_file).to_string();
         let code_file = module.code_file();
         let code_id = module.code_identifier().map(|id| id.to_string());
-        self.cache
-            .module_by_debug_id(
-                &debug_file,
-                &debug_id.breakpad().to_string(),
-                Some(base_name(&code_file)),
-                code_id.as_deref(),
-            )
-            .filter(|symbols| symbols.has_symbols())
+        self.cache.module_by_debug_id(
+            &debug_file,
+            &debug_id.breakpad().to_string(),
+            Some(base_name(&code_file)),
+            code_id.as_deref(),
+        )
     }
 }
 
@@ -320,10 +356,13 @@ impl SymbolProvider for CacheSymbolProvider<'_> {
         module: &(dyn Module + Sync),
         frame: &mut (dyn FrameSymbolizer + Send),
     ) -> Result<(), FillSymbolError> {
-        let symbols = self.symbols_for(module).ok_or(FillSymbolError {})?;
+        let entry = self.module_entry(module);
+        let symbols = entry.with_symbols().ok_or(FillSymbolError {})?;
         let base = module.base_address();
-        let Some(rva) =
-            frame.get_instruction().checked_sub(base).and_then(|r| u32::try_from(r).ok())
+        let Some(rva) = frame
+            .get_instruction()
+            .checked_sub(base)
+            .and_then(|r| u32::try_from(r).ok())
         else {
             return Ok(());
         };
@@ -337,13 +376,36 @@ impl SymbolProvider for CacheSymbolProvider<'_> {
         Ok(())
     }
 
-    /// No CFI from our cache: minidump-processor falls back to frame pointers and scanning.
+    /// Unwinds with what the store has for the module: the `STACK WIN` / `STACK CFI` records
+    /// of a `.sym`, or the x86 frame tables of a PDB (see `minidump_cfi`); else, for x64
+    /// images, the image's `.pdata`. `None` lets minidump-processor fall back to frame
+    /// pointers and scanning.
     async fn walk_frame(
         &self,
-        _module: &(dyn Module + Sync),
-        _walker: &mut (dyn FrameWalker + Send),
+        module: &(dyn Module + Sync),
+        walker: &mut (dyn FrameWalker + Send),
     ) -> Option<()> {
-        None
+        let entry = self.module_entry(module);
+        let records = entry
+            .with_symbols()
+            .and_then(|s| s.symbol_file())
+            .and_then(unwind_records);
+        if let Some(records) = records {
+            if records.walk_frame(module, walker).is_some() {
+                return Some(());
+            }
+        }
+        let image = entry.symbols.as_ref()?.image()?;
+        let layout = entry.layout.as_ref()?;
+        if layout.machine != object::pe::IMAGE_FILE_MACHINE_AMD64 {
+            return None;
+        }
+        let loaded = LoadedImage {
+            layout,
+            bytes: image,
+            base: module.base_address(),
+        };
+        walk_x64_with_pdata(&loaded, walker)
     }
 
     async fn get_file_path(
@@ -353,4 +415,55 @@ impl SymbolProvider for CacheSymbolProvider<'_> {
     ) -> Result<PathBuf, FileError> {
         Err(FileError::NotFound)
     }
+}
+
+/// minidump-processor's register names in UNWIND_CODE register order.
+const X64_REGISTER_NAMES: [&str; 16] = [
+    "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13",
+    "r14", "r15",
+];
+
+/// Registers a Windows x64 callee must preserve (RSP is handled as the CFA).
+const X64_NONVOLATILE: [usize; 8] = [3, 5, 6, 7, 12, 13, 14, 15];
+
+/// A minidump thread's stack as the x64 unwinder reads it.
+struct WalkerStack<'w>(&'w (dyn FrameWalker + Send));
+
+impl StackMemory for WalkerStack<'_> {
+    fn read_stack_u64(&self, address: u64) -> Option<u64> {
+        self.0.get_register_at_address(address)
+    }
+}
+
+/// One x64 frame unwound with the image's `.pdata`, written back through minidump-processor's
+/// walker: callee-saved registers the unwind restored, the caller's RSP (as the CFA) and RIP.
+/// minidump-processor itself has no PE unwinder, so without this x64 Windows frames fall back
+/// to frame pointers and scanning.
+pub fn walk_x64_with_pdata(
+    image: &LoadedImage<'_>,
+    walker: &mut (dyn FrameWalker + Send),
+) -> Option<()> {
+    let rip = walker.get_callee_register("rip")?;
+    let mut gprs = [0u64; 16];
+    let mut valid = 0u16;
+    for (i, name) in X64_REGISTER_NAMES.iter().enumerate() {
+        if let Some(value) = walker.get_callee_register(name) {
+            gprs[i] = value;
+            valid |= 1 << i;
+        }
+    }
+    if valid & (1 << RSP) == 0 {
+        return None;
+    }
+    let callee = X64Registers { rip, gprs, valid };
+    // The callee is the context frame exactly when it has no callee of its own.
+    let is_context_frame = !walker.has_grand_callee();
+    let caller = unwind_frame(image, &callee, is_context_frame, &WalkerStack(&*walker))?;
+    for &reg in &X64_NONVOLATILE {
+        if caller.valid & (1 << reg) != 0 {
+            walker.set_caller_register(X64_REGISTER_NAMES[reg], caller.gprs[reg])?;
+        }
+    }
+    walker.set_cfa(caller.rsp())?;
+    walker.set_ra(caller.rip)
 }

@@ -16,6 +16,7 @@
 
 pub mod frame_pointer;
 pub mod minidump;
+pub mod minidump_cfi;
 pub mod pe_image;
 pub mod resolver;
 pub mod scan;
@@ -69,14 +70,22 @@ pub fn walk_kernel_stack(
     frames.push(resolver.frame(0, context.ip, FrameTrust::Context));
 
     let mut state = WalkState {
-        regs: FrameRegisters { ip: context.ip, sp: context.sp, fp: context.fp },
+        regs: FrameRegisters {
+            ip: context.ip,
+            sp: context.sp,
+            fp: context.fp,
+        },
         x64: match (context.arch, context.x64_gprs) {
             (Arch::Amd64, Some(gprs)) => Some(X64Registers::from_context(context.ip, gprs)),
             (Arch::Amd64, None) => Some(X64Registers::from_ip_sp(context.ip, context.sp)),
             _ => None,
         },
     };
-    let walker = Walker { arch: context.arch, input, resolver: &resolver };
+    let walker = Walker {
+        arch: context.arch,
+        input,
+        resolver: &resolver,
+    };
     let mut is_context_frame = true;
     while frames.len() < max_frames {
         let Some((next, trust)) = walker.step(&state, is_context_frame) else {
@@ -112,10 +121,12 @@ impl Walker<'_, '_> {
     /// The caller of the frame at `state` and how it was found.
     fn step(&self, state: &WalkState, is_context_frame: bool) -> Option<(WalkState, FrameTrust)> {
         let structured = match self.arch {
-            Arch::Amd64 => self.unwind_x64(state, is_context_frame).map(|s| (s, FrameTrust::Cfi)),
-            Arch::X86 | Arch::Arm64 => {
-                self.unwind_frame_pointer(state).map(|s| (s, FrameTrust::FramePointer))
-            }
+            Arch::Amd64 => self
+                .unwind_x64(state, is_context_frame)
+                .map(|s| (s, FrameTrust::Cfi)),
+            Arch::X86 | Arch::Arm64 => self
+                .unwind_frame_pointer(state)
+                .map(|s| (s, FrameTrust::FramePointer)),
             Arch::Other(_) => None,
         };
         structured.or_else(|| self.scan(state).map(|s| (s, FrameTrust::Scan)))
@@ -126,17 +137,29 @@ impl Walker<'_, '_> {
         let regs = state.x64?;
         let (index, entry) = self.resolver.module_at(regs.rip)?;
         let (bytes, layout) = self.resolver.resolved(index)?.image()?;
-        let image = LoadedImage { layout, bytes, base: entry.base };
+        let image = LoadedImage {
+            layout,
+            bytes,
+            base: entry.base,
+        };
         let caller = unwind_frame(&image, &regs, is_context_frame, self.input.memory)?;
         // The unwound frame must stay on the captured stack and return into known code;
         // otherwise the unwind info or the stack is damaged and a scan does better.
         let sp = caller.rsp();
-        if sp > self.input.stack_range.1 || self.resolver.module_at(caller.rip.checked_sub(1)?).is_none()
+        if sp > self.input.stack_range.1
+            || self
+                .resolver
+                .module_at(caller.rip.checked_sub(1)?)
+                .is_none()
         {
             return None;
         }
         Some(WalkState {
-            regs: FrameRegisters { ip: caller.rip, sp, fp: caller.gprs[5] },
+            regs: FrameRegisters {
+                ip: caller.rip,
+                sp,
+                fp: caller.gprs[5],
+            },
             x64: Some(caller),
         })
     }
@@ -150,14 +173,18 @@ impl Walker<'_, '_> {
         )?;
         // A broken chain (a function without a frame) yields garbage: keep only callers that
         // look like return addresses.
-        is_plausible_return_address(self.arch, caller.ip, self.resolver)
-            .then_some(WalkState { regs: caller, x64: None })
+        is_plausible_return_address(self.arch, caller.ip, self.resolver).then_some(WalkState {
+            regs: caller,
+            x64: None,
+        })
     }
 
     fn scan(&self, state: &WalkState) -> Option<WalkState> {
+        // A context SP below the captured stack (a context from another stack) would make the
+        // scan spend its slot budget on uncaptured memory: start where the capture starts.
         let hit = scan_for_return_address(
             self.arch,
-            state.regs.sp,
+            state.regs.sp.max(self.input.stack_range.0),
             self.input.stack_range.1,
             self.input.memory,
             self.resolver,
@@ -166,9 +193,15 @@ impl Walker<'_, '_> {
         Some(WalkState {
             // The callee may or may not have changed the frame pointer; keeping it lets the
             // next frame-pointer step try (its checks reject a stale one).
-            regs: FrameRegisters { ip: hit.return_address, sp, fp: state.regs.fp },
+            regs: FrameRegisters {
+                ip: hit.return_address,
+                sp,
+                fp: state.regs.fp,
+            },
             // After a scan only RIP and RSP are known on x64.
-            x64: state.x64.map(|_| X64Registers::from_ip_sp(hit.return_address, sp)),
+            x64: state
+                .x64
+                .map(|_| X64Registers::from_ip_sp(hit.return_address, sp)),
         })
     }
 }

@@ -124,7 +124,11 @@ impl PeLayout {
         let exception_directory = exception
             .map(|d| (d.virtual_address.get(LE), d.size.get(LE)))
             .filter(|&(rva, size)| rva != 0 && size != 0);
-        PeLayout { sections, exception_directory, machine: headers.file_header().machine.get(LE) }
+        PeLayout {
+            sections,
+            exception_directory,
+            machine: headers.file_header().machine.get(LE),
+        }
     }
 
     /// `len` bytes of the image at `rva`, when they are all inside one section's file data.
@@ -153,8 +157,10 @@ impl PeLayout {
         let (rva, size) = self.exception_directory?;
         let whole = usize::try_from(size).ok()? / RUNTIME_FUNCTION_SIZE * RUNTIME_FUNCTION_SIZE;
         // The directory may claim more than the section holds (damage): use what is there.
-        let (offset, available) =
-            self.sections.iter().find_map(|section| section.file_range_at(rva))?;
+        let (offset, available) = self
+            .sections
+            .iter()
+            .find_map(|section| section.file_range_at(rva))?;
         let usable = whole.min(available / RUNTIME_FUNCTION_SIZE * RUNTIME_FUNCTION_SIZE);
         image.get(offset..offset.checked_add(usable)?)
     }

@@ -47,14 +47,22 @@ impl<'a> ModuleResolver<'a> {
         let mut by_base: Vec<usize> = (0..modules.len()).collect();
         by_base.sort_by_key(|&i| modules[i].base);
         let resolved = (0..modules.len()).map(|_| OnceCell::new()).collect();
-        ModuleResolver { modules, memory, symbols, by_base, resolved }
+        ModuleResolver {
+            modules,
+            memory,
+            symbols,
+            by_base,
+            resolved,
+        }
     }
 
     /// The index and entry of the module whose image holds `address`.
     pub fn module_at(&self, address: u64) -> Option<(usize, &'a DriverEntry)> {
         // The last module starting at or below the address is the only candidate (module
         // ranges do not overlap in a sane dump; in a hostile one this may miss, never panic).
-        let after = self.by_base.partition_point(|&i| self.modules[i].base <= address);
+        let after = self
+            .by_base
+            .partition_point(|&i| self.modules[i].base <= address);
         let index = *self.by_base.get(after.checked_sub(1)?)?;
         let entry = self.modules.get(index)?;
         entry.contains(address).then_some((index, entry))
@@ -110,8 +118,11 @@ impl<'a> ModuleResolver<'a> {
     /// instruction, so a call that ends a function is attributed to that function; the
     /// reported offsets stay relative to `address`, as WinDbg prints them.
     pub fn frame(&self, index: u32, address: u64, trust: FrameTrust) -> StackFrame {
-        let lookup_address =
-            if trust == FrameTrust::Context { address } else { address.saturating_sub(1) };
+        let lookup_address = if trust == FrameTrust::Context {
+            address
+        } else {
+            address.saturating_sub(1)
+        };
         let mut frame = StackFrame {
             index,
             address: hex(address),

@@ -41,7 +41,10 @@ pub fn scan_for_return_address(
         };
         if let Some(candidate) = value {
             if is_plausible_return_address(arch, candidate, resolver) {
-                return Some(ScanHit { return_address: candidate, slot });
+                return Some(ScanHit {
+                    return_address: candidate,
+                    slot,
+                });
             }
         }
         slot += slot_size;
@@ -77,7 +80,8 @@ pub fn is_plausible_return_address(
 
 /// Whether the 7 bytes before a return address end with an x86/x64 call: `E8 rel32`, or
 /// `FF /2` (call r/m) in its register, memory, disp8, disp32, SIB and RIP-relative forms
-/// (the form of `call [__guard_dispatch_icall_fptr]` and import calls).
+/// (the form of `call [__guard_dispatch_icall_fptr]` and import calls), or an import call the
+/// loader shortened in memory (the bytes may come from the store's file, not the dump).
 pub fn x86_call_precedes(before: &[u8]) -> bool {
     let n = before.len();
     let at = |back: usize| -> Option<u8> { before.get(n.checked_sub(back)?).copied() };
@@ -91,6 +95,14 @@ pub fn x86_call_precedes(before: &[u8]) -> bool {
     let modrm_rm = |m: u8| m & 7;
 
     if at(5) == Some(0xE8) {
+        return true;
+    }
+    // Import call optimization (Windows 10 1809+ kernels): the loader rewrites an import call
+    // `FF 15 disp32` / `48 FF 15 disp32` into `E8 rel32` plus padding, so in the image file as
+    // stored the call seems to end one or two bytes after the real return address.
+    if (at(5) == Some(0xFF) && at(4) == Some(0x15))
+        || (at(5) == Some(0x48) && at(4) == Some(0xFF) && at(3) == Some(0x15))
+    {
         return true;
     }
     // FF /2, 2 bytes: call reg (mod 11) or call [reg] (mod 00, no SIB, not disp32).

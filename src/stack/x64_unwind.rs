@@ -1,5 +1,5 @@
 //! x64 virtual unwinding with an image's `.pdata` (RUNTIME_FUNCTION) and `UNWIND_INFO`, the
-//! way `RtlVirtualUnwind` does it, reading the stack through `MemoryRead`.
+//! way `RtlVirtualUnwind` does it, reading the stack through `StackMemory` (captured dump memory or a minidump walker).
 //!
 //! Layout (Microsoft "x64 exception handling"):
 //! `UNWIND_INFO { u8 Version:3, Flags:5; u8 SizeOfProlog; u8 CountOfCodes;
@@ -12,6 +12,18 @@
 use crate::dump::MemoryRead;
 
 use super::pe_image::{read_u16, read_u32, PeLayout, RuntimeFunction, RUNTIME_FUNCTION_SIZE};
+
+/// Where the unwinder reads saved registers and return addresses: a kernel dump's captured
+/// memory, or minidump-processor's view of a thread's stack.
+pub trait StackMemory {
+    fn read_stack_u64(&self, address: u64) -> Option<u64>;
+}
+
+impl<T: MemoryRead + ?Sized> StackMemory for T {
+    fn read_stack_u64(&self, address: u64) -> Option<u64> {
+        self.read_u64(address)
+    }
+}
 
 /// Register numbers as UNWIND_CODE operands spell them (same order as `CpuContext::x64_gprs`).
 pub const RSP: usize = 4;
@@ -51,14 +63,22 @@ pub struct X64Registers {
 impl X64Registers {
     /// All sixteen registers known (a context record).
     pub fn from_context(rip: u64, gprs: [u64; 16]) -> X64Registers {
-        X64Registers { rip, gprs, valid: u16::MAX }
+        X64Registers {
+            rip,
+            gprs,
+            valid: u16::MAX,
+        }
     }
 
     /// Only RIP and RSP known (a frame found by scanning, or a context without registers).
     pub fn from_ip_sp(rip: u64, rsp: u64) -> X64Registers {
         let mut gprs = [0u64; 16];
         gprs[RSP] = rsp;
-        X64Registers { rip, gprs, valid: 1 << RSP }
+        X64Registers {
+            rip,
+            gprs,
+            valid: 1 << RSP,
+        }
     }
 
     pub fn rsp(&self) -> u64 {
@@ -118,7 +138,9 @@ impl<'i> UnwindInfo<'i> {
             return None;
         }
         let count = usize::from(header[2]);
-        let codes = image.layout.read(image.bytes, rva.checked_add(4)?, count * 2)?;
+        let codes = image
+            .layout
+            .read(image.bytes, rva.checked_add(4)?, count * 2)?;
         let chained = if flags & UNW_FLAG_CHAININFO != 0 {
             // The parent entry follows the code array, which is padded to an even count.
             let at = rva.checked_add(4 + u32::try_from((count + 1) & !1).ok()? * 2)?;
@@ -178,17 +200,21 @@ fn slot_count(op: u8, info: u8) -> usize {
 ///
 /// Returns `None` when the image has no unwind table, the unwind info is malformed, or a
 /// needed stack slot was not captured; the caller then falls back to scanning.
-pub fn unwind_frame(
+pub fn unwind_frame<M: StackMemory + ?Sized>(
     image: &LoadedImage<'_>,
     regs: &X64Registers,
     is_context_frame: bool,
-    memory: &dyn MemoryRead,
+    memory: &M,
 ) -> Option<X64Registers> {
     if !image.layout.has_unwind_table() {
         return None;
     }
     let rva = image.rva_of(regs.rip)?;
-    let lookup_rva = if is_context_frame { rva } else { rva.checked_sub(1)? };
+    let lookup_rva = if is_context_frame {
+        rva
+    } else {
+        rva.checked_sub(1)?
+    };
     let mut caller = *regs;
     let Some(function) = image.layout.runtime_function_for(image.bytes, lookup_rva) else {
         // No entry: a leaf function, which never moves RSP, so [RSP] is the return address.
@@ -208,7 +234,11 @@ pub fn unwind_frame(
     for depth in 0..MAX_CHAIN_DEPTH {
         // Only the function's own prolog can be partly executed; a chained parent's prolog
         // ran completely before control reached this fragment.
-        let executed_up_to = if depth == 0 { offset_in_function } else { u32::MAX };
+        let executed_up_to = if depth == 0 {
+            offset_in_function
+        } else {
+            u32::MAX
+        };
         machine_frame |= apply_unwind_codes(&info, executed_up_to, &mut caller, memory)?;
         if machine_frame {
             break;
@@ -228,20 +258,23 @@ pub fn unwind_frame(
 }
 
 /// RIP = [RSP], RSP += 8: what `ret` does.
-fn pop_return_address(mut regs: X64Registers, memory: &dyn MemoryRead) -> Option<X64Registers> {
+fn pop_return_address<M: StackMemory + ?Sized>(
+    mut regs: X64Registers,
+    memory: &M,
+) -> Option<X64Registers> {
     let rsp = regs.rsp();
-    regs.rip = memory.read_u64(rsp)?;
+    regs.rip = memory.read_stack_u64(rsp)?;
     regs.set_rsp(rsp.checked_add(8)?);
     Some(regs)
 }
 
 /// Undoes the codes of one UNWIND_INFO whose CodeOffset is at most `executed_up_to`.
 /// Returns whether a machine frame was popped (then RIP and RSP are already the caller's).
-fn apply_unwind_codes(
+fn apply_unwind_codes<M: StackMemory + ?Sized>(
     info: &UnwindInfo<'_>,
     executed_up_to: u32,
     regs: &mut X64Registers,
-    memory: &dyn MemoryRead,
+    memory: &M,
 ) -> Option<bool> {
     // SAVE_NONVOL offsets are relative to the frame base: RSP right after the fixed part of
     // the prolog, which is `frame register - FrameOffset*16` once SET_FPREG has run (the
@@ -275,7 +308,7 @@ fn apply_unwind_codes(
         match op {
             UWOP_PUSH_NONVOL => {
                 let rsp = regs.rsp();
-                regs.set(reg, memory.read_u64(rsp)?);
+                regs.set(reg, memory.read_stack_u64(rsp)?);
                 regs.set_rsp(rsp.checked_add(8)?);
             }
             UWOP_ALLOC_LARGE => {
@@ -292,20 +325,24 @@ fn apply_unwind_codes(
             UWOP_SET_FPREG => regs.set_rsp(frame_base),
             UWOP_SAVE_NONVOL => {
                 let at = frame_base.checked_add(u64::from(info.slot_u16(i + 1)?) * 8)?;
-                regs.set(reg, memory.read_u64(at)?);
+                regs.set(reg, memory.read_stack_u64(at)?);
             }
             UWOP_SAVE_NONVOL_FAR => {
                 let at = frame_base.checked_add(u64::from(info.slot_u32(i + 1)?))?;
-                regs.set(reg, memory.read_u64(at)?);
+                regs.set(reg, memory.read_stack_u64(at)?);
             }
             // XMM registers are not tracked; the slots only need skipping.
             UWOP_EPILOG | UWOP_SPARE_CODE | UWOP_SAVE_XMM128 | UWOP_SAVE_XMM128_FAR => {}
             UWOP_PUSH_MACHFRAME => {
                 // The CPU pushed SS, RSP, EFLAGS, CS, RIP (and an error code when OpInfo=1).
                 let rsp = regs.rsp();
-                let base = if op_info == 1 { rsp.checked_add(8)? } else { rsp };
-                regs.rip = memory.read_u64(base)?;
-                regs.set_rsp(memory.read_u64(base.checked_add(24)?)?);
+                let base = if op_info == 1 {
+                    rsp.checked_add(8)?
+                } else {
+                    rsp
+                };
+                regs.rip = memory.read_stack_u64(base)?;
+                regs.set_rsp(memory.read_stack_u64(base.checked_add(24)?)?);
                 return Some(true);
             }
             // An op this decoder does not know: the rest cannot be trusted.
@@ -320,12 +357,12 @@ fn apply_unwind_codes(
 /// is `add rsp, imm` or `lea rsp, [frame_reg + disp]` (optional), `pop reg`*, then `ret` or a
 /// jump out of the function. Inside an epilog part of the frame is already gone, so applying
 /// the unwind codes would double-undo it.
-fn unwind_epilog(
+fn unwind_epilog<M: StackMemory + ?Sized>(
     image: &LoadedImage<'_>,
     info: &UnwindInfo<'_>,
     function: RuntimeFunction,
     regs: &X64Registers,
-    memory: &dyn MemoryRead,
+    memory: &M,
 ) -> Option<X64Registers> {
     let rva = image.rva_of(regs.rip)?;
     // An epilog is short: 1 add/lea + at most 16 pops + a jump fits well within 64 bytes.
@@ -346,7 +383,10 @@ fn unwind_epilog(
         // lea rsp, [reg + disp8/disp32]: ModRM reg field = 4 (RSP), mod = 01 or 10.
         let modrm = byte(2)?;
         let rm = usize::from((modrm & 7) | ((byte(0)? & 1) << 3));
-        if (modrm >> 3) & 7 != 4 || info.frame_register == 0 || rm != usize::from(info.frame_register) {
+        if (modrm >> 3) & 7 != 4
+            || info.frame_register == 0
+            || rm != usize::from(info.frame_register)
+        {
             // Not `lea rsp, [frame register + x]`: not an epilog start.
             return None;
         }
@@ -395,7 +435,9 @@ fn unwind_epilog(
     let ends_epilog = match (byte(at)?, byte(at + 1)) {
         (0xC3, _) | (0xC2, _) => true,
         (0xF3, Some(0xC3)) => true,
-        (0xE9, _) => read_u32(code, at + 1).is_some_and(|d| jump_leaves_function(5, i64::from(d as i32))),
+        (0xE9, _) => {
+            read_u32(code, at + 1).is_some_and(|d| jump_leaves_function(5, i64::from(d as i32)))
+        }
         (0xEB, Some(d)) => jump_leaves_function(2, i64::from(d as i8)),
         (0xFF, Some(modrm)) => (modrm >> 3) & 7 == 4 && modrm >> 6 == 0 && modrm & 7 == 5,
         (0x48, Some(0xFF)) => byte(at + 2).is_some_and(|m| (m >> 3) & 7 == 4),
@@ -405,7 +447,7 @@ fn unwind_epilog(
         return None;
     }
     for &(reg, slot) in pops.iter().take(pop_count) {
-        caller.set(reg, memory.read_u64(slot)?);
+        caller.set(reg, memory.read_stack_u64(slot)?);
     }
     caller.set_rsp(pop_rsp);
     pop_return_address(caller, memory)

@@ -21,14 +21,20 @@ use super::function_table::{FunctionTable, TableBuilder};
 pub(crate) fn load(path: &Path, want_debug_id: Option<&str>) -> Result<FunctionTable, String> {
     let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     // SAFETY: see pdb_reader::load; store files are replaced only by atomic renames.
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| format!("{}: {e}", path.display()))?;
+    let map =
+        unsafe { memmap2::Mmap::map(&file) }.map_err(|e| format!("{}: {e}", path.display()))?;
     parse(&map, want_debug_id).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Parses `.sym` text.
 pub(crate) fn parse(text: &[u8], want_debug_id: Option<&str>) -> Result<FunctionTable, String> {
-    let mut lines = text.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
-    let first = lines.next().map(String::from_utf8_lossy).unwrap_or_default();
+    let mut lines = text
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let first = lines
+        .next()
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default();
     let mut module = first.split(' ');
     if module.next() != Some("MODULE") {
         return Err("not a Breakpad symbol file (no MODULE record)".to_owned());
@@ -48,15 +54,20 @@ pub(crate) fn parse(text: &[u8], want_debug_id: Option<&str>) -> Result<Function
     let mut in_function = false;
     for raw in lines {
         let line = String::from_utf8_lossy(raw);
-        let Some(first_char) = line.bytes().next() else { continue };
-        if first_char.is_ascii_hexdigit() && !line.starts_with("FILE") && !line.starts_with("FUNC") {
+        let Some(first_char) = line.bytes().next() else {
+            continue;
+        };
+        if first_char.is_ascii_hexdigit() && !line.starts_with("FILE") && !line.starts_with("FUNC")
+        {
             if in_function {
                 let mut fields = line.splitn(4, ' ');
                 let address = fields.next().and_then(hex);
                 let size = fields.next().and_then(hex);
                 let number = fields.next().and_then(|f| f.parse::<u32>().ok());
                 let file = fields.next().and_then(|f| f.trim().parse::<u32>().ok());
-                if let (Some(address), Some(size), Some(number), Some(file)) = (address, size, number, file) {
+                if let (Some(address), Some(size), Some(number), Some(file)) =
+                    (address, size, number, file)
+                {
                     pending_lines.push((address, size, number, file));
                 }
             }
@@ -131,7 +142,10 @@ STACK WIN 4 4290 18 0 0 0 0 0 0 1\n";
         let table = parse(SYM.as_bytes(), Some("5A9832E5287241C1838ED98914E9B7FF1")).unwrap();
         let hit = table.lookup(0x4299).unwrap();
         assert_eq!(hit.function, "`anonymous namespace'::CrashFunction");
-        assert_eq!((hit.function_offset, hit.line, hit.file), (9, Some(58), Some("c:\\src\\test_app.cc")));
+        assert_eq!(
+            (hit.function_offset, hit.line, hit.file),
+            (9, Some(58), Some("c:\\src\\test_app.cc"))
+        );
         assert_eq!(table.lookup(0x42b3).unwrap().function, "main");
         assert_eq!(table.lookup(0x6000).unwrap().function, "_start");
         assert!(table.lookup(0x42c0).is_none());
@@ -142,5 +156,18 @@ STACK WIN 4 4290 18 0 0 0 0 0 0 1\n";
         assert!(parse(SYM.as_bytes(), Some("00000000000000000000000000000000A")).is_err());
         assert!(parse(b"\x00\xff garbage", None).is_err());
         assert!(parse(b"", None).is_err());
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn never_panics(body in "(FUNC|PUBLIC|FILE|[0-9a-f]{1,9}|m| |[a-z]{1,5}|\n|\r){0,60}") {
+            let text = format!("MODULE windows x86 ABC x.pdb\n{body}");
+            let _ = super::parse(text.as_bytes(), None);
+        }
     }
 }

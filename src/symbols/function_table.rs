@@ -58,12 +58,19 @@ impl FunctionTable {
         let name = self.text_of(function.name)?;
         let (file, line) = match self.line_at(rva, function.start) {
             Some(line) => (
-                self.files.get(line.file as usize).and_then(|span| self.text_of(*span)),
+                self.files
+                    .get(line.file as usize)
+                    .and_then(|span| self.text_of(*span)),
                 Some(line.line),
             ),
             None => (None, None),
         };
-        Some(TableHit { function: name, function_offset: rva - function.start, file, line })
+        Some(TableHit {
+            function: name,
+            function_offset: rva - function.start,
+            file,
+            line,
+        })
     }
 
     /// The RVA range `[start, end)` of the function named `name` (first match). For tests and
@@ -131,8 +138,14 @@ impl TableBuilder {
         if len == 0 {
             return;
         }
-        let Some(name) = self.intern(name) else { return };
-        self.sized.push(FunctionRange { start, end: start.saturating_add(len), name });
+        let Some(name) = self.intern(name) else {
+            return;
+        };
+        self.sized.push(FunctionRange {
+            start,
+            end: start.saturating_add(len),
+            name,
+        });
     }
 
     /// A function (public symbol) that runs to the next symbol, but never past `limit`.
@@ -140,7 +153,9 @@ impl TableBuilder {
         if limit <= start {
             return;
         }
-        let Some(name) = self.intern(name) else { return };
+        let Some(name) = self.intern(name) else {
+            return;
+        };
         self.open_ended.push((start, limit, name));
     }
 
@@ -182,7 +197,10 @@ impl TableBuilder {
         self.open_ended.dedup_by_key(|&mut (start, _, _)| start);
         let covered = |rva: u32| {
             let after = functions.partition_point(|f| f.start <= rva);
-            after.checked_sub(1).and_then(|i| functions.get(i)).is_some_and(|f| rva < f.end)
+            after
+                .checked_sub(1)
+                .and_then(|i| functions.get(i))
+                .is_some_and(|f| rva < f.end)
         };
         let mut publics = Vec::new();
         for (i, &(start, limit, name)) in self.open_ended.iter().enumerate() {
@@ -209,17 +227,30 @@ impl TableBuilder {
                 _ => {
                     // Runs to the next line that starts after this one.
                     let rest = self.lines.get(i + 1..).unwrap_or_default();
-                    rest.iter().map(|l| l.0).find(|&s| s > start).unwrap_or(start)
+                    rest.iter()
+                        .map(|l| l.0)
+                        .find(|&s| s > start)
+                        .unwrap_or(start)
                 }
             };
             if end > start {
-                lines.push(LineRange { start, end, file, line });
+                lines.push(LineRange {
+                    start,
+                    end,
+                    file,
+                    line,
+                });
             }
         }
 
         functions.shrink_to_fit();
         self.text.shrink_to_fit();
-        FunctionTable { text: self.text, functions, lines, files: self.files }
+        FunctionTable {
+            text: self.text,
+            functions,
+            lines,
+            files: self.files,
+        }
     }
 
     fn intern(&mut self, name: &str) -> Option<TextSpan> {

@@ -77,7 +77,12 @@ impl Downloader {
         key: &str,
         file: &str,
     ) -> Result<Option<PathBuf>, String> {
-        let url = format!("{server}/{}/{}/{}", encode(folder), encode(key), encode(file));
+        let url = format!(
+            "{server}/{}/{}/{}",
+            encode(folder),
+            encode(key),
+            encode(file)
+        );
         {
             let misses = self.misses.lock().unwrap_or_else(|p| p.into_inner());
             if misses.contains(&url) {
@@ -86,7 +91,10 @@ impl Downloader {
         }
         let result = self.download(&url, &cache.join(folder).join(key), file);
         if !matches!(result, Ok(Some(_))) {
-            self.misses.lock().unwrap_or_else(|p| p.into_inner()).insert(url);
+            self.misses
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(url);
         }
         result
     }
@@ -100,7 +108,10 @@ impl Downloader {
         };
         if let Some(length) = response.body().content_length() {
             if length > self.max_bytes {
-                return Err(format!("{url}: {length} bytes is more than the {} byte limit", self.max_bytes));
+                return Err(format!(
+                    "{url}: {length} bytes is more than the {} byte limit",
+                    self.max_bytes
+                ));
             }
         }
         fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -111,11 +122,18 @@ impl Downloader {
             self.temp_counter.fetch_add(1, Ordering::Relaxed)
         ));
         let written = (|| -> Result<u64, String> {
-            let mut out = fs::File::create(&temp_path).map_err(|e| format!("{}: {e}", temp_path.display()))?;
-            let mut body = response.body_mut().with_config().limit(self.max_bytes).reader();
+            let mut out = fs::File::create(&temp_path)
+                .map_err(|e| format!("{}: {e}", temp_path.display()))?;
+            let mut body = response
+                .body_mut()
+                .with_config()
+                .limit(self.max_bytes)
+                .reader();
             let written = io::copy(&mut body, &mut out).map_err(|e| format!("{url}: {e}"))?;
-            out.flush().map_err(|e| format!("{}: {e}", temp_path.display()))?;
-            out.sync_all().map_err(|e| format!("{}: {e}", temp_path.display()))?;
+            out.flush()
+                .map_err(|e| format!("{}: {e}", temp_path.display()))?;
+            out.sync_all()
+                .map_err(|e| format!("{}: {e}", temp_path.display()))?;
             Ok(written)
         })();
         let written = match written {

@@ -137,7 +137,10 @@ impl std::fmt::Debug for ModuleSymbols {
         f.debug_struct("ModuleSymbols")
             .field("image_file", &self.image_file)
             .field("symbol_file", &self.symbol_file)
-            .field("functions", &self.table.as_ref().map_or(0, FunctionTable::function_count))
+            .field(
+                "functions",
+                &self.table.as_ref().map_or(0, FunctionTable::function_count),
+            )
             .field("warnings", &self.warnings)
             .finish()
     }
@@ -145,14 +148,25 @@ impl std::fmt::Debug for ModuleSymbols {
 
 impl ModuleSymbols {
     fn new() -> ModuleSymbols {
-        ModuleSymbols { image: None, image_file: None, symbol_file: None, table: None, warnings: Vec::new() }
+        ModuleSymbols {
+            image: None,
+            image_file: None,
+            symbol_file: None,
+            table: None,
+            warnings: Vec::new(),
+        }
     }
 
     /// The function containing `rva`, with source file and line when known. Two binary
     /// searches, no allocation.
     pub fn lookup(&self, rva: u32) -> Option<SymbolHit<'_>> {
         let hit = self.table.as_ref()?.lookup(rva)?;
-        Some(SymbolHit { function: hit.function, function_offset: hit.function_offset, file: hit.file, line: hit.line })
+        Some(SymbolHit {
+            function: hit.function,
+            function_offset: hit.function_offset,
+            file: hit.file,
+            line: hit.line,
+        })
     }
 
     /// The whole PE file as stored (file layout, not mapped layout), if the image was found.
@@ -194,7 +208,9 @@ impl ModuleSymbols {
 
     /// Number of functions and of line records in the table.
     pub fn table_size(&self) -> (usize, usize) {
-        self.table.as_ref().map_or((0, 0), |t| (t.function_count(), t.line_count()))
+        self.table
+            .as_ref()
+            .map_or((0, 0), |t| (t.function_count(), t.line_count()))
     }
 
     fn found_anything(&self) -> bool {
@@ -205,8 +221,18 @@ impl ModuleSymbols {
 /// What a module is looked up by; one resolution per key per run.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum ModuleKey {
-    Kernel { name_lc: String, timestamp: u32, size: u32, with_header: bool },
-    Debug { file_lc: String, id: String, code_file_lc: Option<String>, code_id: Option<String> },
+    Kernel {
+        name_lc: String,
+        timestamp: u32,
+        size: u32,
+        with_header: bool,
+    },
+    Debug {
+        file_lc: String,
+        id: String,
+        code_file_lc: Option<String>,
+        code_id: Option<String>,
+    },
 }
 
 /// One resolution: filled by the first thread that needs it; others wait for it, then share.
@@ -245,7 +271,10 @@ impl SymbolCache {
     }
 
     /// [`SymbolCache::from_spec`] with explicit download limits.
-    pub fn from_spec_with(spec: &str, options: &SymbolCacheOptions) -> Result<SymbolCache, SymbolError> {
+    pub fn from_spec_with(
+        spec: &str,
+        options: &SymbolCacheOptions,
+    ) -> Result<SymbolCache, SymbolError> {
         let sources = symbol_path::parse(spec)?;
         let has_server = sources.iter().any(|s| matches!(s, Source::Server { .. }));
         let downloader = (has_server && !options.offline).then(|| {
@@ -255,7 +284,11 @@ impl SymbolCache {
                 connect_timeout: options.connect_timeout,
             })
         });
-        Ok(SymbolCache { sources, downloader, ..SymbolCache::default() })
+        Ok(SymbolCache {
+            sources,
+            downloader,
+            ..SymbolCache::default()
+        })
     }
 
     /// `--symbols` if given, else `_NT_SYMBOL_PATH` from the environment, else
@@ -291,8 +324,8 @@ impl SymbolCache {
     }
 
     /// User-mode modules: by debug file (`crash.pdb`, or a full path whose base name is used)
-    /// + debug id (GUID + age in hex, Breakpad form `3249D99D0C4049318610F4E4FB0B69361`),
-    /// plus code file + code id (`%08X%x` of TimeDateStamp and SizeOfImage) for the image.
+    /// and debug id (GUID + age in hex, Breakpad form `3249D99D0C4049318610F4E4FB0B69361`),
+    /// plus code file and code id (`%08X%x` of TimeDateStamp and SizeOfImage) for the image.
     /// Looks for a PDB, then a Breakpad `.sym`. Same `None`/`Some` rule as [`Self::module`].
     pub fn module_by_debug_id(
         &self,
@@ -307,7 +340,9 @@ impl SymbolCache {
             code_file_lc: code_file.map(str::to_lowercase),
             code_id: code_id.map(str::to_ascii_uppercase),
         };
-        self.resolve_once(key, || self.resolve_debug(debug_file, debug_id, code_file, code_id))
+        self.resolve_once(key, || {
+            self.resolve_debug(debug_file, debug_id, code_file, code_id)
+        })
     }
 
     /// What the cache did so far.
@@ -327,7 +362,11 @@ impl SymbolCache {
         }
     }
 
-    fn resolve_once(&self, key: ModuleKey, resolve: impl FnOnce() -> Option<ModuleSymbols>) -> Option<Arc<ModuleSymbols>> {
+    fn resolve_once(
+        &self,
+        key: ModuleKey,
+        resolve: impl FnOnce() -> Option<ModuleSymbols>,
+    ) -> Option<Arc<ModuleSymbols>> {
         let slot = {
             let mut modules = self.modules.lock().unwrap_or_else(|p| p.into_inner());
             Arc::clone(modules.entry(key).or_default())
@@ -383,9 +422,9 @@ impl SymbolCache {
         }
         match codeview {
             Some(cv) => self.load_codeview_symbols(&cv, &mut module),
-            None if module.image.is_some() => module
-                .warnings
-                .push(format!("{name:?}: the image has no CodeView (RSDS) record; no PDB can be matched")),
+            None if module.image.is_some() => module.warnings.push(format!(
+                "{name:?}: the image has no CodeView (RSDS) record; no PDB can be matched"
+            )),
             None => {}
         }
         (module.found_anything() || !module.warnings.is_empty()).then_some(module)
@@ -399,8 +438,12 @@ impl SymbolCache {
             return;
         };
         let key = cv.store_key();
-        if !self.load_pdb(&pdb_name, &key, (&cv.guid, cv.age), module) && !self.load_sym(&pdb_name, &key, module) {
-            module.warnings.push(format!("{pdb_name:?} {key}: no matching PDB or .sym in the symbol path"));
+        if !self.load_pdb(&pdb_name, &key, (&cv.guid, cv.age), module)
+            && !self.load_sym(&pdb_name, &key, module)
+        {
+            module.warnings.push(format!(
+                "{pdb_name:?} {key}: no matching PDB or .sym in the symbol path"
+            ));
         }
     }
 
@@ -412,7 +455,10 @@ impl SymbolCache {
         code_id: Option<&str>,
     ) -> Option<ModuleSymbols> {
         let mut module = ModuleSymbols::new();
-        match (sanitize_file_name(base_name(debug_file)), normalize_debug_id(debug_id)) {
+        match (
+            sanitize_file_name(base_name(debug_file)),
+            normalize_debug_id(debug_id),
+        ) {
             (None, _) => module.warnings.push(refused("debug file name", debug_file)),
             (_, None) => module.warnings.push(refused("debug id", debug_id)),
             (Some(file), Some((id, guid, age))) => {
@@ -423,35 +469,52 @@ impl SymbolCache {
         }
         if let (Some(code_file), Some(code_id)) = (code_file, code_id) {
             let name = sanitize_file_name(base_name(code_file));
-            let id = sanitize_file_name(code_id).filter(|id| id.bytes().all(|b| b.is_ascii_hexdigit()));
+            let id =
+                sanitize_file_name(code_id).filter(|id| id.bytes().all(|b| b.is_ascii_hexdigit()));
             match (name, id) {
                 (Some(name), Some(id)) => {
                     if let Some(path) = self.find(&name, &id, &name, &mut module.warnings) {
                         match map_file(&path) {
                             Ok(map) => {
-                                let matches = pe_image::parse(&map, Layout::File).is_some_and(|pe| {
-                                    format!("{:08X}{:x}", pe.timestamp, pe.size_of_image).eq_ignore_ascii_case(&id)
-                                });
+                                let matches =
+                                    pe_image::parse(&map, Layout::File).is_some_and(|pe| {
+                                        format!("{:08X}{:x}", pe.timestamp, pe.size_of_image)
+                                            .eq_ignore_ascii_case(&id)
+                                    });
                                 if matches {
                                     module.image = Some(map);
                                     module.image_file = Some(path);
                                 } else {
-                                    module.warnings.push(format!("{}: not the image {id}; ignored", path.display()));
+                                    module.warnings.push(format!(
+                                        "{}: not the image {id}; ignored",
+                                        path.display()
+                                    ));
                                 }
                             }
                             Err(e) => module.warnings.push(e),
                         }
                     }
                 }
-                _ => module.warnings.push(refused("code file or id", &format!("{code_file} {code_id}"))),
+                _ => module.warnings.push(refused(
+                    "code file or id",
+                    &format!("{code_file} {code_id}"),
+                )),
             }
         }
         (module.found_anything() || !module.warnings.is_empty()).then_some(module)
     }
 
     /// Looks for `<pdb_name>/<key>/<pdb_name>` and loads it if it matches; true on success.
-    fn load_pdb(&self, pdb_name: &str, key: &str, want: (&str, u32), module: &mut ModuleSymbols) -> bool {
-        let Some(path) = self.find(pdb_name, key, pdb_name, &mut module.warnings) else { return false };
+    fn load_pdb(
+        &self,
+        pdb_name: &str,
+        key: &str,
+        want: (&str, u32),
+        module: &mut ModuleSymbols,
+    ) -> bool {
+        let Some(path) = self.find(pdb_name, key, pdb_name, &mut module.warnings) else {
+            return false;
+        };
         self.counters.pdbs.fetch_add(1, Ordering::Relaxed);
         match pdb_reader::load(&path, Some(want)) {
             Ok((_, table)) => {
@@ -470,11 +533,19 @@ impl SymbolCache {
     fn load_sym(&self, debug_file: &str, id: &str, module: &mut ModuleSymbols) -> bool {
         // Breakpad's rule: `x.pdb` -> `x.sym`; any other name gets `.sym` appended.
         let stem = match debug_file.len().checked_sub(4) {
-            Some(cut) if debug_file.get(cut..).is_some_and(|e| e.eq_ignore_ascii_case(".pdb")) => &debug_file[..cut],
+            Some(cut)
+                if debug_file
+                    .get(cut..)
+                    .is_some_and(|e| e.eq_ignore_ascii_case(".pdb")) =>
+            {
+                &debug_file[..cut]
+            }
             _ => debug_file,
         };
         let sym_name = format!("{stem}.sym");
-        let Some(path) = self.find(debug_file, id, &sym_name, &mut module.warnings) else { return false };
+        let Some(path) = self.find(debug_file, id, &sym_name, &mut module.warnings) else {
+            return false;
+        };
         self.counters.breakpad.fetch_add(1, Ordering::Relaxed);
         match breakpad::load(&path, Some(id)) {
             Ok(table) => {
@@ -492,7 +563,13 @@ impl SymbolCache {
     /// Finds `<folder>/<key>/<file>`: first in every local store and server cache (so nothing
     /// cached is downloaded again, whatever the element order), then from the servers in
     /// symbol-path order. All three parts must already be sanitized.
-    fn find(&self, folder: &str, key: &str, file: &str, warnings: &mut Vec<String>) -> Option<PathBuf> {
+    fn find(
+        &self,
+        folder: &str,
+        key: &str,
+        file: &str,
+        warnings: &mut Vec<String>,
+    ) -> Option<PathBuf> {
         let candidates = case_variants(folder, key, file);
         let local_dirs = self.sources.iter().flat_map(|source| match source {
             Source::Local(dir) => std::slice::from_ref(dir).iter(),
@@ -508,8 +585,12 @@ impl SymbolCache {
         }
         let downloader = self.downloader.as_ref()?;
         for source in &self.sources {
-            let Source::Server { url, caches } = source else { continue };
-            let Some(cache) = caches.first() else { continue };
+            let Source::Server { url, caches } = source else {
+                continue;
+            };
+            let Some(cache) = caches.first() else {
+                continue;
+            };
             match downloader.fetch(url, cache, folder, key, file) {
                 Ok(Some(path)) => return Some(path),
                 Ok(None) => {}
@@ -526,7 +607,11 @@ impl SymbolCache {
 fn case_variants(folder: &str, key: &str, file: &str) -> Vec<(String, String, String)> {
     let mut variants = Vec::new();
     for folder in [folder.to_owned(), folder.to_lowercase()] {
-        for key in [key.to_owned(), key.to_ascii_uppercase(), key.to_ascii_lowercase()] {
+        for key in [
+            key.to_owned(),
+            key.to_ascii_uppercase(),
+            key.to_ascii_lowercase(),
+        ] {
             for file in [file.to_owned(), file.to_lowercase()] {
                 let variant = (folder.clone(), key.clone(), file);
                 if !variants.contains(&variant) {
@@ -578,7 +663,9 @@ fn choose_spec(flag: Option<&str>, env: Option<&str>, cwd: &Path) -> Option<Stri
         return Some(env.to_owned());
     }
     let default = cwd.join("symbols-cache");
-    default.is_dir().then(|| default.to_string_lossy().into_owned())
+    default
+        .is_dir()
+        .then(|| default.to_string_lossy().into_owned())
 }
 
 #[cfg(test)]
@@ -588,7 +675,14 @@ mod tests {
     #[test]
     fn debug_ids_are_normalized() {
         let (id, guid, age) = normalize_debug_id("3249d99d-0c40-4931-8610-f4e4fb0b6936-1").unwrap();
-        assert_eq!((id.as_str(), guid.as_str(), age), ("3249D99D0C4049318610F4E4FB0B69361", "3249D99D0C4049318610F4E4FB0B6936", 1));
+        assert_eq!(
+            (id.as_str(), guid.as_str(), age),
+            (
+                "3249D99D0C4049318610F4E4FB0B69361",
+                "3249D99D0C4049318610F4E4FB0B6936",
+                1
+            )
+        );
         assert!(normalize_debug_id("..\\..\\x").is_none());
         assert!(normalize_debug_id("3249D99D0C4049318610F4E4FB0B6936").is_none());
     }
@@ -596,9 +690,15 @@ mod tests {
     #[test]
     fn spec_choice_order() {
         let dir = std::env::temp_dir();
-        assert_eq!(choose_spec(Some("a"), Some("b"), &dir).as_deref(), Some("a"));
+        assert_eq!(
+            choose_spec(Some("a"), Some("b"), &dir).as_deref(),
+            Some("a")
+        );
         assert_eq!(choose_spec(None, Some("b"), &dir).as_deref(), Some("b"));
-        assert_eq!(choose_spec(None, Some(" "), Path::new("/nonexistent")), None);
+        assert_eq!(
+            choose_spec(None, Some(" "), Path::new("/nonexistent")),
+            None
+        );
     }
 
     #[test]

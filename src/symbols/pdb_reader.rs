@@ -37,35 +37,54 @@ impl PdbIdentity {
 
 /// Opens `path`, checks it against `want` (GUID, age) when given, and builds its function
 /// table. Errors are messages for the module's warnings.
-pub(crate) fn load(path: &Path, want: Option<(&str, u32)>) -> Result<(PdbIdentity, FunctionTable), String> {
+pub(crate) fn load(
+    path: &Path,
+    want: Option<(&str, u32)>,
+) -> Result<(PdbIdentity, FunctionTable), String> {
     let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     // SAFETY: the symbol store is only ever written by atomic renames of complete files
     // (ours, symstore, symchk), so a mapped file does not change under us.
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| format!("{}: {e}", path.display()))?;
+    let map =
+        unsafe { memmap2::Mmap::map(&file) }.map_err(|e| format!("{}: {e}", path.display()))?;
     // The `pdb` crate is not hardened against hostile files (a downloaded PDB is untrusted);
     // a panic inside it must cost this module its symbols, not the run.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read(Cursor::new(&map[..]), want)))
-        .unwrap_or_else(|_| Err("the PDB parser panicked (corrupt PDB)".to_owned()))
-        .map_err(|e| format!("{}: {e}", path.display()))
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        read(Cursor::new(&map[..]), want)
+    }))
+    .unwrap_or_else(|_| Err("the PDB parser panicked (corrupt PDB)".to_owned()))
+    .map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn read(source: Cursor<&[u8]>, want: Option<(&str, u32)>) -> Result<(PdbIdentity, FunctionTable), String> {
+fn read(
+    source: Cursor<&[u8]>,
+    want: Option<(&str, u32)>,
+) -> Result<(PdbIdentity, FunctionTable), String> {
     let mut pdb = pdb::PDB::open(source).map_err(|e| format!("not a PDB: {e}"))?;
-    let info = pdb.pdb_information().map_err(|e| format!("PDB information stream: {e}"))?;
-    let dbi = pdb.debug_information().map_err(|e| format!("DBI stream: {e}"))?;
+    let info = pdb
+        .pdb_information()
+        .map_err(|e| format!("PDB information stream: {e}"))?;
+    let dbi = pdb
+        .debug_information()
+        .map_err(|e| format!("DBI stream: {e}"))?;
     let (d1, d2, d3, d4) = info.guid.as_fields();
     let mut guid = format!("{d1:08X}{d2:04X}{d3:04X}");
     for byte in d4 {
         guid.push_str(&format!("{byte:02X}"));
     }
-    let identity = PdbIdentity { guid, info_age: info.age, dbi_age: dbi.age() };
+    let identity = PdbIdentity {
+        guid,
+        info_age: info.age,
+        dbi_age: dbi.age(),
+    };
     if let Some((want_guid, want_age)) = want {
         if !identity.matches(want_guid, want_age) {
             return Err(format!(
                 "PDB is {} age {} (DBI age {}), the image wants {want_guid} age {want_age}",
                 identity.guid,
                 identity.info_age,
-                identity.dbi_age.map_or("none".to_owned(), |a| a.to_string())
+                identity
+                    .dbi_age
+                    .map_or("none".to_owned(), |a| a.to_string())
             ));
         }
     }
@@ -79,7 +98,9 @@ fn read(source: Cursor<&[u8]>, want: Option<(&str, u32)>) -> Result<(PdbIdentity
     // that module's symbols, not the whole PDB.
     let mut modules = dbi.modules().map_err(|e| format!("module list: {e}"))?;
     while let Ok(Some(module)) = modules.next() {
-        let Ok(Some(module_info)) = pdb.module_info(&module) else { continue };
+        let Ok(Some(module_info)) = pdb.module_info(&module) else {
+            continue;
+        };
         if let Ok(mut symbols) = module_info.symbols() {
             while let Ok(Some(symbol)) = symbols.next() {
                 if let Ok(pdb::SymbolData::Procedure(procedure)) = symbol.parse() {
@@ -92,12 +113,19 @@ fn read(source: Cursor<&[u8]>, want: Option<(&str, u32)>) -> Result<(PdbIdentity
     }
 
     // Lines, from the raw C13 subsections (see pdb_lines for why not `line_program()`).
-    if let (Some(strings), Ok(Some(dbi_stream))) = (strings.as_ref(), pdb.raw_stream(pdb::StreamIndex(3))) {
+    if let (Some(strings), Ok(Some(dbi_stream))) =
+        (strings.as_ref(), pdb.raw_stream(pdb::StreamIndex(3)))
+    {
         let to_rva = |section: u16, offset: u32| {
-            pdb::PdbInternalSectionOffset { section, offset }.to_rva(&address_map).map(|rva| rva.0)
+            pdb::PdbInternalSectionOffset { section, offset }
+                .to_rva(&address_map)
+                .map(|rva| rva.0)
         };
         let file_name = |name_offset: u32| {
-            strings.get(pdb::StringRef(name_offset)).ok().map(|name| name.to_string().into_owned())
+            strings
+                .get(pdb::StringRef(name_offset))
+                .ok()
+                .map(|name| name.to_string().into_owned())
         };
         for module in pdb_lines::module_streams(&dbi_stream) {
             if module.c13_size == 0 || module.stream == u16::MAX {
@@ -114,7 +142,9 @@ fn read(source: Cursor<&[u8]>, want: Option<(&str, u32)>) -> Result<(PdbIdentity
     if let Ok(globals) = pdb.global_symbols() {
         let mut symbols = globals.iter();
         while let Ok(Some(symbol)) = symbols.next() {
-            let Ok(pdb::SymbolData::Public(public)) = symbol.parse() else { continue };
+            let Ok(pdb::SymbolData::Public(public)) = symbol.parse() else {
+                continue;
+            };
             let section = usize::from(public.offset.section)
                 .checked_sub(1)
                 .and_then(|i| sections.get(i));
@@ -122,7 +152,9 @@ fn read(source: Cursor<&[u8]>, want: Option<(&str, u32)>) -> Result<(PdbIdentity
             if !(public.function || public.code || executable) {
                 continue;
             }
-            let Some(rva) = public.offset.to_rva(&address_map) else { continue };
+            let Some(rva) = public.offset.to_rva(&address_map) else {
+                continue;
+            };
             let limit = section
                 .and_then(|s| {
                     let start = rva.0.checked_sub(public.offset.offset)?;

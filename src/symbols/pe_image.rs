@@ -130,7 +130,13 @@ pub(crate) fn parse(data: &[u8], layout: Layout) -> Option<PeInfo> {
     } else {
         None
     };
-    Some(PeInfo { timestamp, size_of_image, is_64bit, code_sections, codeview })
+    Some(PeInfo {
+        timestamp,
+        size_of_image,
+        is_64bit,
+        code_sections,
+        codeview,
+    })
 }
 
 /// The file offset of `rva` in the given layout.
@@ -139,8 +145,7 @@ fn offset_of(layout: Layout, sections: &[Section], rva: u32) -> Option<usize> {
         Layout::Mapped => Some(rva as usize),
         Layout::File => sections.iter().find_map(|s| {
             let delta = rva.checked_sub(s.virtual_address)?;
-            (delta < s.raw_size)
-                .then(|| s.raw_pointer as usize + delta as usize)
+            (delta < s.raw_size).then(|| s.raw_pointer as usize + delta as usize)
         }),
     }
 }
@@ -181,9 +186,16 @@ pub(crate) fn parse_rsds(record: &[u8]) -> Option<CodeViewId> {
     let age = u32_at(record, 20)?;
     let path_bytes = record.get(24..)?;
     let path_bytes = &path_bytes[..path_bytes.len().min(MAX_PDB_PATH)];
-    let end = path_bytes.iter().position(|&b| b == 0).unwrap_or(path_bytes.len());
+    let end = path_bytes
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(path_bytes.len());
     let pdb_path = String::from_utf8_lossy(&path_bytes[..end]).into_owned();
-    Some(CodeViewId { guid: guid_hex(guid)?, age, pdb_path })
+    Some(CodeViewId {
+        guid: guid_hex(guid)?,
+        age,
+        pdb_path,
+    })
 }
 
 /// 16 GUID bytes as stored (Data1 u32 LE, Data2 u16 LE, Data3 u16 LE, Data4 8 bytes) ->
@@ -225,5 +237,31 @@ mod tests {
         data[0..2].copy_from_slice(b"MZ");
         data[0x3C..0x40].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
         assert!(parse(&data, Layout::File).is_none());
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any bytes, including ones that start like a PE, parse or fail without panicking,
+        /// in both layouts.
+        #[test]
+        fn never_panics(mut data in proptest::collection::vec(any::<u8>(), 0..2048), lfanew in 0u32..0x400) {
+            let _ = parse(&data, Layout::File);
+            if data.len() >= 0x40 {
+                data[0..2].copy_from_slice(b"MZ");
+                data[0x3C..0x40].copy_from_slice(&lfanew.to_le_bytes());
+                let at = lfanew as usize;
+                if at + 4 <= data.len() {
+                    data[at..at + 4].copy_from_slice(b"PE\0\0");
+                }
+            }
+            let _ = parse(&data, Layout::File);
+            let _ = parse(&data, Layout::Mapped);
+            let _ = parse_rsds(&data);
+        }
     }
 }

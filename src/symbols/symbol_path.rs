@@ -25,33 +25,56 @@ pub(crate) enum Source {
 
 /// Parses a symbol path (or a single directory).
 pub(crate) fn parse(spec: &str) -> Result<Vec<Source>, SymbolError> {
-    let invalid = |reason: &str| SymbolError::InvalidSpec { spec: spec.to_owned(), reason: reason.to_owned() };
+    let invalid = |reason: &str| SymbolError::InvalidSpec {
+        spec: spec.to_owned(),
+        reason: reason.to_owned(),
+    };
     let mut sources = Vec::new();
     let mut cache_dir: Option<PathBuf> = None;
     for element in spec.split(';').map(str::trim).filter(|e| !e.is_empty()) {
         let parts: Vec<&str> = element.split('*').collect();
-        let head = parts.first().copied().unwrap_or_default().to_ascii_lowercase();
+        let head = parts
+            .first()
+            .copied()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         match head.as_str() {
             "srv" | "symsrv" => {
                 // symsrv*<dll>*... names the DLL that implements the protocol; skip it.
-                let rest = if head == "symsrv" { parts.get(2..) } else { parts.get(1..) };
+                let rest = if head == "symsrv" {
+                    parts.get(2..)
+                } else {
+                    parts.get(1..)
+                };
                 let rest = rest.unwrap_or_default();
                 let Some((url, caches)) = rest.split_last() else {
                     return Err(invalid("`srv*` needs a server URL"));
                 };
                 if !is_url(url) {
-                    return Err(invalid(&format!("`{url}` is not an http:// or https:// URL")));
+                    return Err(invalid(&format!(
+                        "`{url}` is not an http:// or https:// URL"
+                    )));
                 }
-                let mut caches: Vec<PathBuf> =
-                    caches.iter().filter(|c| !c.is_empty()).map(PathBuf::from).collect();
+                let mut caches: Vec<PathBuf> = caches
+                    .iter()
+                    .filter(|c| !c.is_empty())
+                    .map(PathBuf::from)
+                    .collect();
                 if caches.is_empty() {
                     caches.push(cache_dir.clone().unwrap_or_else(default_download_cache));
                 }
-                sources.push(Source::Server { url: url.trim_end_matches('/').to_owned(), caches });
+                sources.push(Source::Server {
+                    url: url.trim_end_matches('/').to_owned(),
+                    caches,
+                });
             }
             "cache" => {
                 let dir = parts.get(1).copied().unwrap_or_default();
-                let dir = if dir.is_empty() { default_download_cache() } else { PathBuf::from(dir) };
+                let dir = if dir.is_empty() {
+                    default_download_cache()
+                } else {
+                    PathBuf::from(dir)
+                };
                 sources.push(Source::Local(dir.clone()));
                 cache_dir = Some(dir);
             }
@@ -60,7 +83,10 @@ pub(crate) fn parse(spec: &str) -> Result<Vec<Source>, SymbolError> {
             }
             _ if is_url(element) => {
                 let caches = vec![cache_dir.clone().unwrap_or_else(default_download_cache)];
-                sources.push(Source::Server { url: element.trim_end_matches('/').to_owned(), caches });
+                sources.push(Source::Server {
+                    url: element.trim_end_matches('/').to_owned(),
+                    caches,
+                });
             }
             _ => sources.push(Source::Local(PathBuf::from(element))),
         }
@@ -80,7 +106,11 @@ fn default_download_cache() -> PathBuf {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| Path::new(&h).join(".cache")))
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| Path::new(&h).join(".cache"))
+        })
         .unwrap_or_else(std::env::temp_dir);
     base.join("blastradius").join("symbols")
 }
@@ -100,7 +130,13 @@ pub fn sanitize_file_name(name: &str) -> Option<String> {
         || name == ".."
         || name.trim() != name
         || name.ends_with('.')
-        || name.chars().any(|c| c.is_control() || matches!(c, '/' | '\\' | ':' | '<' | '>' | '"' | '|' | '?' | '*' | '%' | '#'));
+        || name.chars().any(|c| {
+            c.is_control()
+                || matches!(
+                    c,
+                    '/' | '\\' | ':' | '<' | '>' | '"' | '|' | '?' | '*' | '%' | '#'
+                )
+        });
     (!refused).then(|| name.to_owned())
 }
 
@@ -116,7 +152,8 @@ mod tests {
 
     #[test]
     fn windows_symbol_paths() {
-        let sources = parse(r"C:\sym;srv*/tmp/cache*https://msdl.microsoft.com/download/symbols/").unwrap();
+        let sources =
+            parse(r"C:\sym;srv*/tmp/cache*https://msdl.microsoft.com/download/symbols/").unwrap();
         assert_eq!(sources[0], Source::Local(PathBuf::from(r"C:\sym")));
         assert_eq!(
             sources[1],
@@ -129,12 +166,18 @@ mod tests {
         assert_eq!(sources[0], Source::Local(PathBuf::from("/tmp/c")));
         assert_eq!(
             sources[1],
-            Source::Server { url: "http://127.0.0.1:1/s".to_owned(), caches: vec![PathBuf::from("/tmp/c")] }
+            Source::Server {
+                url: "http://127.0.0.1:1/s".to_owned(),
+                caches: vec![PathBuf::from("/tmp/c")]
+            }
         );
         let sources = parse("symsrv*symsrv.dll*/a*/b*http://h/x").unwrap();
         assert_eq!(
             sources[0],
-            Source::Server { url: "http://h/x".to_owned(), caches: vec![PathBuf::from("/a"), PathBuf::from("/b")] }
+            Source::Server {
+                url: "http://h/x".to_owned(),
+                caches: vec![PathBuf::from("/a"), PathBuf::from("/b")]
+            }
         );
         assert!(parse("srv*").is_err());
         assert!(parse("srv*/tmp/x*ftp://h").is_err());
@@ -144,10 +187,26 @@ mod tests {
 
     #[test]
     fn hostile_names_are_refused() {
-        for bad in ["..\\..\\x", "a/b", "C:x", "x\0y", "..", ".", "", "a\\b", "x\u{1b}[31m", "name.", " a", "a%2f"] {
+        for bad in [
+            "..\\..\\x",
+            "a/b",
+            "C:x",
+            "x\0y",
+            "..",
+            ".",
+            "",
+            "a\\b",
+            "x\u{1b}[31m",
+            "name.",
+            " a",
+            "a%2f",
+        ] {
             assert_eq!(sanitize_file_name(bad), None, "{bad:?}");
         }
-        assert_eq!(sanitize_file_name("Wdf01000.sys").as_deref(), Some("Wdf01000.sys"));
+        assert_eq!(
+            sanitize_file_name("Wdf01000.sys").as_deref(),
+            Some("Wdf01000.sys")
+        );
         assert_eq!(base_name(r"c:\build\out\crash.pdb"), "crash.pdb");
         assert_eq!(base_name("crash.pdb"), "crash.pdb");
     }

@@ -31,7 +31,10 @@ fn describe(frames: &[StackFrame]) -> String {
                 f.address,
                 f.module.as_deref().unwrap_or("?"),
                 f.function.as_deref().unwrap_or("?"),
-                f.function_offset.as_deref().or(f.offset.as_deref()).unwrap_or("?"),
+                f.function_offset
+                    .as_deref()
+                    .or(f.offset.as_deref())
+                    .unwrap_or("?"),
                 f.source_line.as_deref().unwrap_or(""),
                 f.trust
             )
@@ -42,7 +45,9 @@ fn describe(frames: &[StackFrame]) -> String {
 #[test]
 fn win10_x86_crash_exe_symbolizes_with_the_real_pdb() {
     let Some(symbols) = store() else { return };
-    let Some(result) = process("mdmp/win10-x86-crash-exe.dmp", &symbols, false) else { return };
+    let Some(result) = process("mdmp/win10-x86-crash-exe.dmp", &symbols, false) else {
+        return;
+    };
 
     assert_eq!(result.arch, "x86");
     assert_eq!(result.os, "windows");
@@ -52,7 +57,10 @@ fn win10_x86_crash_exe_symbolizes_with_the_real_pdb() {
     assert_eq!(exception.name, "EXCEPTION_ACCESS_VIOLATION_WRITE");
     assert_eq!(exception.crash_address, 0x45);
     assert_eq!(exception.access.as_deref(), Some("write"));
-    assert_eq!(result.crashing_module.as_ref().map(|m| m.name.as_str()), Some("crash.exe"));
+    assert_eq!(
+        result.crashing_module.as_ref().map(|m| m.name.as_str()),
+        Some("crash.exe")
+    );
 
     let thread = result.crashing_thread.as_ref().expect("crashing thread");
     assert_eq!(thread.thread_id, 1636);
@@ -61,43 +69,85 @@ fn win10_x86_crash_exe_symbolizes_with_the_real_pdb() {
     assert_eq!(frames[0].trust, FrameTrust::Context);
     assert_eq!(frames[0].module.as_deref(), Some("crash.exe"));
     assert_eq!(frames[0].function.as_deref(), Some("main"));
-    let line0 = frames[0].source_line.as_deref().expect("line info from the PDB");
+    let line0 = frames[0]
+        .source_line
+        .as_deref()
+        .expect("line info from the PDB");
     assert!(line0.ends_with("main.cpp:35"), "{line0}");
     assert_eq!(frames[1].module.as_deref(), Some("crash.exe"));
-    assert_eq!(frames[1].function.as_deref(), Some("__scrt_common_main_seh"));
-    let line1 = frames[1].source_line.as_deref().expect("line info from the PDB");
+    assert_eq!(
+        frames[1].function.as_deref(),
+        Some("__scrt_common_main_seh")
+    );
+    let line1 = frames[1]
+        .source_line
+        .as_deref()
+        .expect("line info from the PDB");
     assert!(line1.ends_with("exe_common.inl:283"), "{line1}");
     // No PDBs for the system DLLs in the store: their frames stay module+offset.
-    assert!(frames[2..].iter().any(|f| f.module.as_deref() == Some("kernel32.dll")));
-    assert!(frames.iter().filter(|f| f.module.as_deref() == Some("kernel32.dll")).all(|f| f.function.is_none()));
-    assert!(result.other_threads.is_empty(), "only the crashing thread unless asked");
-    assert_eq!(result.modules.iter().filter(|m| m.name == "crash.exe").count(), 1);
+    assert!(frames[2..]
+        .iter()
+        .any(|f| f.module.as_deref() == Some("kernel32.dll")));
+    assert!(frames
+        .iter()
+        .filter(|f| f.module.as_deref() == Some("kernel32.dll"))
+        .all(|f| f.function.is_none()));
+    assert!(
+        result.other_threads.is_empty(),
+        "only the crashing thread unless asked"
+    );
+    assert_eq!(
+        result
+            .modules
+            .iter()
+            .filter(|m| m.name == "crash.exe")
+            .count(),
+        1
+    );
 }
 
 #[test]
 fn winxp_test_app_symbolizes_with_the_breakpad_sym() {
     let Some(symbols) = store() else { return };
-    let Some(result) = process("mdmp/winxp-x86-test-app.dmp", &symbols, true) else { return };
+    let Some(result) = process("mdmp/winxp-x86-test-app.dmp", &symbols, true) else {
+        return;
+    };
 
     assert_eq!(result.arch, "x86");
     let exception = result.exception.as_ref().expect("exception stream");
     assert_eq!(exception.name, "EXCEPTION_ACCESS_VIOLATION_WRITE");
     assert_eq!(exception.crash_address, 0x45);
 
-    let frames = &result.crashing_thread.as_ref().expect("crashing thread").frames;
+    let frames = &result
+        .crashing_thread
+        .as_ref()
+        .expect("crashing thread")
+        .frames;
     eprintln!("{}", describe(frames));
     assert_eq!(frames[0].module.as_deref(), Some("test_app.exe"));
-    assert_eq!(frames[0].function.as_deref(), Some("`anonymous namespace'::CrashFunction"));
-    let line0 = frames[0].source_line.as_deref().expect("line info from the .sym");
+    assert_eq!(
+        frames[0].function.as_deref(),
+        Some("`anonymous namespace'::CrashFunction")
+    );
+    let line0 = frames[0]
+        .source_line
+        .as_deref()
+        .expect("line info from the .sym");
     assert!(line0.ends_with("test_app.cc:58"), "{line0}");
     assert_eq!(frames[1].function.as_deref(), Some("main"));
-    let line1 = frames[1].source_line.as_deref().expect("line info from the .sym");
+    let line1 = frames[1]
+        .source_line
+        .as_deref()
+        .expect("line info from the .sym");
     assert!(line1.ends_with("test_app.cc:65"), "{line1}");
     assert_eq!(frames[2].function.as_deref(), Some("__tmainCRTStartup"));
 
     // All threads were requested: the dump has two, the crashing one is not repeated.
     assert_eq!(result.other_threads.len(), 1);
-    assert_ne!(result.other_threads[0].thread_id, result.crashing_thread.as_ref().unwrap().thread_id);
+    assert_ne!(
+        result.other_threads[0].thread_id,
+        result.crashing_thread.as_ref().unwrap().thread_id
+    );
 }
 
 #[test]
@@ -117,7 +167,9 @@ fn non_minidump_and_truncated_input_are_errors_not_panics() {
     let symbols = SymbolCache::empty();
     assert!(process_minidump(path, b"PAGEDU64 definitely not MDMP", &symbols, false).is_err());
     assert!(process_minidump(path, b"", &symbols, false).is_err());
-    let Some(real) = common::sample("mdmp/winxp-x86-test-app.dmp") else { return };
+    let Some(real) = common::sample("mdmp/winxp-x86-test-app.dmp") else {
+        return;
+    };
     let bytes = std::fs::read(real).unwrap();
     for len in [4, 32, 100, 1000, bytes.len() / 2] {
         // Truncations may still process (minidump tolerates missing streams) but never panic.

@@ -314,3 +314,310 @@ fn written_dumps_round_trip_through_the_kernel_reader() {
         assert_eq!(triage.blobs.len(), 1, "{arch:?}");
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// The user-mode minidump writer, read back with the `minidump` crate.
+
+fn mdmp_spec() -> blastradius::simulate::MinidumpSpec {
+    use blastradius::simulate::{MdmpException, MdmpModule, MdmpThread, MinidumpSpec};
+    let module = |path: &str, base: u64, size: u32, pdb: &str| MdmpModule {
+        path: path.into(),
+        base,
+        size,
+        timestamp: 0x6612_7cb6,
+        checksum: 0x1_2345,
+        version: [5, 2, 0, 118],
+        pdb_guid: [0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 0x01],
+        pdb_age: 2,
+        pdb_name: pdb.into(),
+    };
+    let core_base = 0x7ffc_1230_0000u64;
+    let ip = core_base + 0x3_1c4a;
+    let sp = 0x0000_00a0_1000_0000u64;
+    let mut stack = vec![0u8; 0x1000];
+    stack[0x40..0x48].copy_from_slice(&(core_base + 0x3_0e91).to_le_bytes());
+    let mut gprs = [0u64; 16];
+    gprs[4] = sp;
+    MinidumpSpec {
+        time_unix: 1_721_362_140,
+        os_build: 19045,
+        product_type: 1,
+        processors: 8,
+        modules: vec![
+            module(r"C:\Program Files\Acme\VPN\AcmeVpnService.exe", 0x7ff6_5a40_0000, 0x4c000, "acmevpnservice.pdb"),
+            module(r"C:\Program Files\Acme\VPN\acmevpncore.dll", core_base, 0x1a3000, "acmevpncore.pdb"),
+            module(r"C:\Windows\System32\ntdll.dll", 0x7ffc_2000_0000, 0x1f8000, "ntdll.pdb"),
+        ],
+        threads: vec![MdmpThread { id: 0x1d4c, teb: 0xb3_0000_0000, stack_start: sp, stack, gprs, rip: ip }],
+        exception: MdmpException { thread_id: 0x1d4c, code: 0xC000_0005, address: ip, information: vec![0, 0x18] },
+    }
+}
+
+/// The MDMP writer's output is a minidump the `minidump` crate reads: system info, modules
+/// with CodeView RSDS, the thread with its stack and context, the exception.
+#[test]
+fn mdmp_writer_output_reads_back_with_the_minidump_crate() {
+    use minidump::{
+        system_info::Cpu, CrashReason, Minidump, MinidumpException, MinidumpMemoryList, MinidumpModuleList,
+        MinidumpSystemInfo, MinidumpThreadList, Module,
+    };
+    let spec = mdmp_spec();
+    let bytes = blastradius::simulate::write_minidump(&spec);
+    let dump = Minidump::read(bytes.as_slice()).expect("a readable minidump");
+    assert_eq!(dump.header.time_date_stamp, 1_721_362_140);
+
+    let sys = dump.get_stream::<MinidumpSystemInfo>().unwrap();
+    assert_eq!(sys.cpu, Cpu::X86_64);
+    assert_eq!(sys.raw.build_number, 19045);
+    assert_eq!(sys.raw.number_of_processors, 8);
+
+    let modules = dump.get_stream::<MinidumpModuleList>().unwrap();
+    let list: Vec<_> = modules.iter().collect();
+    assert_eq!(list.len(), 3);
+    assert_eq!(list[1].code_file(), r"C:\Program Files\Acme\VPN\acmevpncore.dll");
+    assert_eq!(list[1].base_address(), 0x7ffc_1230_0000);
+    assert_eq!(list[1].size(), 0x1a3000);
+    assert_eq!(list[1].debug_file().as_deref(), Some("acmevpncore.pdb"));
+    // Breakpad debug id: GUID (Data1..3 as little-endian fields) + age.
+    assert_eq!(list[1].debug_identifier().unwrap().breakpad().to_string(), "44332211665588779AABBCCDDEEFF0012");
+    assert_eq!(list[1].code_identifier().unwrap().as_str(), "66127CB61a3000");
+    assert_eq!(modules.module_at_address(0x7ffc_1233_1c4a).unwrap().code_file(), list[1].code_file());
+
+    let threads = dump.get_stream::<MinidumpThreadList>().unwrap();
+    let memory = dump.get_stream::<MinidumpMemoryList>().unwrap();
+    assert_eq!(memory.iter().count(), 1, "the stack is in the memory list too");
+    let memory = minidump::UnifiedMemoryList::Memory(memory);
+    let thread = threads.get_thread(0x1d4c).expect("the crashing thread");
+    let ctx = thread.context(&sys, None).expect("thread context");
+    assert_eq!(ctx.get_instruction_pointer(), 0x7ffc_1233_1c4a);
+    assert_eq!(ctx.get_stack_pointer(), 0xa0_1000_0000);
+    let stack = thread.stack_memory(&memory).expect("stack memory");
+    assert_eq!(stack.base_address(), 0xa0_1000_0000);
+    assert_eq!(stack.get_memory_at_address::<u64>(0xa0_1000_0040), Some(0x7ffc_1233_0e91));
+
+    let exc = dump.get_stream::<MinidumpException>().unwrap();
+    assert_eq!(exc.get_crashing_thread_id(), 0x1d4c);
+    assert_eq!(exc.raw.exception_record.exception_code, 0xC000_0005);
+    let reason = exc.get_crash_reason(sys.os, sys.cpu);
+    assert!(matches!(reason, CrashReason::WindowsAccessViolation(_)), "{reason:?}");
+    assert_eq!(reason.to_string(), "EXCEPTION_ACCESS_VIOLATION_READ");
+    assert_eq!(exc.get_crash_address(sys.os, sys.cpu), 0x18);
+}
+
+// ---------------------------------------------------------------------------------------
+// Simulated fleets.
+
+use blastradius::simulate::{Scenario, SimulateConfig, Truth};
+
+fn write_fleet(dir: &std::path::Path, scenarios: &[Scenario], hosts: usize, seed: u64, minidumps_count: usize) -> Truth {
+    let config = SimulateConfig {
+        scenarios: scenarios.to_vec(),
+        hosts,
+        seed,
+        start: blastradius::simulate::DEFAULT_START,
+        minidumps_count,
+    };
+    blastradius::simulate::write_fleet(&config, dir, "fleet").unwrap();
+    serde_json::from_slice(&std::fs::read(dir.join("truth.json")).unwrap()).unwrap()
+}
+
+/// Every dump of a fleet with all four scenarios, read by the project's own pipeline (reader,
+/// stack walk, symbols from symbols-cache/, triage), gives exactly the truth: bugcheck, fault
+/// module, blamed driver, bucket id, crash time, uptime.
+#[test]
+fn truth_json_agrees_with_what_the_pipeline_reads_from_every_dump() {
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let truth = write_fleet(dir.path(), &Scenario::ALL, 150, 7, 3);
+    let store = common::project_root().join("symbols-cache");
+    let symbols = blastradius::symbols::SymbolCache::from_spec(store.to_str().unwrap()).unwrap();
+    let pipeline = blastradius::pipeline::Pipeline::new(Arc::new(symbols));
+
+    let labels: std::collections::BTreeSet<&str> = truth.dumps.iter().map(|d| d.cluster.as_str()).collect();
+    for expected in [
+        "AV_R_INVALID_csagent!unknown_function",
+        "AV_W_acmenet!FilterSend",
+        "AV_acmeflt!ReadSectorHeader",
+        "0x116_igdkmd64!unknown_function",
+        "POWER_BUTTON_HOLD",
+        "0x124_WHEA",
+        "NULL_POINTER_READ_c0000005_acmevpncore!unknown_function",
+    ] {
+        assert!(labels.contains(expected), "the test fleet has no {expected} dump: {labels:?}");
+    }
+    let mut archs = std::collections::BTreeSet::new();
+    for d in &truth.dumps {
+        let report = pipeline.process_file(&dir.path().join(&d.path)).unwrap_or_else(|e| panic!("{e}"));
+        archs.insert(report.arch.clone());
+        assert_eq!(report.bucket_id, d.cluster, "{}", d.path);
+        assert_eq!(report.blame.module.as_deref().map(str::to_lowercase), d.blamed_driver, "{}", d.path);
+        assert_eq!(report.fault.module.as_deref().map(str::to_lowercase), d.fault_module, "{}", d.path);
+        assert_eq!(report.bugcheck.as_ref().map(|b| format!("{:#x}", b.code)), d.bugcheck_code.as_ref().map(|c| c.to_lowercase()));
+        assert_eq!(report.exception.as_ref().map(|e| format!("0x{:08X}", e.code)), d.exception_code, "{}", d.path);
+        assert_eq!(report.size_bytes, d.size_bytes);
+        if d.format == "kernel-triage" {
+            assert_eq!(report.crash_time.as_deref(), Some(d.crash_time.as_str()), "{}", d.path);
+            assert_eq!(report.uptime_seconds, Some(d.uptime_seconds), "{}", d.path);
+            assert!(report.modules.len() >= 150, "{}: {} modules", d.path, report.modules.len());
+            assert!(report.warnings.is_empty(), "{}: {:?}", d.path, report.warnings);
+        }
+    }
+    assert_eq!(archs.into_iter().collect::<Vec<_>>(), ["amd64", "arm64", "x86"]);
+}
+
+/// The same seed writes the same bytes (the per-host parallel generation leaks no scheduling
+/// or hash-map order); another seed writes another fleet.
+#[test]
+fn same_seed_gives_identical_bytes() {
+    fn files(root: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+        let mut out: Vec<(String, Vec<u8>)> = walkdir::WalkDir::new(root)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+            .map(|e| (e.path().strip_prefix(root).unwrap().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
+            .collect();
+        out.sort();
+        out
+    }
+    let scenarios = [Scenario::ChannelFile291, Scenario::Baseline, Scenario::StagedRollout];
+    let (a, b, c) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    write_fleet(a.path(), &scenarios, 60, 11, 5);
+    write_fleet(b.path(), &scenarios, 60, 11, 5);
+    write_fleet(c.path(), &scenarios, 60, 12, 5);
+    let (fa, fb, fc) = (files(a.path()), files(b.path()), files(c.path()));
+    assert!(fa.len() > 60, "{} files", fa.len());
+    assert!(fa.iter().any(|(p, _)| p == "rollout.csv"));
+    assert_eq!(fa.len(), fb.len());
+    for ((pa, ba), (pb, bb)) in fa.iter().zip(&fb) {
+        assert_eq!(pa, pb);
+        assert!(ba == bb, "{pa} differs between two runs with the same seed");
+    }
+    assert_ne!(fa, fc);
+}
+
+/// channel-file-291: the push reaches every online host within minutes, most affected hosts
+/// boot-loop (repeated crashes within a minute or two of boot), nothing crashes on the bad
+/// content after the loops end, and the parameters are the published ones.
+#[test]
+fn channel_file_291_boot_loops_most_hosts_with_the_published_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let truth = write_fleet(dir.path(), &[Scenario::ChannelFile291], 200, 3, 50);
+    let affected = truth.outages.len();
+    assert!(affected > 100, "{affected} of 200 hosts hit");
+    assert!(truth.boot_loop_hosts.len() * 2 > affected, "{} of {affected} boot-loop", truth.boot_loop_hosts.len());
+    assert!(truth.outages.iter().any(|o| o.recovery == "boot-loop-manual-repair"));
+    assert!(truth.outages.iter().any(|o| o.recovery == "boot-loop-recovered-after-revert"));
+    assert!(truth.outages.iter().any(|o| o.recovery == "single-crash-manual-reboot"));
+    for host in &truth.boot_loop_hosts {
+        let short = truth.dumps.iter().filter(|d| &d.host == host && d.uptime_seconds < 120).count();
+        assert!(short >= 2, "{host} boot-loops with {short} short-uptime dumps");
+    }
+    // Online hosts: first crashes start at 04:09 UTC and the online ones cluster in minutes.
+    let mut firsts: Vec<&str> = truth.outages.iter().map(|o| o.first_crash.as_str()).collect();
+    firsts.sort_unstable();
+    assert!(firsts[0] >= "2024-07-19T04:09:00Z" && firsts[0] < "2024-07-19T04:11:00Z", "{}", firsts[0]);
+    let within_15_min = firsts.iter().filter(|t| **t < "2024-07-19T04:24:00Z").count();
+    assert!(within_15_min * 10 > affected * 6, "{within_15_min} of {affected} in the first 15 minutes");
+    assert!(truth.timeline.iter().any(|e| e.time == "2024-07-19T05:27:00Z" && e.event.contains("reverted")));
+
+    // The published crash: P1 0xffff84xx_00000074 (read), P2 0, P3 = csagent+0xe14ed, P4 2.
+    let x64 = truth.dumps.iter().find(|d| d.fault_address.starts_with("0xfffff8")).unwrap();
+    let bytes = std::fs::read(dir.path().join(&x64.path)).unwrap();
+    let dump = blastradius::dump::kernel::KernelDump::parse(std::path::Path::new(&x64.path), &bytes).unwrap();
+    let p = dump.header.bugcheck_parameters;
+    assert_eq!(dump.header.bugcheck_code, 0x50);
+    assert_eq!(p[0] & 0xffff_ff00_ffff_ffff, 0xffff_8400_0000_0074);
+    assert_eq!((p[1], p[3]), (0, 2));
+    let csagent = dump.drivers().iter().find(|d| d.name == "csagent.sys").unwrap();
+    assert_eq!(p[2], csagent.base + 0xe14ed);
+    assert_eq!(dump.context.as_ref().unwrap().ip, p[2]);
+    assert_eq!(csagent.path, r"\SystemRoot\System32\drivers\CrowdStrike\csagent.sys");
+}
+
+/// Dumps from a simulated fleet follow the real samples' structural rules (as the written
+/// specs in the first tests do).
+#[test]
+fn fleet_dumps_follow_the_real_structural_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let truth = write_fleet(dir.path(), &[Scenario::ChannelFile291, Scenario::Baseline], 120, 5, 2);
+    let mut checked = std::collections::BTreeSet::new();
+    for d in truth.dumps.iter().filter(|d| d.format == "kernel-triage") {
+        let bytes = std::fs::read(dir.path().join(&d.path)).unwrap();
+        let s = structure(&bytes);
+        let is64 = &s.signature == b"PAGEDU64";
+        assert_eq!(s.dump_type, 4);
+        assert_eq!(s.stride, if is64 { 0x90 } else { 0x4C });
+        assert_eq!(s.minidump_fields, if is64 { 0xCFF } else { 0xDFF });
+        assert_eq!((s.context_offset, s.exception_offset), if is64 { (0x348, 0xF00) } else { (0x320, 0x7D0) });
+        assert_eq!(&s.valid_marker, b"TRGD");
+        assert!(s.valid_is_size_minus_4 && s.size_of_dump % 0x1000 == 0);
+        assert!(s.names_aligned_and_terminated);
+        assert_eq!(s.blob_walk_ends_at_eof, Some(true), "{}", d.path);
+        assert!(s.driver_count >= 150);
+        assert_eq!(d.size_bytes as usize, bytes.len());
+        checked.insert(s.machine);
+    }
+    assert_eq!(checked.into_iter().collect::<Vec<_>>(), [0x14C, 0x8664, 0xAA64]);
+}
+
+/// The record-level generator yields the reports of exactly the dumps `write_fleet` writes,
+/// with the truth's bucket ids.
+#[test]
+fn simulate_reports_match_the_written_fleet() {
+    use blastradius::simulate::{simulate_reports, ReportOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let scenarios = [Scenario::ChannelFile291, Scenario::Baseline, Scenario::GpuTdr];
+    let truth = write_fleet(dir.path(), &scenarios, 80, 21, 50);
+    let options = ReportOptions { with_modules: false, ..ReportOptions::default() };
+    let reports: Vec<_> = simulate_reports(&scenarios, 80, 21, options).collect();
+    assert_eq!(reports.len(), truth.dumps.len());
+    for ((host, r), d) in reports.iter().zip(&truth.dumps) {
+        assert_eq!(host, &d.host);
+        assert_eq!(r.path, d.path);
+        assert_eq!(r.bucket_id, d.cluster, "{}", d.path);
+        assert_eq!(r.blame.module.as_deref().map(str::to_lowercase), d.blamed_driver);
+        assert_eq!(r.crash_time.as_deref(), Some(d.crash_time.as_str()));
+        assert!(r.modules.is_empty());
+    }
+    // Lazy: taking a few rows of a huge fleet is cheap.
+    let first: Vec<_> = simulate_reports(&scenarios, 1_000_000, 21, ReportOptions::default()).take(3).collect();
+    assert_eq!(first.len(), 3);
+    assert!(first[0].1.modules.len() >= 150);
+}
+
+/// `simulate --help` lists every scenario with its line; the CLI writes a fleet and refuses
+/// to overwrite one without --force.
+#[test]
+fn simulate_cli_lists_scenarios_and_protects_an_existing_fleet() {
+    let help = std::process::Command::new(common::binary()).args(["simulate", "--help"]).output().unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    for s in Scenario::ALL {
+        assert!(text.contains(&format!("{}:", s.name())), "--help lacks {}", s.name());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fleet");
+    let run = |extra: &[&str]| {
+        std::process::Command::new(common::binary())
+            .args(["simulate", "--scenario", "channel-file-291,baseline", "--hosts", "12", "--seed", "4", "--out"])
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let first = run(&[]);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(out.join("inventory.csv").exists() && out.join("truth.json").exists() && out.join("rollout.csv").exists());
+    let inventory = std::fs::read_to_string(out.join("inventory.csv")).unwrap();
+    assert_eq!(inventory.lines().count(), 13);
+    assert!(inventory.starts_with("host,site,site_name,city,country,region,utc_offset,role,"));
+    let again = run(&[]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+    assert!(run(&["--force"]).status.success());
+    let bad = std::process::Command::new(common::binary())
+        .args(["simulate", "--scenario", "channel-file-292", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -8,13 +8,16 @@
 //! every inventory column (`breakdown`); first and last seen; the onset curve (crashes per time
 //! bucket, bucket size chosen from the window's span: 1 min .. 1 day) and its peak; and host
 //! states relative to the cluster:
-//! - `boot_loop_hosts`: hosts in boot-loop state whose current loop includes a crash of this
-//!   cluster (an old crash of another cluster does not make that cluster "boot-looping");
+//! - `boot_loop_hosts`: hosts that boot-looped on this cluster in the window: a crash of this
+//!   cluster is part of one of the host's boot loops (`hoststate::loop_flags`; an old crash of
+//!   another cluster does not make that cluster "boot-looping"). Counted whether the loop goes
+//!   on at the end of the data or not: the blast radius of the incident morning does not shrink
+//!   when the hosts are fixed;
 //! - `recovered_hosts`: hosts whose last crash of this cluster is at least the recovery window
-//!   before the end of the data;
-//! - `still_failing_hosts`: hosts boot-looping on this cluster, or not recovered from it and
-//!   with more than one crash (host state boot-loop or failing);
-//!   (a host with one recent crash is neither recovered nor still failing: too early to say);
+//!   before the end of the data (a host can have looped and recovered);
+//! - `still_failing_hosts`: hosts not recovered from this cluster that have crashed more than
+//!   once (host state boot-loop or failing); a host with one recent crash is neither recovered
+//!   nor still failing: too early to say;
 //! - `host_hours_lost`: the sum of the per-crash estimate of `hoststate` over the cluster's
 //!   crashes.
 //!
@@ -27,7 +30,7 @@ use std::collections::{BTreeMap, HashMap};
 use polars::prelude::*;
 use serde::Serialize;
 
-use super::hoststate::{HostState, HostStateParams};
+use super::hoststate::HostStateParams;
 use super::prepare::{self, Breakdown, Prepared};
 use super::similarity::{self, FrameInterner, SimilarityParams};
 use super::window::{bucket_seconds_for_span, rfc3339_utc};
@@ -162,11 +165,6 @@ fn u64_at(df: &DataFrame, name: &str) -> Result<Vec<u64>, AnalyticsError> {
 
 /// Groups `pairs` (one row per cluster key × host) into per-key counts.
 fn level_counts(pairs: &DataFrame, key: &str, end_ms: Option<i64>, p: &HostStateParams) -> Result<HashMap<u32, Counts>, AnalyticsError> {
-    let boot_code = u32::from(HostState::BootLoop.code());
-    let boot = col("state")
-        .eq(lit(boot_code))
-        .and(col("last").gt_eq(col("loop_start")))
-        .fill_null(lit(false));
     let recovered = match end_ms {
         Some(end) => {
             let cutoff = end.saturating_sub((p.recovery_window_s.saturating_mul(1000)).min(i64::MAX as u64) as i64);
@@ -177,12 +175,10 @@ fn level_counts(pairs: &DataFrame, key: &str, end_ms: Option<i64>, p: &HostState
     let df = pairs
         .clone()
         .lazy()
-        .with_columns([boot.alias("boot"), recovered.alias("recovered_raw")])
-        .with_columns([
-            col("recovered_raw").and(col("boot").not()).alias("recovered"),
-        ])
-        .with_columns([col("boot")
-            .or(col("recovered").not().and(col("host_crashes").gt(lit(1u32))))
+        .with_columns([col("looped").fill_null(lit(false)).alias("boot"), recovered.alias("recovered")])
+        .with_columns([col("recovered")
+            .not()
+            .and(col("host_crashes").gt(lit(1u32)))
             .alias("failing")])
         .group_by([col(key)])
         .agg([
@@ -224,8 +220,7 @@ fn pair_rollup(finer: &DataFrame, key: &str, carry: &[&str]) -> Result<DataFrame
         col("n").sum().alias("n"),
         col("last").max().alias("last"),
         col("lost").sum().alias("lost"),
-        col("state").first().alias("state"),
-        col("loop_start").first().alias("loop_start"),
+        col("looped").any(true).alias("looped"),
         col("host_crashes").first().alias("host_crashes"),
     ];
     for c in carry {
@@ -239,43 +234,46 @@ fn pair_rollup(finer: &DataFrame, key: &str, carry: &[&str]) -> Result<DataFrame
         .collect()?)
 }
 
-/// Hosts per inventory value, per key of one level.
+/// Hosts per inventory value, per key of one level: the pairs' `host_idx` picks each host's
+/// code (a gather, no join), then one integer group-by per inventory column.
 fn level_breakdown(
     pairs: &DataFrame,
     key: &str,
-    host_inventory: &DataFrame,
-    columns: &[String],
+    inventory: &prepare::InventoryCodes,
 ) -> Result<HashMap<u32, Breakdown>, AnalyticsError> {
-    let joined = pairs
-        .clone()
-        .lazy()
-        .select([col(key), col("host_idx")])
-        .join(
-            host_inventory.clone().lazy(),
-            [col("host_idx")],
-            [col("host_idx")],
-            JoinArgs::new(JoinType::Left),
-        )
-        .collect()?;
+    let idx = pairs.column("host_idx")?.u32()?.clone();
+    let keys = pairs.column(key)?.clone();
     let mut out: HashMap<u32, Breakdown> = HashMap::new();
-    for column in columns {
-        let counts = joined
-            .clone()
+    for (i, (column, dictionary)) in inventory.dictionaries.iter().enumerate() {
+        let codes = inventory
+            .codes
+            .column(format!("c{i}").as_str())?
+            .as_materialized_series()
+            .take(&idx)?;
+        let df = DataFrame::new(
+            pairs.height(),
+            vec![keys.clone(), codes.with_name("code".into()).into_column()],
+        )?;
+        let counts = df
             .lazy()
-            .group_by([col(key), col(column.as_str()).fill_null(lit(prepare::NOT_IN_INVENTORY))])
+            .group_by([col(key), col("code")])
             .agg([len().alias("__hosts")])
             .collect()?;
-        let keys = prepare::u32_values(&counts, key)?;
-        let values = counts.column(column.as_str())?.str()?;
+        let k = prepare::u32_values(&counts, key)?;
+        let code = counts.column("code")?.u32()?;
         let hosts = u64_at(&counts, "__hosts")?;
-        for i in 0..keys.len() {
-            let value = values.get(i).unwrap_or(prepare::EMPTY_VALUE).to_string();
-            *out.entry(keys[i])
+        for j in 0..k.len() {
+            let value = code
+                .get(j)
+                .and_then(|c| dictionary.get(c as usize))
+                .map(String::as_str)
+                .unwrap_or(prepare::NOT_IN_INVENTORY);
+            *out.entry(k[j])
                 .or_default()
                 .entry(column.clone())
                 .or_default()
-                .entry(value)
-                .or_insert(0) += hosts[i];
+                .entry(value.to_string())
+                .or_insert(0) += hosts[j];
         }
     }
     Ok(out)
@@ -389,8 +387,10 @@ fn exposure(
     Ok((out, known))
 }
 
-/// Representative frames of each signature in `sigs`, from its `rep_dump_id`'s stack,
-/// starting at the blamed frame (the frames above it are the bugcheck machinery).
+/// Representative frames of each signature in `sigs`: the stack of the signature's first
+/// dump in scan order, starting at the blamed frame (the frames above it are the bugcheck
+/// machinery). Reading list columns is the costly part, so the scan is cut at the last
+/// representative row (slice pushdown) and filtered to the representative rows.
 fn representative_stacks(
     crashes: LazyFrame,
     prepared: &Prepared,
@@ -404,21 +404,18 @@ fn representative_stacks(
             return Ok(HashMap::new());
         }
     }
-    let mut wanted: HashMap<String, Vec<u32>> = HashMap::new();
+    let mut wanted: HashMap<IdxSize, Vec<u32>> = HashMap::new();
     for &s in sigs {
-        if let Some(d) = prepared.sigs.get(s as usize).and_then(|x| x.rep_dump_id.clone()) {
-            wanted.entry(d).or_default().push(s);
+        if let Some(r) = prepared.sigs.get(s as usize).and_then(|x| x.rep_row) {
+            wanted.entry(r).or_default().push(s);
         }
     }
-    if wanted.is_empty() {
+    let Some(&last_row) = wanted.keys().max() else {
         return Ok(HashMap::new());
-    }
-    // A balanced OR of equalities keeps the predicate pushed down into the Parquet scan (no
-    // `is_in` in this polars build) without a deep expression tree.
-    let mut terms: Vec<Expr> = wanted
-        .keys()
-        .map(|d| col("dump_id").eq(lit(d.clone())))
-        .collect();
+    };
+    // A balanced OR of equalities (no `is_in` in this polars build) keeps the expression
+    // tree shallow.
+    let mut terms: Vec<Expr> = wanted.keys().map(|r| col("row").eq(lit(*r))).collect();
     while terms.len() > 1 {
         let mut next = Vec::with_capacity(terms.len().div_ceil(2));
         let mut it = terms.into_iter();
@@ -434,20 +431,24 @@ fn representative_stacks(
         return Ok(HashMap::new());
     };
     let has_index = schema.get("blame_frame_index").is_some();
-    let mut select = vec![
-        col("dump_id"),
-        col("stack_module"),
-        col("stack_function"),
-        col("stack_offset"),
-        col("stack_address"),
-    ];
-    select.push(if has_index {
-        col("blame_frame_index").cast(DataType::UInt32)
-    } else {
-        lit(NULL).cast(DataType::UInt32).alias("blame_frame_index")
-    });
-    let df = crashes.filter(predicate).select(select).collect()?;
-    let dump = df.column("dump_id")?.str()?;
+    let df = crashes
+        .with_row_index("row", None)
+        .slice(0, last_row.saturating_add(1))
+        .select([
+            col("row"),
+            col("stack_module"),
+            col("stack_function"),
+            col("stack_offset"),
+            col("stack_address"),
+            if has_index {
+                col("blame_frame_index").cast(DataType::UInt32)
+            } else {
+                lit(NULL).cast(DataType::UInt32).alias("blame_frame_index")
+            },
+        ])
+        .filter(predicate)
+        .collect()?;
+    let rows = df.column("row")?.idx()?;
     let modules = df.column("stack_module")?.list()?;
     let functions = df.column("stack_function")?.list()?;
     let offsets = df.column("stack_offset")?.list()?;
@@ -455,8 +456,8 @@ fn representative_stacks(
     let index = df.column("blame_frame_index")?.u32()?;
     let mut out = HashMap::new();
     for i in 0..df.height() {
-        let Some(d) = dump.get(i) else { continue };
-        let Some(targets) = wanted.remove(d) else { continue };
+        let Some(r) = rows.get(i) else { continue };
+        let Some(targets) = wanted.remove(&r) else { continue };
         let m = modules.get_as_series(i);
         let f = functions.get_as_series(i);
         let o = offsets.get_as_series(i);
@@ -692,6 +693,7 @@ pub(crate) fn cluster_table(
     inventory: Option<&DataFrame>,
     opts: &ClusterOptions,
 ) -> Result<ClusterTable, AnalyticsError> {
+    let _phase = super::Phase::start("clusters: scope");
     let (rows, fleet_hosts) = prepared.scoped_rows(&opts.scope, inventory)?;
     let (scoped_hosts, _) = prepared.selected_hosts(&opts.scope, inventory)?;
     let end_ms = prepared.end_ms;
@@ -719,6 +721,7 @@ pub(crate) fn cluster_table(
     let origin_ms = prepared.start_ms.map(|s| s.div_euclid(bucket_ms) * bucket_ms).unwrap_or(0);
 
     // (cluster, host) pairs at the three levels.
+    let _phase = super::Phase::start("clusters: pairs");
     let pairs3 = rows
         .clone()
         .lazy()
@@ -727,8 +730,7 @@ pub(crate) fn cluster_table(
             len().alias("n"),
             col("t").max().alias("last"),
             col("lost_ms").sum().alias("lost"),
-            col("state").first().alias("state"),
-            col("loop_start").first().alias("loop_start"),
+            col("in_loop").any(true).alias("looped"),
             col("host_crashes").first().alias("host_crashes"),
             col("bkt").first().alias("bkt"),
             col("cause").first().alias("cause"),
@@ -741,21 +743,24 @@ pub(crate) fn cluster_table(
     let counts2 = level_counts(&pairs2, "bkt", end_ms, p)?;
     let counts1 = level_counts(&pairs1, "cause", end_ms, p)?;
 
+    let _phase = super::Phase::start("clusters: breakdown");
     let (bd3, bd2, bd1) = match inventory {
         Some(inv) => {
-            let (host_inv, columns) = prepared.host_inventory(inv)?;
+            let codes = prepared.host_inventory_codes(inv)?;
             (
-                level_breakdown(&pairs3, "sig", &host_inv, &columns)?,
-                level_breakdown(&pairs2, "bkt", &host_inv, &columns)?,
-                level_breakdown(&pairs1, "cause", &host_inv, &columns)?,
+                level_breakdown(&pairs3, "sig", &codes)?,
+                level_breakdown(&pairs2, "bkt", &codes)?,
+                level_breakdown(&pairs1, "cause", &codes)?,
             )
         }
         None => (HashMap::new(), HashMap::new(), HashMap::new()),
     };
 
+    let _phase = super::Phase::start("clusters: onset");
     let times = sig_times(&rows, origin_ms, bucket_ms)?;
     let sig_crashes: HashMap<u32, u64> = counts3.iter().map(|(k, c)| (*k, c.crashes)).collect();
 
+    let _phase = super::Phase::start("clusters: exposure");
     let exposure = match drivers {
         Some(d) => {
             let wanted: Vec<String> = counts1
@@ -768,11 +773,13 @@ pub(crate) fn cluster_table(
     };
     let hosts_with_driver_data = exposure.as_ref().map(|(_, k)| *k);
 
+    let _phase = super::Phase::start("clusters: related");
     let related = match &opts.similarity {
         Some(params) => related_links(crashes, prepared, &sig_crashes, params)?,
         None => HashMap::new(),
     };
 
+    let _phase = super::Phase::start("clusters: assemble");
     let asm = Assembly {
         prepared,
         fleet_hosts,

@@ -43,11 +43,14 @@ pub struct HostRow {
     pub last_crash: Option<String>,
     /// Start of the current boot loop (boot-loop hosts only).
     pub boot_loop_since: Option<String>,
+    /// Some of its crashes in the window form a boot loop, now or earlier (a recovered host
+    /// may have looped).
+    pub boot_looped: bool,
     /// Inventory columns in inventory order (empty without an inventory).
     pub inventory: Vec<(String, String)>,
 }
 
-const FIXED_FIELDS: [&str; 8] = [
+const FIXED_FIELDS: [&str; 9] = [
     "host",
     "state",
     "crashes",
@@ -56,6 +59,7 @@ const FIXED_FIELDS: [&str; 8] = [
     "first_crash",
     "last_crash",
     "boot_loop_since",
+    "boot_looped",
 ];
 
 impl Serialize for HostRow {
@@ -69,6 +73,7 @@ impl Serialize for HostRow {
         map.serialize_entry("first_crash", &self.first_crash)?;
         map.serialize_entry("last_crash", &self.last_crash)?;
         map.serialize_entry("boot_loop_since", &self.boot_loop_since)?;
+        map.serialize_entry("boot_looped", &self.boot_looped)?;
         for (column, value) in &self.inventory {
             if FIXED_FIELDS.contains(&column.as_str()) {
                 map.serialize_entry(&format!("inventory_{column}"), value)?;
@@ -191,6 +196,7 @@ pub(crate) fn host_table(
             first_crash: info.first_ms.and_then(rfc3339_utc),
             last_crash: info.last_ms.and_then(rfc3339_utc),
             boot_loop_since: info.verdict.loop_start_ms.and_then(rfc3339_utc),
+            boot_looped: info.looped,
             inventory: inv_rows.remove(&hidx).unwrap_or_default(),
         });
     }

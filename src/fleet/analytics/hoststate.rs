@@ -163,6 +163,22 @@ pub fn classify(h: &HostCrashes, end_ms: Option<i64>, p: &HostStateParams) -> Ho
     }
 }
 
+/// Marks each timed crash that belongs to a boot loop: a maximal run of crashes where every
+/// crash after the run's first continues the loop (same rule as above), of at least 3
+/// crashes. Unlike the state, this looks at the whole window: a host that looped yesterday
+/// and has been fine since has looped (and recovered). Pushes one flag per timed crash.
+pub fn loop_flags(h: &HostCrashes, p: &HostStateParams, out: &mut Vec<bool>) {
+    let n = h.times_ms.len();
+    let mut run_start = 0usize;
+    for k in 1..=n {
+        if k == n || !continues_loop(h, k, p) {
+            let looped = k - run_start >= 3;
+            out.extend(std::iter::repeat_n(looped, k - run_start));
+            run_start = k;
+        }
+    }
+}
+
 /// Milliseconds of host time lost to each timed crash (same order as `times_ms`), and the
 /// cost of one untimed crash, per the estimate in the module doc.
 pub fn lost_ms_per_crash(
@@ -276,6 +292,22 @@ mod tests {
         };
         let v = classify(&h, None, &HostStateParams::default());
         assert_eq!(v.state, HostState::Failing);
+    }
+
+    #[test]
+    fn loop_flags_mark_every_run_of_three() {
+        let p = HostStateParams::default();
+        // 0: first boot; 5, 10: loop (run 0-10); 300: new boot after hours; 304: loop of only
+        // two; 900, 903, 906, 909: a second loop.
+        let times: Vec<i64> = [0, 5, 10, 300, 304, 900, 903, 906, 909].iter().map(|m| m * MIN).collect();
+        let up = [Some(9999), Some(60), Some(60), Some(9999), Some(60), Some(9999), Some(30), Some(30), Some(30)];
+        let h = HostCrashes { times_ms: &times, uptimes_s: &up, untimed: 0 };
+        let mut flags = Vec::new();
+        loop_flags(&h, &p, &mut flags);
+        assert_eq!(flags, [true, true, true, false, false, true, true, true, true]);
+        flags.clear();
+        loop_flags(&HostCrashes { times_ms: &[], uptimes_s: &[], untimed: 3 }, &p, &mut flags);
+        assert!(flags.is_empty());
     }
 
     #[test]

@@ -69,3 +69,30 @@ pub fn parse_where(text: &str) -> Result<(String, String), AnalyticsError> {
         ))),
     }
 }
+
+/// Phase timings on stderr when `BLASTRADIUS_PROFILE` is set (for the benchmark notes).
+pub(crate) struct Phase {
+    name: &'static str,
+    started: std::time::Instant,
+}
+
+impl Phase {
+    pub(crate) fn start(name: &'static str) -> Phase {
+        Phase {
+            name,
+            started: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Drop for Phase {
+    fn drop(&mut self) {
+        if std::env::var_os("BLASTRADIUS_PROFILE").is_some() {
+            eprintln!(
+                "profile: {:<28} {:>8.1} ms",
+                self.name,
+                self.started.elapsed().as_secs_f64() * 1000.0
+            );
+        }
+    }
+}

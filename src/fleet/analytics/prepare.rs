@@ -7,7 +7,8 @@
 //! - `hosts`: one entry per host with its verdict;
 //! - `rows`: one row per crash with integer keys only (`row` into `base`, `host_idx`, `t`,
 //!   `sig`, `bkt`, `cause`) plus the per-crash outputs of the state machine (`lost_ms`) and
-//!   the host's `state` / `loop_start` / `host_crashes` repeated on each of its rows, so that
+//!   `in_loop` (the crash belongs to a boot loop), and the host's `state` / `host_crashes`
+//!   repeated on each of its rows, so that
 //!   later group-bys need no join to know a host's state.
 
 use std::collections::{BTreeMap, HashMap};
@@ -87,8 +88,9 @@ pub(crate) struct SigInfo {
     pub owner: Option<String>,
     pub third_party: bool,
     pub bugcheck_codes: Vec<u32>,
-    /// One dump of this signature, whose stack represents it in the similarity pass.
-    pub rep_dump_id: Option<String>,
+    /// The row number (crash table scan order) of the signature's first dump, whose stack
+    /// represents it in the similarity pass.
+    pub rep_row: Option<IdxSize>,
     pub id: String,
 }
 
@@ -114,6 +116,8 @@ pub(crate) struct CauseInfo {
 #[derive(Debug, Clone)]
 pub(crate) struct HostInfo {
     pub name: String,
+    /// Some of its crashes in the window form a boot loop (now or earlier).
+    pub looped: bool,
     pub verdict: HostVerdict,
     pub crashes: u32,
     pub first_ms: Option<i64>,
@@ -191,14 +195,17 @@ pub(crate) fn load_base(crashes: LazyFrame, window: &Window) -> Result<DataFrame
     } else {
         select.push(lit(NULL).cast(DataType::UInt32).alias("blame_frame_index"));
     }
-    let mut lf = crashes.select(select);
+    // `row` numbers the crash table in scan order before the window filter, so it addresses
+    // the same row in a later scan of the same store (see `clusters::representative_stacks`).
+    select.push(col("row"));
+    let mut lf = crashes.with_row_index("row", None).select(select);
     if let Some(since) = window.since_ms {
         lf = lf.filter(col("t").gt_eq(lit(since)));
     }
     if let Some(until) = window.until_ms {
         lf = lf.filter(col("t").lt_eq(lit(until)));
     }
-    Ok(lf.with_row_index("row", None).collect()?)
+    Ok(lf.collect()?)
 }
 
 fn str_at<'a>(ca: &'a StringChunked, i: usize) -> Option<&'a str> {
@@ -219,7 +226,7 @@ fn cluster_tables(
             col("blame_owner").drop_nulls().first().alias("owner"),
             col("blame_third_party").any(true).alias("third_party"),
             col("bugcheck_code").drop_nulls().unique().alias("codes"),
-            col("dump_id").first().alias("rep_dump_id"),
+            col("row").first().alias("rep_row"),
         ])
         .sort(
             ["cause", "bucket_id", "signature"],
@@ -234,7 +241,7 @@ fn cluster_tables(
     let owner_col = table.column("owner")?.str()?;
     let third_col = table.column("third_party")?.bool()?;
     let codes_col = table.column("codes")?.list()?;
-    let rep_col = table.column("rep_dump_id")?.str()?;
+    let rep_row_col = table.column("rep_row")?.idx()?;
 
     let mut causes: Vec<CauseInfo> = Vec::new();
     let mut cause_index: HashMap<String, u32> = HashMap::new();
@@ -289,7 +296,7 @@ fn cluster_tables(
             owner: str_at(owner_col, i).map(str::to_string),
             third_party: third_col.get(i).unwrap_or(false),
             bugcheck_codes: codes,
-            rep_dump_id: str_at(rep_col, i).map(str::to_string),
+            rep_row: rep_row_col.get(i),
         });
         m_cause.push(cause);
         m_bucket.push(bucket);
@@ -319,8 +326,13 @@ pub(crate) fn prepare(
     window: &Window,
     params: HostStateParams,
 ) -> Result<Prepared, AnalyticsError> {
+    let phase = super::Phase::start("prepare: load");
     let base = load_base(crashes, window)?;
+    drop(phase);
+    let phase = super::Phase::start("prepare: cluster tables");
     let (sigs, buckets, causes, sig_map) = cluster_tables(&base)?;
+    drop(phase);
+    let phase = super::Phase::start("prepare: join + sort");
 
     let sorted = base
         .clone()
@@ -355,6 +367,8 @@ pub(crate) fn prepare(
         )
         .collect()?;
 
+    drop(phase);
+    let _phase = super::Phase::start("prepare: host states");
     let (start_data, end_data) = time_extent(&base)?;
     let end_ms = window.until_ms.or(end_data);
     let start_ms = window.since_ms.or(start_data);
@@ -384,7 +398,7 @@ fn time_extent(base: &DataFrame) -> Result<(Option<i64>, Option<i64>), Analytics
 
 /// The one per-row pass: rows sorted by (host, t) with untimed rows last in each host.
 /// Returns the host table and the per-row columns `host_idx`, `lost_ms`, `state`,
-/// `loop_start`, `host_crashes`.
+/// `in_loop`, `host_crashes`.
 fn run_host_states(
     sorted: &DataFrame,
     end_ms: Option<i64>,
@@ -398,7 +412,7 @@ fn run_host_states(
     let mut host_idx: Vec<u32> = Vec::with_capacity(n);
     let mut lost_ms: Vec<i64> = Vec::with_capacity(n);
     let mut state: Vec<u32> = Vec::with_capacity(n);
-    let mut loop_start: Vec<Option<i64>> = Vec::with_capacity(n);
+    let mut in_loop: Vec<bool> = Vec::with_capacity(n);
     let mut host_crashes: Vec<u32> = Vec::with_capacity(n);
     let mut hosts: Vec<HostInfo> = Vec::new();
 
@@ -436,14 +450,18 @@ fn run_host_states(
         for _ in 0..untimed {
             lost_ms.push(untimed_cost);
         }
+        let flags_from = in_loop.len();
+        hoststate::loop_flags(&crashes, params, &mut in_loop);
+        in_loop.extend(std::iter::repeat_n(false, untimed));
+        let looped = in_loop[flags_from..].iter().any(|f| *f);
         for _ in 0..group_len {
             host_idx.push(idx);
             state.push(u32::from(verdict.state.code()));
-            loop_start.push(verdict.loop_start_ms);
             host_crashes.push(group_len as u32);
         }
         hosts.push(HostInfo {
             name: name.to_string(),
+            looped,
             first_ms: times.first().copied(),
             last_ms: times.last().copied(),
             min_uptime_s: min_up,
@@ -489,7 +507,7 @@ fn run_host_states(
         Column::new("host_idx".into(), host_idx),
         Column::new("lost_ms".into(), lost_ms),
         Column::new("state".into(), state),
-        Column::new("loop_start".into(), loop_start),
+        Column::new("in_loop".into(), in_loop),
         Column::new("host_crashes".into(), host_crashes),
     ];
     Ok((hosts, columns))
@@ -677,6 +695,63 @@ impl Prepared {
             .drop(cols(["__listed", "host"]))
             .collect()?;
         Ok((joined, columns))
+    }
+}
+
+/// Inventory values as integer codes, for breakdowns on integer keys.
+pub(crate) struct InventoryCodes {
+    /// One u32 code column per inventory column, row i = host_idx i.
+    pub codes: DataFrame,
+    /// Per column: its name and the value of each code.
+    pub dictionaries: Vec<(String, Vec<String>)>,
+}
+
+impl Prepared {
+    /// The inventory of every host (see `host_inventory`) as dense integer codes.
+    pub fn host_inventory_codes(&self, inventory: &DataFrame) -> Result<InventoryCodes, AnalyticsError> {
+        let (host_inv, columns) = self.host_inventory(inventory)?;
+        let host_inv = host_inv
+            .lazy()
+            .sort(["host_idx"], SortMultipleOptions::default())
+            .collect()?;
+        let mut code_columns = Vec::with_capacity(columns.len());
+        let mut dictionaries = Vec::with_capacity(columns.len());
+        for (i, column) in columns.iter().enumerate() {
+            let values = host_inv
+                .clone()
+                .lazy()
+                .select([col(column.as_str()).alias("value")])
+                .unique_stable(None, UniqueKeepStrategy::First)
+                .with_row_index("code", None)
+                .collect()?;
+            let dictionary: Vec<String> = values
+                .column("value")?
+                .str()?
+                .iter()
+                .map(|v| v.unwrap_or(EMPTY_VALUE).to_string())
+                .collect();
+            let name = format!("c{i}");
+            let coded = host_inv
+                .clone()
+                .lazy()
+                .select([col("host_idx"), col(column.as_str()).alias("value")])
+                .join(
+                    values.lazy(),
+                    [col("value")],
+                    [col("value")],
+                    JoinArgs::new(JoinType::Left),
+                )
+                .sort(["host_idx"], SortMultipleOptions::default())
+                .select([col("code").cast(DataType::UInt32).alias(name.as_str())])
+                .collect()?;
+            code_columns.push(coded.column(name.as_str())?.clone());
+            dictionaries.push((column.clone(), dictionary));
+        }
+        let height = host_inv.height();
+        Ok(InventoryCodes {
+            codes: DataFrame::new(height, code_columns)?,
+            dictionaries,
+        })
     }
 }
 

@@ -158,7 +158,7 @@ const MAX_BUCKETS: i64 = 120;
 pub fn bucket_seconds_for_span(span_ms: i64) -> i64 {
     let span_s = span_ms.max(0) / 1000;
     for size in BUCKET_SIZES_S {
-        if span_s / size < MAX_BUCKETS {
+        if span_s / size <= MAX_BUCKETS {
             return size;
         }
     }

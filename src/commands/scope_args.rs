@@ -1,0 +1,92 @@
+//! Arguments shared by the analytics commands (`clusters`, `hosts`, `drivers`): the store,
+//! the time window, the filters, the host-state thresholds and the output format.
+
+use std::path::PathBuf;
+
+use crate::fleet::analytics::{self, window, HostStateParams, Scope, Window};
+use crate::fleet::store::{DEFAULT_STORE_DIR, STORE_ENV};
+
+/// Output format of a table command.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableFormat {
+    /// An aligned table for a terminal (dump-derived text made safe).
+    Text,
+    Json,
+    /// Spreadsheet-safe CSV (formula-like cells neutralized).
+    Csv,
+}
+
+/// The store and what part of it to count.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ScopeArgs {
+    /// The crash store folder.
+    #[arg(long, env = STORE_ENV, default_value = DEFAULT_STORE_DIR, value_name = "DIR")]
+    pub store: PathBuf,
+    /// Only crashes at or after this time (UTC): RFC 3339 or `YYYY-MM-DD[ HH:MM[:SS]]`.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only crashes at or before this time (UTC). Also the "end of the data" that host states
+    /// are judged against (default: the latest crash in the window).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Only hosts of this site (the inventory's `site` column).
+    #[arg(long, value_name = "SITE")]
+    pub site: Option<String>,
+    /// Only hosts whose inventory column has this value; repeatable (all must hold).
+    #[arg(long = "where", value_name = "COLUMN=VALUE")]
+    pub conditions: Vec<String>,
+    /// Only crashes blamed on this driver (base name, any case: csagent.sys).
+    #[arg(long, value_name = "DRIVER")]
+    pub driver: Option<String>,
+    #[arg(long, value_enum, default_value_t = TableFormat::Text)]
+    pub format: TableFormat,
+}
+
+/// The thresholds of the host state machine.
+#[derive(clap::Args, Debug, Clone)]
+pub struct HostStateArgs {
+    /// A crash this soon after boot continues a boot loop.
+    #[arg(long, default_value = "10m", value_name = "DURATION")]
+    pub loop_uptime: String,
+    /// Consecutive crashes of a boot loop are less than this apart.
+    #[arg(long, default_value = "30m", value_name = "DURATION")]
+    pub loop_gap: String,
+    /// A host with no crash for this long before the end of the data has recovered.
+    #[arg(long, default_value = "2h", value_name = "DURATION")]
+    pub recovery_window: String,
+    /// Host time one crash costs outside a boot loop (reboot, log-on): the host-hours-lost
+    /// estimate.
+    #[arg(long, default_value = "10m", value_name = "DURATION")]
+    pub restart_cost: String,
+}
+
+impl HostStateArgs {
+    pub fn params(&self) -> Result<HostStateParams, analytics::AnalyticsError> {
+        Ok(HostStateParams {
+            loop_uptime_s: window::parse_duration(&self.loop_uptime)?,
+            loop_gap_s: window::parse_duration(&self.loop_gap)?,
+            recovery_window_s: window::parse_duration(&self.recovery_window)?,
+            restart_cost_s: window::parse_duration(&self.restart_cost)?,
+        })
+    }
+}
+
+impl ScopeArgs {
+    /// The analytics scope; `cluster` comes from the commands that take `--cluster`.
+    pub fn scope(&self, cluster: Option<&str>) -> Result<Scope, analytics::AnalyticsError> {
+        let window = Window::parse(self.since.as_deref(), self.until.as_deref())?;
+        let mut inventory_filters = Vec::new();
+        if let Some(site) = &self.site {
+            inventory_filters.push(("site".to_string(), site.clone()));
+        }
+        for condition in &self.conditions {
+            inventory_filters.push(analytics::parse_where(condition)?);
+        }
+        Ok(Scope {
+            window,
+            inventory_filters,
+            cluster: cluster.map(str::to_string),
+            driver: self.driver.clone(),
+        })
+    }
+}
