@@ -78,6 +78,7 @@ impl Pipeline {
         match crate::stack::minidump::process_minidump(path, bytes, &self.symbols, self.all_threads) {
             Ok(stack) => {
                 report.stack = stack.crashing_thread.map(|t| t.frames).unwrap_or_default();
+                report.warnings.extend(stack.warnings);
                 fill_fault_symbol(&mut report);
             }
             Err(e) => report.warnings.push(format!("stack not walked: {e}")),

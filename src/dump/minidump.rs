@@ -4,12 +4,17 @@
 
 use std::path::Path;
 
-use minidump::{system_info::Cpu, Minidump, MinidumpException, MinidumpModuleList, MinidumpSystemInfo, Module};
+use minidump::{
+    system_info::Cpu, Minidump, MinidumpException, MinidumpModuleList, MinidumpSystemInfo, MinidumpUnloadedModuleList, Module,
+};
 
 use crate::dump::modules::UNKNOWN_MODULE;
 use crate::dump::modules::base_name;
 use crate::dump::DumpError;
-use crate::record::{hex, Blame, CrashReport, DumpFormat, ExceptionRecord, Fault, ModuleRecord};
+use crate::record::{hex, Blame, CrashReport, DumpFormat, ExceptionRecord, Fault, ModuleRecord, UnloadedModuleRecord};
+
+/// A real process loads a few hundred modules; a hostile list may claim millions.
+const MAX_MODULES: usize = 4096;
 
 fn arch_name(cpu: Cpu) -> String {
     match cpu {
@@ -83,7 +88,11 @@ fn read_minidump(path: &Path, bytes: &[u8], dump_id: String) -> Result<CrashRepo
     let module_records = modules
         .as_ref()
         .map(|list| {
+            if list.iter().count() > MAX_MODULES {
+                warnings.push(format!("module list truncated to {MAX_MODULES} entries"));
+            }
             list.iter()
+                .take(MAX_MODULES)
                 .map(|m| ModuleRecord {
                     name: base_name(&m.code_file()).to_string(),
                     path: m.code_file().to_string(),
@@ -91,6 +100,19 @@ fn read_minidump(path: &Path, bytes: &[u8], dump_id: String) -> Result<CrashRepo
                     size: u32::try_from(m.size()).unwrap_or(u32::MAX),
                     timestamp: m.raw.time_date_stamp,
                     checksum: m.raw.checksum,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let unloaded_modules = dump
+        .get_stream::<MinidumpUnloadedModuleList>()
+        .map(|list| {
+            list.iter()
+                .take(MAX_MODULES)
+                .map(|m| UnloadedModuleRecord {
+                    name: base_name(&m.name).to_string(),
+                    start: hex(m.raw.base_of_image),
+                    end: hex(m.raw.base_of_image.saturating_add(u64::from(m.raw.size_of_image))),
                 })
                 .collect()
         })
@@ -122,7 +144,7 @@ fn read_minidump(path: &Path, bytes: &[u8], dump_id: String) -> Result<CrashRepo
         signature: String::new(),
         stack: Vec::new(),
         modules: module_records,
-        unloaded_modules: Vec::new(),
+        unloaded_modules,
         warnings,
     })
 }

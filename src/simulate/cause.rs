@@ -96,10 +96,10 @@ impl Cause {
         })
     }
 
-    /// The exception code of a user-mode crash.
+    /// The exception code: of a user-mode crash, or the one an exception bugcheck reports.
     pub fn exception_code(self) -> Option<u32> {
         match self {
-            Cause::ServiceCrash(_) => Some(0xC000_0005),
+            Cause::ServiceCrash(_) | Cause::BackupFilterNullRead => Some(0xC000_0005),
             _ => None,
         }
     }

@@ -25,7 +25,7 @@ pub struct DumpTruth {
     pub boot_id: u32,
     /// `0x50`, or `null` for user-mode dumps.
     pub bugcheck_code: Option<String>,
-    /// `0xC0000005` for user-mode dumps.
+    /// `0xC0000005` for user-mode dumps and exception bugchecks (0x7E).
     pub exception_code: Option<String>,
     /// The bucket id a correct triage gives.
     pub cluster: String,

@@ -3,16 +3,15 @@
 //!
 //! `minidump-processor` does the stack walking (context, CFI where a symbol file provides it,
 //! frame pointers, scanning); [`CacheSymbolProvider`] answers its symbol questions from
-//! [`SymbolCache::module_by_debug_id`]. The result, [`MinidumpStack`], holds what a
-//! `CrashReport` needs: frames as `StackFrame`s, the exception, the crashing module, OS, arch
-//! and CPU count.
+//! [`SymbolCache::module_by_debug_id`]. The result, [`MinidumpStack`], holds the walked
+//! threads as `StackFrame`s; the dump-level facts come from `dump::minidump`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use minidump::{Minidump, MinidumpException, MinidumpModule, Module};
+use minidump::{Minidump, MinidumpModule, Module};
 use minidump_processor::ProcessState;
 use minidump_unwind::{
     CallStack, FileError, FileKind, FillSymbolError, FrameSymbolizer, FrameTrust as WalkTrust,
@@ -21,16 +20,12 @@ use minidump_unwind::{
 
 use crate::dump::modules::base_name;
 use crate::dump::DumpError;
-use crate::record::{hex, FrameTrust, ModuleRecord, StackFrame, UnloadedModuleRecord};
+use crate::record::{hex, FrameTrust, StackFrame};
 use crate::symbols::{ModuleSymbols, SymbolCache};
 
 use super::minidump_cfi::unwind_records;
 use super::pe_image::PeLayout;
 use super::x64_unwind::{unwind_frame, LoadedImage, StackMemory, X64Registers, RSP};
-
-/// A minidump's module list is bounded by the file, but a hostile one may list millions of
-/// tiny entries; a real process has a few hundred.
-const MAX_REPORTED_MODULES: usize = 4096;
 
 /// One thread's symbolized frames.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,55 +35,14 @@ pub struct ThreadStack {
     pub frames: Vec<StackFrame>,
 }
 
-/// The exception that triggered the dump (MINIDUMP_EXCEPTION_STREAM).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MinidumpExceptionInfo {
-    /// ExceptionCode (`0xC0000005`).
-    pub code: u32,
-    /// The processor's name for it (`EXCEPTION_ACCESS_VIOLATION_WRITE`).
-    pub name: String,
-    /// The address the crash reason names: the data address for access violations (`0x45`),
-    /// else the instruction address.
-    pub crash_address: u64,
-    /// ExceptionAddress: the faulting instruction.
-    pub instruction_address: u64,
-    /// `"read"`, `"write"` or `"execute"` for access violations.
-    pub access: Option<String>,
-    pub thread_id: u32,
-}
-
-/// The module holding the faulting instruction.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CrashingModule {
-    /// Base file name (`crash.exe`).
-    pub name: String,
-    pub base: u64,
-    /// Faulting instruction minus `base`.
-    pub offset: u64,
-}
-
-/// Everything processing a minidump yields that a `CrashReport` needs.
+/// The walked threads of a minidump. Dump-level facts (system, exception, modules) are read
+/// by `dump::minidump`; this is only what walking adds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MinidumpStack {
-    /// `"x86"`, `"amd64"`, `"arm64"`, ... (minidump-processor's CPU names, which match ours).
-    pub arch: String,
-    /// `"windows"`, `"linux"`, `"mac"`, ...
-    pub os: String,
-    /// `"10.0.14393"`, plus the service-pack / CSD text when present.
-    pub os_version: Option<String>,
-    /// The build number (third component of the version), when it parses.
-    pub os_build: Option<u32>,
-    pub processors: u32,
-    /// When the dump was written, RFC 3339 UTC.
-    pub crash_time: Option<String>,
-    pub exception: Option<MinidumpExceptionInfo>,
-    pub crashing_module: Option<CrashingModule>,
     /// The crashing (or dump-requesting) thread, when the dump names one.
     pub crashing_thread: Option<ThreadStack>,
     /// Every other thread, only when asked for.
     pub other_threads: Vec<ThreadStack>,
-    pub modules: Vec<ModuleRecord>,
-    pub unloaded_modules: Vec<UnloadedModuleRecord>,
     pub warnings: Vec<String>,
 }
 
@@ -110,53 +64,12 @@ pub fn process_minidump(
     let provider = CacheSymbolProvider::new(symbols);
     let state = futures_executor::block_on(minidump_processor::process_minidump(&dump, &provider))
         .map_err(|e| DumpError::malformed(path, format!("minidump processing failed: {e}")))?;
-    let raw_exception = dump.get_stream::<MinidumpException<'_>>().ok();
-    Ok(summarize(&state, raw_exception.as_ref(), all_threads))
+    Ok(summarize(&state, all_threads))
 }
 
 /// Turns minidump-processor's state into our records.
-fn summarize(
-    state: &ProcessState,
-    raw_exception: Option<&MinidumpException<'_>>,
-    all_threads: bool,
-) -> MinidumpStack {
+fn summarize(state: &ProcessState, all_threads: bool) -> MinidumpStack {
     let mut warnings = Vec::new();
-    let info = &state.system_info;
-    let os_version = match (&info.os_version, &info.os_build) {
-        (Some(version), Some(build)) if !build.is_empty() => Some(format!("{version} {build}")),
-        (Some(version), _) => Some(version.clone()),
-        (None, build) => build.clone(),
-    };
-    let os_build = info
-        .os_version
-        .as_deref()
-        .and_then(|v| v.split('.').nth(2))
-        .and_then(|b| b.parse().ok());
-
-    let exception = match (&state.exception_info, raw_exception) {
-        (Some(exception), Some(raw)) => {
-            let name = exception.reason.to_string();
-            Some(MinidumpExceptionInfo {
-                code: raw.raw.exception_record.exception_code,
-                access: access_kind(&name),
-                name,
-                crash_address: exception.address.0,
-                instruction_address: raw.raw.exception_record.exception_address,
-                thread_id: raw.thread_id,
-            })
-        }
-        _ => None,
-    };
-
-    let crashing_module = exception.as_ref().and_then(|e| {
-        let module = state.modules.module_at_address(e.instruction_address)?;
-        Some(CrashingModule {
-            name: base_name(&module.code_file()).to_string(),
-            base: module.base_address(),
-            offset: e.instruction_address - module.base_address(),
-        })
-    });
-
     let mut crashing_thread = None;
     let mut other_threads = Vec::new();
     for (index, thread) in state.threads.iter().enumerate() {
@@ -169,70 +82,7 @@ fn summarize(
     if crashing_thread.is_none() {
         warnings.push("the minidump names no crashing or requesting thread".to_string());
     }
-
-    let module_iter = state.modules.iter();
-    let modules: Vec<ModuleRecord> = module_iter
-        .take(MAX_REPORTED_MODULES)
-        .map(|m| ModuleRecord {
-            name: base_name(&m.code_file()).to_string(),
-            path: m.code_file().into_owned(),
-            base: hex(m.base_address()),
-            size: m.raw.size_of_image,
-            timestamp: m.raw.time_date_stamp,
-            checksum: m.raw.checksum,
-        })
-        .collect();
-    if state.modules.iter().count() > MAX_REPORTED_MODULES {
-        warnings.push(format!(
-            "module list truncated to {MAX_REPORTED_MODULES} entries"
-        ));
-    }
-    let unloaded_modules = state
-        .unloaded_modules
-        .iter()
-        .take(MAX_REPORTED_MODULES)
-        .map(|m| UnloadedModuleRecord {
-            name: base_name(&m.name).to_string(),
-            start: hex(m.raw.base_of_image),
-            end: hex(m
-                .raw
-                .base_of_image
-                .saturating_add(u64::from(m.raw.size_of_image))),
-        })
-        .collect();
-
-    MinidumpStack {
-        arch: info.cpu.to_string(),
-        os: info.os.to_string(),
-        os_version,
-        os_build,
-        processors: u32::try_from(info.cpu_count).unwrap_or(u32::MAX),
-        crash_time: Some(
-            chrono::DateTime::<chrono::Utc>::from(state.time)
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        ),
-        exception,
-        crashing_module,
-        crashing_thread,
-        other_threads,
-        modules,
-        unloaded_modules,
-        warnings,
-    }
-}
-
-/// `_READ` / `_WRITE` / `_EXEC` in minidump-processor's access-violation names.
-fn access_kind(name: &str) -> Option<String> {
-    let kind = if name.ends_with("_READ") {
-        "read"
-    } else if name.ends_with("_WRITE") {
-        "write"
-    } else if name.ends_with("_EXEC") {
-        "execute"
-    } else {
-        return None;
-    };
-    Some(kind.to_string())
+    MinidumpStack { crashing_thread, other_threads, warnings }
 }
 
 fn thread_stack(thread: &CallStack) -> ThreadStack {

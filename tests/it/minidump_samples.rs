@@ -4,7 +4,10 @@
 
 use std::path::Path;
 
-use blastradius::record::{FrameTrust, StackFrame};
+use std::sync::Arc;
+
+use blastradius::pipeline::Pipeline;
+use blastradius::record::{CrashReport, DumpFormat, FrameTrust, StackFrame};
 use blastradius::stack::minidump::{process_minidump, MinidumpStack};
 use blastradius::symbols::SymbolCache;
 
@@ -14,6 +17,13 @@ fn process(rel: &str, symbols: &SymbolCache, all_threads: bool) -> Option<Minidu
     let path = common::sample(rel)?;
     let bytes = std::fs::read(&path).unwrap();
     Some(process_minidump(&path, &bytes, symbols, all_threads).unwrap())
+}
+
+/// The whole per-file pipeline (dump-level facts + walk + triage) with the sample store.
+fn report(rel: &str) -> Option<CrashReport> {
+    let path = common::sample(rel)?;
+    let symbols = store()?;
+    Some(Pipeline::new(Arc::new(symbols)).process_file(&path).unwrap())
 }
 
 fn store() -> Option<SymbolCache> {
@@ -49,18 +59,21 @@ fn win10_x86_crash_exe_symbolizes_with_the_real_pdb() {
         return;
     };
 
-    assert_eq!(result.arch, "x86");
-    assert_eq!(result.os, "windows");
-    assert_eq!(result.os_build, Some(14393));
-    let exception = result.exception.as_ref().expect("exception stream");
+    let r = report("mdmp/win10-x86-crash-exe.dmp").unwrap();
+    assert_eq!(r.format, DumpFormat::Minidump);
+    assert_eq!(r.arch, "x86");
+    assert_eq!(r.os_build, Some(14393));
+    let exception = r.exception.as_ref().expect("exception stream");
     assert_eq!(exception.code, 0xC000_0005);
     assert_eq!(exception.name, "EXCEPTION_ACCESS_VIOLATION_WRITE");
-    assert_eq!(exception.crash_address, 0x45);
-    assert_eq!(exception.access.as_deref(), Some("write"));
-    assert_eq!(
-        result.crashing_module.as_ref().map(|m| m.name.as_str()),
-        Some("crash.exe")
-    );
+    assert_eq!(r.fault.referenced_address.as_deref(), Some("0x45"));
+    assert_eq!(r.fault.access.as_deref(), Some("write"));
+    assert_eq!(r.fault.module.as_deref(), Some("crash.exe"));
+    assert_eq!(r.fault.symbol.as_deref().map(|s| s.starts_with("main+")), Some(true));
+    assert_eq!(r.blame.module.as_deref(), Some("crash.exe"));
+    assert_eq!(r.bucket_id, "NULL_POINTER_WRITE_c0000005_crash!main");
+    assert_eq!(r.stack.first().and_then(|f| f.function.as_deref()), Some("main"));
+    assert_eq!(r.modules.iter().filter(|m| m.name == "crash.exe").count(), 1);
 
     let thread = result.crashing_thread.as_ref().expect("crashing thread");
     assert_eq!(thread.thread_id, 1636);
@@ -96,14 +109,6 @@ fn win10_x86_crash_exe_symbolizes_with_the_real_pdb() {
         result.other_threads.is_empty(),
         "only the crashing thread unless asked"
     );
-    assert_eq!(
-        result
-            .modules
-            .iter()
-            .filter(|m| m.name == "crash.exe")
-            .count(),
-        1
-    );
 }
 
 #[test]
@@ -113,10 +118,13 @@ fn winxp_test_app_symbolizes_with_the_breakpad_sym() {
         return;
     };
 
-    assert_eq!(result.arch, "x86");
-    let exception = result.exception.as_ref().expect("exception stream");
+    let r = report("mdmp/winxp-x86-test-app.dmp").unwrap();
+    assert_eq!(r.arch, "x86");
+    let exception = r.exception.as_ref().expect("exception stream");
     assert_eq!(exception.name, "EXCEPTION_ACCESS_VIOLATION_WRITE");
-    assert_eq!(exception.crash_address, 0x45);
+    assert_eq!(r.fault.referenced_address.as_deref(), Some("0x45"));
+    assert_eq!(r.blame.module.as_deref(), Some("test_app.exe"));
+    assert_eq!(r.bucket_id, "NULL_POINTER_WRITE_c0000005_test_app!`anonymous namespace'::CrashFunction");
 
     let frames = &result
         .crashing_thread

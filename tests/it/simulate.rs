@@ -379,7 +379,7 @@ fn mdmp_writer_output_reads_back_with_the_minidump_crate() {
     assert_eq!(list[1].size(), 0x1a3000);
     assert_eq!(list[1].debug_file().as_deref(), Some("acmevpncore.pdb"));
     // Breakpad debug id: GUID (Data1..3 as little-endian fields) + age.
-    assert_eq!(list[1].debug_identifier().unwrap().breakpad().to_string(), "44332211665588779AABBCCDDEEFF0012");
+    assert_eq!(list[1].debug_identifier().unwrap().breakpad().to_string(), "443322116655887799AABBCCDDEEFF012");
     assert_eq!(list[1].code_identifier().unwrap().as_str(), "66127CB61a3000");
     assert_eq!(modules.module_at_address(0x7ffc_1233_1c4a).unwrap().code_file(), list[1].code_file());
 
