@@ -8,12 +8,14 @@ use std::io::Write;
 
 use anyhow::Context;
 
-use crate::fleet::analytics::{self, window, ClusterNode, ClusterOptions, ClusterTable, SimilarityParams};
+use crate::fleet::analytics::{
+    self, window, ClusterNode, ClusterOptions, ClusterTable, SimilarityParams,
+};
 use crate::fleet::store::Store;
 use crate::report::csv::{self, Field};
 use crate::report::table::{percent, thousands, Align, Table};
 
-use super::scope_args::{HostStateArgs, ScopeArgs, TableFormat};
+use super::scope_args::{emit, HostStateArgs, ScopeArgs, TableFormat};
 
 /// Arguments of `blastradius clusters`.
 #[derive(clap::Args, Debug, Clone)]
@@ -70,16 +72,18 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
         &opts,
     )
     .with_context(|| format!("clusters of {}", args.scope.store.display()))?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out: Vec<u8> = Vec::new();
     match args.scope.format {
         TableFormat::Json => {
             serde_json::to_writer_pretty(&mut out, &table)?;
-            writeln!(out)?;
+            out.push(b'\n');
         }
         TableFormat::Csv => write_csv(&mut out, &table)?,
-        TableFormat::Text => out.write_all(render_text(&table, args.depth, args.limit).as_bytes())?,
+        TableFormat::Text => {
+            out.extend_from_slice(render_text(&table, args.depth, args.limit).as_bytes())
+        }
     }
+    emit(&out)?;
     Ok(0)
 }
 
@@ -107,7 +111,10 @@ fn span_cell(node: &ClusterNode) -> String {
 fn row_of(node: &ClusterNode, label: String) -> Vec<String> {
     let mut extra = Vec::new();
     if node.still_failing_hosts > node.boot_loop_hosts {
-        extra.push(format!("{} still failing", thousands(node.still_failing_hosts)));
+        extra.push(format!(
+            "{} still failing",
+            thousands(node.still_failing_hosts)
+        ));
     }
     if node.recovered_hosts > 0 {
         extra.push(format!("{} recovered", thousands(node.recovered_hosts)));
@@ -149,7 +156,11 @@ pub fn render_text(table: &ClusterTable, depth: u8, limit: usize) -> String {
             Align::Left,
         ])
         .with_max_cell_chars(90);
-    let shown = if limit == 0 { table.clusters.len() } else { limit.min(table.clusters.len()) };
+    let shown = if limit == 0 {
+        table.clusters.len()
+    } else {
+        limit.min(table.clusters.len())
+    };
     for node in &table.clusters[..shown] {
         t.push(&row_of(node, node.cause.clone()));
         if depth >= 2 {
@@ -219,7 +230,11 @@ const CSV_HEADER: [&str; 25] = [
     "related",
 ];
 
-fn csv_node<W: Write>(out: &mut W, node: &ClusterNode, parent: Option<&str>) -> std::io::Result<()> {
+fn csv_node<W: Write>(
+    out: &mut W,
+    node: &ClusterNode,
+    parent: Option<&str>,
+) -> std::io::Result<()> {
     let level = match node.level {
         analytics::ClusterLevel::Driver => "driver",
         analytics::ClusterLevel::Bucket => "bucket",

@@ -13,7 +13,7 @@ use crate::report::csv::{self, Field};
 use crate::report::table::{percent, thousands, Align, Table};
 use crate::triage::Rules;
 
-use super::scope_args::{ScopeArgs, TableFormat};
+use super::scope_args::{emit, ScopeArgs, TableFormat};
 
 /// Arguments of `blastradius drivers`.
 #[derive(clap::Args, Debug, Clone)]
@@ -47,16 +47,16 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
         &opts,
     )
     .with_context(|| format!("drivers of {}", args.scope.store.display()))?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out: Vec<u8> = Vec::new();
     match args.scope.format {
         TableFormat::Json => {
             serde_json::to_writer_pretty(&mut out, &table.drivers)?;
-            writeln!(out)?;
+            out.push(b'\n');
         }
         TableFormat::Csv => write_csv(&mut out, &table)?,
-        TableFormat::Text => out.write_all(render_text(&table, args.limit).as_bytes())?,
+        TableFormat::Text => out.extend_from_slice(render_text(&table, args.limit).as_bytes()),
     }
+    emit(&out)?;
     Ok(0)
 }
 
@@ -86,7 +86,14 @@ fn versions_cell(d: &analytics::DriverRow) -> String {
 pub fn render_text(table: &DriverTable, limit: usize) -> String {
     let mut t = Table::new()
         .with_header(&[
-            "DRIVER", "VENDOR", "CATEGORY", "HOSTS", "LOADED", "CRASHES", "CRASH SHARE", "VERSIONS",
+            "DRIVER",
+            "VENDOR",
+            "CATEGORY",
+            "HOSTS",
+            "LOADED",
+            "CRASHES",
+            "CRASH SHARE",
+            "VERSIONS",
         ])
         .with_align(&[
             Align::Left,
@@ -99,7 +106,11 @@ pub fn render_text(table: &DriverTable, limit: usize) -> String {
             Align::Left,
         ])
         .with_max_cell_chars(100);
-    let shown = if limit == 0 { table.drivers.len() } else { limit.min(table.drivers.len()) };
+    let shown = if limit == 0 {
+        table.drivers.len()
+    } else {
+        limit.min(table.drivers.len())
+    };
     for d in &table.drivers[..shown] {
         t.push(&[
             d.driver.clone(),

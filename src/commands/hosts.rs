@@ -10,7 +10,7 @@ use crate::fleet::store::Store;
 use crate::report::csv::{self, Field};
 use crate::report::table::{human_seconds, thousands, Align, Table};
 
-use super::scope_args::{HostStateArgs, ScopeArgs, TableFormat};
+use super::scope_args::{emit, HostStateArgs, ScopeArgs, TableFormat};
 
 /// Arguments of `blastradius hosts`.
 #[derive(clap::Args, Debug, Clone)]
@@ -41,16 +41,16 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     };
     let table = analytics::hosts(store.lazy_crashes()?, store.inventory()?, &opts)
         .with_context(|| format!("hosts of {}", args.scope.store.display()))?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out: Vec<u8> = Vec::new();
     match args.scope.format {
         TableFormat::Json => {
             serde_json::to_writer_pretty(&mut out, &table.hosts)?;
-            writeln!(out)?;
+            out.push(b'\n');
         }
         TableFormat::Csv => write_csv(&mut out, &table)?,
-        TableFormat::Text => out.write_all(render_text(&table).as_bytes())?,
+        TableFormat::Text => out.extend_from_slice(render_text(&table).as_bytes()),
     }
+    emit(&out)?;
     Ok(0)
 }
 
@@ -83,14 +83,20 @@ pub fn render_text(table: &HostTable) -> String {
             h.state.as_str().to_string(),
             thousands(h.crashes),
             h.clusters.join(" "),
-            h.min_uptime_seconds.map(human_seconds).unwrap_or_else(|| "-".into()),
+            h.min_uptime_seconds
+                .map(human_seconds)
+                .unwrap_or_else(|| "-".into()),
             short_time(h.first_crash.as_deref()),
             short_time(h.last_crash.as_deref()),
         ];
         row.extend(h.inventory.iter().map(|(_, v)| v.clone()));
         t.push(&row);
     }
-    let mut out = if t.is_empty() { "no hosts in scope\n".to_string() } else { t.render() };
+    let mut out = if t.is_empty() {
+        "no hosts in scope\n".to_string()
+    } else {
+        t.render()
+    };
     let states: Vec<String> = table
         .by_state
         .iter()
@@ -99,7 +105,11 @@ pub fn render_text(table: &HostTable) -> String {
     out.push_str(&format!(
         "{} hosts{}{}\n",
         thousands(table.hosts.len() as u64),
-        if states.is_empty() { String::new() } else { format!(": {}", states.join(", ")) },
+        if states.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", states.join(", "))
+        },
         table
             .window_end
             .as_deref()

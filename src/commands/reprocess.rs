@@ -131,7 +131,10 @@ fn report_of_row(df: &DataFrame, i: usize) -> PolarsResult<CrashReport> {
             code,
             code_hex: format!("0x{code:X}"),
             name: String::new(),
-            parameters: parameters.into_iter().map(Option::unwrap_or_default).collect(),
+            parameters: parameters
+                .into_iter()
+                .map(Option::unwrap_or_default)
+                .collect(),
         }),
         exception: exception_code.map(|code| ExceptionRecord {
             code,
@@ -239,8 +242,14 @@ fn with_rederived(mut crashes: DataFrame, new: Rederived) -> PolarsResult<DataFr
     crashes.with_column(Column::new("blame_module".into(), new.blame_module))?;
     crashes.with_column(Column::new("blame_module_lc".into(), new.blame_module_lc))?;
     crashes.with_column(Column::new("blame_owner".into(), new.blame_owner))?;
-    crashes.with_column(Column::new("blame_third_party".into(), new.blame_third_party))?;
-    crashes.with_column(Column::new("blame_frame_index".into(), new.blame_frame_index))?;
+    crashes.with_column(Column::new(
+        "blame_third_party".into(),
+        new.blame_third_party,
+    ))?;
+    crashes.with_column(Column::new(
+        "blame_frame_index".into(),
+        new.blame_frame_index,
+    ))?;
     crashes.with_column(Column::new("blame_reason".into(), new.blame_reason))?;
     crashes.with_column(Column::new("failure_class".into(), new.failure_class))?;
     crashes.with_column(Column::new("bucket_id".into(), new.bucket_id))?;
@@ -301,8 +310,20 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
                 }
             )?;
             for c in &summary.changes {
-                writeln!(out, "{:>8}  original: {}  |  {}", c.crashes, terminal_safe(&c.old_bucket_id), terminal_safe(&c.old_signature))?;
-                writeln!(out, "{:>8}  new:      {}  |  {}", "", terminal_safe(&c.new_bucket_id), terminal_safe(&c.new_signature))?;
+                writeln!(
+                    out,
+                    "{:>8}  original: {}  |  {}",
+                    c.crashes,
+                    terminal_safe(&c.old_bucket_id),
+                    terminal_safe(&c.old_signature)
+                )?;
+                writeln!(
+                    out,
+                    "{:>8}  new:      {}  |  {}",
+                    "",
+                    terminal_safe(&c.new_bucket_id),
+                    terminal_safe(&c.new_signature)
+                )?;
             }
         }
     }

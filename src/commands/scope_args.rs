@@ -90,3 +90,15 @@ impl ScopeArgs {
         })
     }
 }
+
+/// Writes a command's whole output to stdout. A closed pipe (`blastradius hosts | head`) is
+/// not an error: the reader has what it wanted.
+pub fn emit(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}

@@ -31,10 +31,12 @@ impl clap::ValueEnum for ScenarioArg {
 
 /// Arguments of `blastradius simulate`.
 #[derive(clap::Args, Debug, Clone)]
-#[command(after_long_help = "Output: DIR/inventory.csv, DIR/dumps/<host>/<MMDDYY-NNNNN-NN>.dmp (kernel) and \
+#[command(
+    after_long_help = "Output: DIR/inventory.csv, DIR/dumps/<host>/<MMDDYY-NNNNN-NN>.dmp (kernel) and \
 <exe>.<pid>.dmp (user mode), DIR/rollout.csv (scenarios that deploy something), DIR/truth.json \
 (every dump's cluster label and blamed driver, the boot-looping hosts, the timeline). \
-The same arguments give the same bytes.")]
+The same arguments give the same bytes."
+)]
 pub struct Args {
     /// Scenario(s), comma-separated: e.g. `channel-file-291,baseline`.
     #[arg(long, value_enum, value_delimiter = ',', required = true)]
@@ -65,8 +67,9 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     scenarios.sort();
     scenarios.dedup();
     let start = match &args.start {
-        Some(text) => simulate::parse_rfc3339(text)
-            .with_context(|| format!("--start {text}: not an RFC 3339 time (e.g. 2024-07-19T04:09:00Z)"))?,
+        Some(text) => simulate::parse_rfc3339(text).with_context(|| {
+            format!("--start {text}: not an RFC 3339 time (e.g. 2024-07-19T04:09:00Z)")
+        })?,
         None => simulate::DEFAULT_START,
     };
     if args.hosts == 0 {
@@ -75,12 +78,16 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     let truth = args.out.join("truth.json");
     if truth.exists() {
         if !args.force {
-            bail!("{} already holds a simulated fleet (truth.json); pass --force to replace it", args.out.display());
+            bail!(
+                "{} already holds a simulated fleet (truth.json); pass --force to replace it",
+                args.out.display()
+            );
         }
         // Remove only what a previous run wrote.
         let dumps = args.out.join("dumps");
         if dumps.exists() {
-            std::fs::remove_dir_all(&dumps).with_context(|| format!("removing {}", dumps.display()))?;
+            std::fs::remove_dir_all(&dumps)
+                .with_context(|| format!("removing {}", dumps.display()))?;
         }
         for name in ["truth.json", "inventory.csv", "rollout.csv"] {
             let p = args.out.join(name);
@@ -92,7 +99,13 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     if args.minidumps_count == 0 {
         bail!("--minidumps-count must be at least 1");
     }
-    let config = SimulateConfig { scenarios, hosts: args.hosts, seed: args.seed, start, minidumps_count: args.minidumps_count };
+    let config = SimulateConfig {
+        scenarios,
+        hosts: args.hosts,
+        seed: args.seed,
+        start,
+        minidumps_count: args.minidumps_count,
+    };
     let began = Instant::now();
     let summary = simulate::write_fleet(&config, &args.out, &args.out.display().to_string())?;
     eprintln!(

@@ -12,7 +12,13 @@ use super::sanitize;
 pub fn terminal_safe(text: &str) -> String {
     let spaced: String = text
         .chars()
-        .map(|c| if matches!(c, '\t' | '\n' | '\r') { ' ' } else { c })
+        .map(|c| {
+            if matches!(c, '\t' | '\n' | '\r') {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect();
     sanitize::terminal_safe(&spaced).into_owned()
 }
@@ -156,7 +162,10 @@ mod tests {
 
     #[test]
     fn hostile_text_is_defanged() {
-        assert_eq!(terminal_safe("evil\x1b[2J\x1b]0;pwned\x07.sys"), "evil[2J]0;pwned.sys");
+        assert_eq!(
+            terminal_safe("evil\x1b[2J\x1b]0;pwned\x07.sys"),
+            "evil[2J]0;pwned.sys"
+        );
         assert_eq!(terminal_safe("a\u{202E}txt.sys"), "atxt.sys");
         assert_eq!(terminal_safe("two\nlines\u{9b}x"), "two linesx");
     }

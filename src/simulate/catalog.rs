@@ -47,6 +47,10 @@ pub mod feature {
     pub const WIFI: u32 = 1 << 21;
     pub const X64: u32 = 1 << 22;
     pub const HYPERV_GUEST: u32 = 1 << 23;
+    /// 32-bit x86.
+    pub const X86: u32 = 1 << 24;
+    /// Windows 7 (build 7601): its own set of legacy drivers.
+    pub const WIN7: u32 = 1 << 25;
 }
 
 use feature::*;
@@ -65,11 +69,21 @@ pub struct DriverDef {
 }
 
 const fn ms(path: &'static str, size: u32, needs: u32) -> DriverDef {
-    DriverDef { path, size, needs, timestamp: 0 }
+    DriverDef {
+        path,
+        size,
+        needs,
+        timestamp: 0,
+    }
 }
 
 const fn vendor(path: &'static str, size: u32, needs: u32, timestamp: u32) -> DriverDef {
-    DriverDef { path, size, needs, timestamp }
+    DriverDef {
+        path,
+        size,
+        needs,
+        timestamp,
+    }
 }
 
 /// Paths of the modules the scenarios crash in, so code can find them in a layout.
@@ -84,8 +98,16 @@ pub const CATALOGUE: &[DriverDef] = &[
     ms(NTOSKRNL, 0x104_6000, 0),
     ms(r"\SystemRoot\system32\hal.dll", 0x6000, 0),
     ms(r"\SystemRoot\system32\kd.dll", 0xb000, 0),
-    ms(r"\SystemRoot\system32\mcupdate_GenuineIntel.dll", 0x1ae000, INTEL_CPU),
-    ms(r"\SystemRoot\system32\mcupdate_AuthenticAMD.dll", 0x29000, AMD_CPU),
+    ms(
+        r"\SystemRoot\system32\mcupdate_GenuineIntel.dll",
+        0x1ae000,
+        INTEL_CPU,
+    ),
+    ms(
+        r"\SystemRoot\system32\mcupdate_AuthenticAMD.dll",
+        0x29000,
+        AMD_CPU,
+    ),
     ms(r"\SystemRoot\System32\drivers\CLFS.SYS", 0x6a000, 0),
     ms(r"\SystemRoot\System32\drivers\tm.sys", 0x27000, 0),
     ms(r"\SystemRoot\system32\PSHED.dll", 0x1a000, 0),
@@ -95,25 +117,62 @@ pub const CATALOGUE: &[DriverDef] = &[
     ms(r"\SystemRoot\System32\drivers\ksecdd.sys", 0x29000, 0),
     ms(r"\SystemRoot\System32\drivers\clipsp.sys", 0x113000, WIN10),
     ms(r"\SystemRoot\System32\drivers\cmimcext.sys", 0xe000, 0),
-    ms(r"\SystemRoot\System32\drivers\werkernel.sys", 0x11000, WIN10),
+    ms(
+        r"\SystemRoot\System32\drivers\werkernel.sys",
+        0x11000,
+        WIN10,
+    ),
     ms(r"\SystemRoot\System32\drivers\ntosext.sys", 0xc000, WIN10),
     ms(r"\SystemRoot\system32\CI.dll", 0xe3000, 0),
     ms(r"\SystemRoot\System32\drivers\cng.sys", 0xb7000, 0),
     ms(r"\SystemRoot\system32\drivers\Wdf01000.sys", 0xd1000, 0),
     ms(r"\SystemRoot\system32\drivers\WDFLDR.SYS", 0x13000, 0),
-    ms(r"\SystemRoot\system32\drivers\WppRecorder.sys", 0x11000, WIN10),
-    ms(r"\SystemRoot\system32\drivers\SleepStudyHelper.sys", 0xf000, WIN10 | CLIENT),
+    ms(
+        r"\SystemRoot\system32\drivers\WppRecorder.sys",
+        0x11000,
+        WIN10,
+    ),
+    ms(
+        r"\SystemRoot\system32\drivers\SleepStudyHelper.sys",
+        0xf000,
+        WIN10 | CLIENT,
+    ),
     ms(r"\SystemRoot\System32\Drivers\acpiex.sys", 0x26000, WIN10),
     ms(r"\SystemRoot\system32\drivers\mssecflt.sys", 0x4b000, WIN10),
-    ms(r"\SystemRoot\system32\drivers\SgrmAgent.sys", 0x1a000, WIN10 | INTEL_ARCH),
-    vendor(r"\SystemRoot\System32\drivers\CrowdStrike\csboot.sys", 0x1b000, CROWDSTRIKE, 0x6672_a1c4),
+    ms(
+        r"\SystemRoot\system32\drivers\SgrmAgent.sys",
+        0x1a000,
+        WIN10 | INTEL_ARCH,
+    ),
+    vendor(
+        r"\SystemRoot\System32\drivers\CrowdStrike\csboot.sys",
+        0x1b000,
+        CROWDSTRIKE,
+        0x6672_a1c4,
+    ),
     ms(r"\SystemRoot\System32\drivers\ACPI.sys", 0xcc000, 0),
     ms(r"\SystemRoot\System32\drivers\WMILIB.SYS", 0xc000, 0),
-    ms(r"\SystemRoot\System32\drivers\intelpep.sys", 0x6b000, WIN10 | INTEL_ARCH),
-    ms(r"\SystemRoot\system32\drivers\WindowsTrustedRT.sys", 0x17000, WIN10),
-    ms(r"\SystemRoot\System32\drivers\WindowsTrustedRTProxy.sys", 0xb000, WIN10),
+    ms(
+        r"\SystemRoot\System32\drivers\intelpep.sys",
+        0x6b000,
+        WIN10 | INTEL_ARCH,
+    ),
+    ms(
+        r"\SystemRoot\system32\drivers\WindowsTrustedRT.sys",
+        0x17000,
+        WIN10,
+    ),
+    ms(
+        r"\SystemRoot\System32\drivers\WindowsTrustedRTProxy.sys",
+        0xb000,
+        WIN10,
+    ),
     ms(r"\SystemRoot\System32\drivers\pcw.sys", 0x14000, 0),
-    ms(r"\SystemRoot\System32\drivers\msisadrv.sys", 0xb000, INTEL_ARCH),
+    ms(
+        r"\SystemRoot\System32\drivers\msisadrv.sys",
+        0xb000,
+        INTEL_ARCH,
+    ),
     ms(r"\SystemRoot\System32\drivers\pci.sys", 0x76000, 0),
     ms(r"\SystemRoot\System32\drivers\vdrvroot.sys", 0x15000, 0),
     ms(r"\SystemRoot\system32\drivers\pdc.sys", 0x2f000, WIN10),
@@ -123,18 +182,51 @@ pub const CATALOGUE: &[DriverDef] = &[
     ms(r"\SystemRoot\System32\drivers\volmgr.sys", 0x19000, 0),
     ms(r"\SystemRoot\System32\drivers\volmgrx.sys", 0x63000, 0),
     ms(r"\SystemRoot\System32\drivers\mountmgr.sys", 0x1e000, 0),
-    vendor(r"\SystemRoot\System32\drivers\vmci.sys", 0x1c000, VM, 0x5d2d_5aa6),
-    vendor(r"\SystemRoot\System32\drivers\vsock.sys", 0x18000, VM, 0x5d2d_5ae7),
+    vendor(
+        r"\SystemRoot\System32\drivers\vmci.sys",
+        0x1c000,
+        VM,
+        0x5d2d_5aa6,
+    ),
+    vendor(
+        r"\SystemRoot\System32\drivers\vsock.sys",
+        0x18000,
+        VM,
+        0x5d2d_5ae7,
+    ),
     ms(r"\SystemRoot\System32\drivers\storahci.sys", 0x32000, 0),
     ms(r"\SystemRoot\System32\drivers\storport.sys", 0xb3000, 0),
     ms(r"\SystemRoot\System32\drivers\stornvme.sys", 0x2b000, NVME),
-    vendor(r"\SystemRoot\System32\drivers\iaStorAC.sys", 0x1b5000, INTEL_RST, 0x5f3e_9c12),
-    vendor(r"\SystemRoot\System32\drivers\smartpqi.sys", 0x6c000, SMARTPQI, 0x6138_c2aa),
-    vendor(r"\SystemRoot\System32\drivers\pvscsi.sys", 0x1f000, VM, 0x5f6b_41d0),
-    ms(r"\SystemRoot\System32\drivers\EhStorClass.sys", 0x1c000, CLIENT),
+    vendor(
+        r"\SystemRoot\System32\drivers\iaStorAC.sys",
+        0x1b5000,
+        INTEL_RST,
+        0x5f3e_9c12,
+    ),
+    vendor(
+        r"\SystemRoot\System32\drivers\smartpqi.sys",
+        0x6c000,
+        SMARTPQI,
+        0x6138_c2aa,
+    ),
+    vendor(
+        r"\SystemRoot\System32\drivers\pvscsi.sys",
+        0x1f000,
+        VM,
+        0x5f6b_41d0,
+    ),
+    ms(
+        r"\SystemRoot\System32\drivers\EhStorClass.sys",
+        0x1c000,
+        CLIENT,
+    ),
     ms(r"\SystemRoot\System32\drivers\fileinfo.sys", 0x1a000, 0),
     ms(r"\SystemRoot\System32\Drivers\Wof.sys", 0x3f000, WIN10),
-    ms(r"\SystemRoot\system32\drivers\wd\WdFilter.sys", 0x69000, WIN10),
+    ms(
+        r"\SystemRoot\system32\drivers\wd\WdFilter.sys",
+        0x69000,
+        WIN10,
+    ),
     vendor(CSAGENT, 0x41b000, CROWDSTRIKE, 0x6686_1cf6),
     ms(r"\SystemRoot\System32\Drivers\Ntfs.sys", 0x2d9000, 0),
     ms(r"\SystemRoot\System32\Drivers\Fs_Rec.sys", 0xd000, 0),
@@ -147,19 +239,44 @@ pub const CATALOGUE: &[DriverDef] = &[
     ms(r"\SystemRoot\System32\DRIVERS\fvevol.sys", 0xc8000, 0),
     ms(r"\SystemRoot\System32\drivers\volume.sys", 0xb000, 0),
     ms(r"\SystemRoot\System32\drivers\volsnap.sys", 0x6d000, 0),
-    ms(r"\SystemRoot\System32\drivers\rdyboost.sys", 0x50000, CLIENT),
+    ms(
+        r"\SystemRoot\System32\drivers\rdyboost.sys",
+        0x50000,
+        CLIENT,
+    ),
     ms(r"\SystemRoot\System32\Drivers\mup.sys", 0x26000, 0),
     ms(r"\SystemRoot\system32\drivers\iorate.sys", 0x12000, WIN10),
     ms(r"\SystemRoot\System32\drivers\disk.sys", 0x1c000, 0),
     ms(r"\SystemRoot\System32\drivers\CLASSPNP.SYS", 0x6c000, 0),
-    vendor(r"\SystemRoot\System32\drivers\CrowdStrike\cspcm4.sys", 0x2b000, CROWDSTRIKE, 0x6672_a1f0),
+    vendor(
+        r"\SystemRoot\System32\drivers\CrowdStrike\cspcm4.sys",
+        0x2b000,
+        CROWDSTRIKE,
+        0x6672_a1f0,
+    ),
     ms(r"\SystemRoot\System32\Drivers\crashdmp.sys", 0x1e000, 0),
-    ms(r"\SystemRoot\System32\Drivers\dump_dumpstorport.sys", 0xe000, WIN10),
-    ms(r"\SystemRoot\System32\drivers\dump_stornvme.sys", 0x2b000, NVME),
-    ms(r"\SystemRoot\System32\Drivers\dump_storahci.sys", 0x32000, 0),
+    ms(
+        r"\SystemRoot\System32\Drivers\dump_dumpstorport.sys",
+        0xe000,
+        WIN10,
+    ),
+    ms(
+        r"\SystemRoot\System32\drivers\dump_stornvme.sys",
+        0x2b000,
+        NVME,
+    ),
+    ms(
+        r"\SystemRoot\System32\Drivers\dump_storahci.sys",
+        0x32000,
+        0,
+    ),
     ms(r"\SystemRoot\System32\Drivers\dump_dumpfve.sys", 0x1d000, 0),
     ms(r"\SystemRoot\System32\drivers\cdrom.sys", 0x30000, PHYSICAL),
-    ms(r"\SystemRoot\system32\drivers\filecrypt.sys", 0x15000, WIN10),
+    ms(
+        r"\SystemRoot\system32\drivers\filecrypt.sys",
+        0x15000,
+        WIN10,
+    ),
     ms(r"\SystemRoot\system32\drivers\tbs.sys", 0xe000, 0),
     ms(r"\SystemRoot\System32\Drivers\Null.SYS", 0xa000, 0),
     ms(r"\SystemRoot\System32\Drivers\Beep.SYS", 0xa000, 0),
@@ -194,7 +311,11 @@ pub const CATALOGUE: &[DriverDef] = &[
     ms(r"\SystemRoot\system32\drivers\nsiproxy.sys", 0x12000, 0),
     ms(r"\SystemRoot\System32\drivers\npsvctrig.sys", 0xe000, WIN10),
     ms(r"\SystemRoot\System32\drivers\mssmbios.sys", 0x10000, 0),
-    ms(r"\SystemRoot\System32\drivers\gpuenergydrv.sys", 0xa000, WIN10),
+    ms(
+        r"\SystemRoot\System32\drivers\gpuenergydrv.sys",
+        0xa000,
+        WIN10,
+    ),
     ms(r"\SystemRoot\System32\Drivers\dfsc.sys", 0x2c000, 0),
     ms(r"\SystemRoot\System32\Drivers\fastfat.SYS", 0x6c000, 0),
     ms(r"\SystemRoot\system32\drivers\bam.sys", 0x17000, WIN10),
@@ -205,14 +326,51 @@ pub const CATALOGUE: &[DriverDef] = &[
         WIN10,
     ),
     ms(r"\SystemRoot\System32\drivers\kdnic.sys", 0xd000, WIN10),
-    ms(r"\SystemRoot\System32\DriverStore\FileRepository\umbus.inf_amd64_b78a9c5b6fd62c27\umbus.sys", 0x15000, 0),
-    ms(r"\SystemRoot\System32\drivers\USBXHCI.SYS", 0x98000, PHYSICAL),
-    ms(r"\SystemRoot\system32\drivers\ucx01000.sys", 0x44000, PHYSICAL | WIN10),
-    vendor(r"\SystemRoot\System32\drivers\e1d68x64.sys", 0x86000, PHYSICAL | CLIENT | INTEL_CPU | X64, 0x6214_bd31),
-    vendor(r"\SystemRoot\System32\drivers\rt640x64.sys", 0x116000, PHYSICAL | CLIENT | AMD_CPU | X64, 0x5ecc_d269),
-    vendor(r"\SystemRoot\System32\drivers\Netwtw10.sys", 0x570000, WIFI | INTEL_CPU, 0x63e2_8a11),
-    vendor(r"\SystemRoot\System32\drivers\bxvbda.sys", 0x1d8000, PHYSICAL | SERVER, 0x60a4_1f9e),
-    vendor(r"\SystemRoot\System32\drivers\vmxnet3.sys", 0x2d000, VM, 0x5f8e_0b11),
+    ms(
+        r"\SystemRoot\System32\DriverStore\FileRepository\umbus.inf_amd64_b78a9c5b6fd62c27\umbus.sys",
+        0x15000,
+        0,
+    ),
+    ms(
+        r"\SystemRoot\System32\drivers\USBXHCI.SYS",
+        0x98000,
+        PHYSICAL,
+    ),
+    ms(
+        r"\SystemRoot\system32\drivers\ucx01000.sys",
+        0x44000,
+        PHYSICAL | WIN10,
+    ),
+    vendor(
+        r"\SystemRoot\System32\drivers\e1d68x64.sys",
+        0x86000,
+        PHYSICAL | CLIENT | INTEL_CPU | X64,
+        0x6214_bd31,
+    ),
+    vendor(
+        r"\SystemRoot\System32\drivers\rt640x64.sys",
+        0x116000,
+        PHYSICAL | CLIENT | AMD_CPU | X64,
+        0x5ecc_d269,
+    ),
+    vendor(
+        r"\SystemRoot\System32\drivers\Netwtw10.sys",
+        0x570000,
+        WIFI | INTEL_CPU,
+        0x63e2_8a11,
+    ),
+    vendor(
+        r"\SystemRoot\System32\drivers\bxvbda.sys",
+        0x1d8000,
+        PHYSICAL | SERVER,
+        0x60a4_1f9e,
+    ),
+    vendor(
+        r"\SystemRoot\System32\drivers\vmxnet3.sys",
+        0x2d000,
+        VM,
+        0x5f8e_0b11,
+    ),
     vendor(
         r"\SystemRoot\System32\DriverStore\FileRepository\nv_dispi.inf_amd64_3621da861144492b\nvlddmkm.sys",
         0x25e6000,
@@ -222,7 +380,7 @@ pub const CATALOGUE: &[DriverDef] = &[
     vendor(
         r"\SystemRoot\System32\DriverStore\FileRepository\iigd_dch.inf_amd64_0ba5c4a6b8d3f2ee\igdkmd64.sys",
         0x1a4c000,
-        GPU_INTEL,
+        GPU_INTEL | X64,
         0x6610_3b7a,
     ),
     vendor(
@@ -231,29 +389,101 @@ pub const CATALOGUE: &[DriverDef] = &[
         GPU_QUALCOMM,
         0x65f1_44c8,
     ),
-    vendor(r"\SystemRoot\System32\drivers\vm3dmp.sys", 0x3c000, GPU_VMWARE, 0x5f9b_2e40),
+    vendor(
+        r"\SystemRoot\System32\drivers\vm3dmp.sys",
+        0x3c000,
+        GPU_VMWARE,
+        0x5f9b_2e40,
+    ),
     ms(r"\SystemRoot\System32\drivers\HDAudBus.sys", 0x25000, AUDIO),
     ms(r"\SystemRoot\System32\drivers\portcls.sys", 0x66000, AUDIO),
     ms(r"\SystemRoot\System32\drivers\drmk.sys", 0x21000, AUDIO),
     ms(r"\SystemRoot\System32\drivers\ks.sys", 0x76000, 0),
-    vendor(r"\SystemRoot\System32\drivers\RTKVHD64.sys", 0x5d2000, AUDIO | INTEL_ARCH, 0x6419_5c04),
-    ms(r"\SystemRoot\System32\Drivers\UcmCx.sys", 0x2c000, LAPTOP | WIN10),
-    ms(r"\SystemRoot\System32\Drivers\msgpioclx.sys", 0x32000, LAPTOP | WIN10),
-    ms(r"\SystemRoot\System32\drivers\wmiacpi.sys", 0xc000, PHYSICAL),
-    ms(r"\SystemRoot\System32\drivers\intelppm.sys", 0x45000, INTEL_CPU),
+    vendor(
+        r"\SystemRoot\System32\drivers\RTKVHD64.sys",
+        0x5d2000,
+        AUDIO | X64,
+        0x6419_5c04,
+    ),
+    vendor(
+        r"\SystemRoot\System32\drivers\RTKVHDA.sys",
+        0x3c8000,
+        AUDIO | X86,
+        0x5c8a_11e2,
+    ),
+    vendor(
+        r"\SystemRoot\System32\drivers\igdkmd32.sys",
+        0xd6e000,
+        GPU_INTEL | X86,
+        0x5b9f_3d20,
+    ),
+    vendor(
+        r"\SystemRoot\System32\drivers\e1k6232.sys",
+        0x4a000,
+        PHYSICAL | CLIENT | X86,
+        0x5a1e_6b54,
+    ),
+    ms(
+        r"\SystemRoot\System32\Drivers\UcmCx.sys",
+        0x2c000,
+        LAPTOP | WIN10,
+    ),
+    ms(
+        r"\SystemRoot\System32\Drivers\msgpioclx.sys",
+        0x32000,
+        LAPTOP | WIN10,
+    ),
+    ms(
+        r"\SystemRoot\System32\drivers\wmiacpi.sys",
+        0xc000,
+        PHYSICAL,
+    ),
+    ms(
+        r"\SystemRoot\System32\drivers\intelppm.sys",
+        0x45000,
+        INTEL_CPU,
+    ),
     ms(r"\SystemRoot\System32\drivers\amdppm.sys", 0x3b000, AMD_CPU),
     ms(r"\SystemRoot\System32\drivers\CmBatt.sys", 0xf000, LAPTOP),
     ms(r"\SystemRoot\System32\drivers\BATTC.SYS", 0x11000, LAPTOP),
-    ms(r"\SystemRoot\System32\DriverStore\FileRepository\uefi.inf_amd64_c1628ffa62c8e54c\UEFI.sys", 0xe000, WIN10),
-    ms(r"\SystemRoot\System32\drivers\vmbusr.sys", 0x48000, HYPERV_GUEST),
+    ms(
+        r"\SystemRoot\System32\DriverStore\FileRepository\uefi.inf_amd64_c1628ffa62c8e54c\UEFI.sys",
+        0xe000,
+        WIN10,
+    ),
+    ms(
+        r"\SystemRoot\System32\drivers\vmbusr.sys",
+        0x48000,
+        HYPERV_GUEST,
+    ),
     ms(r"\SystemRoot\System32\drivers\hvsocket.sys", 0x2a000, WIN10),
-    ms(r"\SystemRoot\System32\drivers\NdisVirtualBus.sys", 0xd000, WIN10),
-    ms(r"\SystemRoot\System32\DriverStore\FileRepository\swenum.inf_amd64_16a14542b63c02af\swenum.sys", 0xc000, 0),
+    ms(
+        r"\SystemRoot\System32\drivers\NdisVirtualBus.sys",
+        0xd000,
+        WIN10,
+    ),
+    ms(
+        r"\SystemRoot\System32\DriverStore\FileRepository\swenum.inf_amd64_16a14542b63c02af\swenum.sys",
+        0xc000,
+        0,
+    ),
     ms(r"\SystemRoot\System32\drivers\rdpbus.sys", 0xe000, 0),
-    ms(r"\SystemRoot\System32\drivers\usbhub3.sys", 0xa2000, PHYSICAL | WIN10),
+    ms(
+        r"\SystemRoot\System32\drivers\usbhub3.sys",
+        0xa2000,
+        PHYSICAL | WIN10,
+    ),
     ms(r"\SystemRoot\System32\drivers\USBD.SYS", 0xd000, PHYSICAL),
-    ms(r"\SystemRoot\System32\drivers\usbccgp.sys", 0x3c000, PHYSICAL | CLIENT),
-    ms(r"\SystemRoot\System32\drivers\hidusb.sys", 0x14000, PHYSICAL | CLIENT),
+    ms(
+        r"\SystemRoot\System32\drivers\usbccgp.sys",
+        0x3c000,
+        PHYSICAL | CLIENT,
+    ),
+    ms(
+        r"\SystemRoot\System32\drivers\hidusb.sys",
+        0x14000,
+        PHYSICAL | CLIENT,
+    ),
     ms(r"\SystemRoot\System32\drivers\HIDCLASS.SYS", 0x46000, 0),
     ms(r"\SystemRoot\System32\drivers\HIDPARSE.SYS", 0x13000, 0),
     ms(r"\SystemRoot\System32\drivers\kbdhid.sys", 0xf000, CLIENT),
@@ -262,7 +492,11 @@ pub const CATALOGUE: &[DriverDef] = &[
     ms(r"\SystemRoot\System32\drivers\mouclass.sys", 0x12000, 0),
     ms(r"\SystemRoot\System32\drivers\i8042prt.sys", 0x22000, VM),
     ms(r"\SystemRoot\System32\drivers\BthEnum.sys", 0x14000, LAPTOP),
-    ms(r"\SystemRoot\System32\drivers\bthport.sys", 0x173000, LAPTOP),
+    ms(
+        r"\SystemRoot\System32\drivers\bthport.sys",
+        0x173000,
+        LAPTOP,
+    ),
     ms(r"\SystemRoot\System32\drivers\BTHUSB.sys", 0x1b000, LAPTOP),
     ms(r"\SystemRoot\System32\drivers\rfcomm.sys", 0x2f000, LAPTOP),
     ms(r"\SystemRoot\System32\drivers\nwifi.sys", 0x8c000, WIFI),
@@ -273,8 +507,16 @@ pub const CATALOGUE: &[DriverDef] = &[
     ms(r"\SystemRoot\System32\drivers\dxgmms1.sys", 0x9a000, 0),
     ms(r"\SystemRoot\system32\drivers\luafv.sys", 0x2d000, 0),
     ms(r"\SystemRoot\system32\drivers\wcifs.sys", 0x2b000, WIN10),
-    ms(r"\SystemRoot\system32\drivers\cldflt.sys", 0xa0000, WIN10 | CLIENT),
-    ms(r"\SystemRoot\system32\drivers\storqosflt.sys", 0x16000, WIN10),
+    ms(
+        r"\SystemRoot\system32\drivers\cldflt.sys",
+        0xa0000,
+        WIN10 | CLIENT,
+    ),
+    ms(
+        r"\SystemRoot\system32\drivers\storqosflt.sys",
+        0x16000,
+        WIN10,
+    ),
     ms(r"\SystemRoot\system32\drivers\bindflt.sys", 0x24000, WIN10),
     vendor(ACMEFLT, 0x5000, ACME_BACKUP, 0), // version-dependent, see `acmeflt_timestamp`
     ms(r"\SystemRoot\system32\DRIVERS\lltdio.sys", 0x1a000, 0),
@@ -291,7 +533,11 @@ pub const CATALOGUE: &[DriverDef] = &[
     ms(r"\SystemRoot\System32\drivers\mpsdrv.sys", 0x1a000, 0),
     ms(r"\SystemRoot\system32\drivers\peauth.sys", 0xa6000, 0),
     ms(r"\SystemRoot\System32\drivers\tcpipreg.sys", 0x14000, 0),
-    ms(r"\SystemRoot\system32\drivers\wd\WdNisDrv.sys", 0x1b000, WIN10),
+    ms(
+        r"\SystemRoot\system32\drivers\wd\WdNisDrv.sys",
+        0x1b000,
+        WIN10,
+    ),
     ms(r"\SystemRoot\system32\drivers\mmcss.sys", 0x12000, 0),
     ms(r"\SystemRoot\System32\drivers\rassstp.sys", 0x1f000, 0),
     ms(r"\SystemRoot\System32\DRIVERS\NDProxy.sys", 0x1b000, 0),
@@ -303,27 +549,108 @@ pub const CATALOGUE: &[DriverDef] = &[
     ms(r"\SystemRoot\System32\drivers\ndiswan.sys", 0x3b000, 0),
     ms(r"\SystemRoot\system32\drivers\WUDFRd.sys", 0x5c000, 0),
     ms(r"\SystemRoot\System32\drivers\condrv.sys", 0x17000, 0),
-    ms(r"\SystemRoot\System32\drivers\Ndu.sys", 0x2c000, WIN10 | CLIENT),
+    ms(
+        r"\SystemRoot\System32\drivers\Ndu.sys",
+        0x2c000,
+        WIN10 | CLIENT,
+    ),
     ms(r"\SystemRoot\System32\drivers\vmhgfs.sys", 0x27000, VM),
     ms(r"\SystemRoot\System32\drivers\vmmemctl.sys", 0xc000, VM),
-    ms(r"\SystemRoot\System32\drivers\xboxgip.sys", 0x38000, LAPTOP | WIN10),
+    ms(
+        r"\SystemRoot\System32\drivers\xboxgip.sys",
+        0x38000,
+        LAPTOP | WIN10,
+    ),
     ms(r"\SystemRoot\System32\drivers\WinMad.sys", 0xb000, SERVER),
     ms(r"\SystemRoot\System32\drivers\WinVerbs.sys", 0xc000, SERVER),
     ms(r"\SystemRoot\System32\drivers\msiscsi.sys", 0x4e000, SERVER),
     ms(r"\SystemRoot\System32\drivers\mpio.sys", 0x4d000, SERVER),
     ms(r"\SystemRoot\System32\drivers\msdsm.sys", 0x30000, SERVER),
-    ms(r"\SystemRoot\System32\Drivers\ReFS.SYS", 0x3a2000, SERVER | WIN10),
+    ms(
+        r"\SystemRoot\System32\Drivers\ReFS.SYS",
+        0x3a2000,
+        SERVER | WIN10,
+    ),
     ms(r"\SystemRoot\System32\drivers\dfs.sys", 0x6a000, SERVER),
     ms(r"\SystemRoot\System32\drivers\dfsr.sys", 0x1c000, SERVER),
-    ms(r"\SystemRoot\System32\drivers\scfilter.sys", 0x1d000, CLIENT),
+    ms(
+        r"\SystemRoot\System32\drivers\scfilter.sys",
+        0x1d000,
+        CLIENT,
+    ),
     ms(r"\SystemRoot\System32\drivers\tpm.sys", 0x53000, WIN10),
     ms(r"\SystemRoot\System32\drivers\Tppwr32v.sys", 0xa000, LAPTOP),
-    ms(r"\SystemRoot\System32\drivers\WinAccel.sys", 0x13000, LAPTOP),
-    ms(r"\SystemRoot\System32\drivers\PEAuth.sys", 0xa6000, SERVER),
-    ms(r"\SystemRoot\system32\DRIVERS\nvvhci.sys", 0x13000, GPU_NVIDIA),
-    vendor(r"\SystemRoot\system32\DRIVERS\nvvad64v.sys", 0x11000, GPU_NVIDIA, 0x6650_7a03),
-    ms(r"\SystemRoot\System32\drivers\spaceparser.sys", 0x12000, WIN10),
-    ms(r"\SystemRoot\System32\drivers\cimfsfilt.sys", 0x10000, WIN10),
+    ms(
+        r"\SystemRoot\System32\drivers\WinAccel.sys",
+        0x13000,
+        LAPTOP,
+    ),
+    ms(
+        r"\SystemRoot\system32\DRIVERS\nvvhci.sys",
+        0x13000,
+        GPU_NVIDIA,
+    ),
+    vendor(
+        r"\SystemRoot\system32\DRIVERS\nvvad64v.sys",
+        0x11000,
+        GPU_NVIDIA,
+        0x6650_7a03,
+    ),
+    ms(
+        r"\SystemRoot\System32\drivers\spaceparser.sys",
+        0x12000,
+        WIN10,
+    ),
+    ms(
+        r"\SystemRoot\System32\drivers\cimfsfilt.sys",
+        0x10000,
+        WIN10,
+    ),
+    // Windows 7: the legacy IDE/ATA stack, the XDDM display path, win32k and friends, which
+    // its kernel module list carries (193 modules in the real Win7 x86 sample).
+    ms(r"\SystemRoot\system32\drivers\PCIIDEX.SYS", 0x10000, WIN7),
+    ms(r"\SystemRoot\system32\drivers\intelide.sys", 0x8000, WIN7),
+    ms(r"\SystemRoot\system32\drivers\atapi.sys", 0x9000, WIN7),
+    ms(r"\SystemRoot\system32\drivers\ataport.SYS", 0x23000, WIN7),
+    ms(r"\SystemRoot\system32\drivers\amdxata.sys", 0x9000, WIN7),
+    ms(r"\SystemRoot\system32\drivers\msahci.sys", 0xb000, WIN7),
+    ms(r"\SystemRoot\system32\drivers\isapnp.sys", 0x8000, WIN7),
+    ms(r"\SystemRoot\system32\drivers\compbatt.sys", 0x9000, WIN7),
+    ms(r"\SystemRoot\system32\drivers\rdprefmp.sys", 0x8000, WIN7),
+    ms(r"\SystemRoot\system32\drivers\RDPCDD.sys", 0x8000, WIN7),
+    ms(r"\SystemRoot\system32\drivers\RDPENCDD.sys", 0x8000, WIN7),
+    ms(r"\SystemRoot\system32\drivers\termdd.sys", 0x11000, WIN7),
+    ms(r"\SystemRoot\system32\drivers\vga.sys", 0xc000, WIN7),
+    ms(r"\SystemRoot\System32\drivers\VIDEOPRT.SYS", 0x21000, WIN7),
+    ms(r"\SystemRoot\System32\drivers\Dxapi.sys", 0xa000, WIN7),
+    ms(r"\SystemRoot\System32\win32k.sys", 0x24a000, WIN7),
+    ms(r"\SystemRoot\System32\TSDDD.dll", 0x9000, WIN7),
+    ms(r"\SystemRoot\System32\cdd.dll", 0x1e000, WIN7),
+    ms(r"\SystemRoot\System32\ATMFD.DLL", 0x51000, WIN7),
+    ms(r"\SystemRoot\system32\drivers\USBPORT.SYS", 0x42000, WIN7),
+    ms(r"\SystemRoot\system32\drivers\usbuhci.sys", 0xb000, WIN7),
+    ms(r"\SystemRoot\system32\drivers\usbehci.sys", 0xf000, WIN7),
+    ms(r"\SystemRoot\system32\drivers\usbhub.sys", 0x51000, WIN7),
+    ms(r"\SystemRoot\system32\drivers\parport.sys", 0x19000, WIN7),
+    ms(r"\SystemRoot\system32\drivers\serial.sys", 0x15000, WIN7),
+    ms(r"\SystemRoot\system32\drivers\serenum.sys", 0x8000, WIN7),
+    ms(r"\SystemRoot\system32\drivers\fdc.sys", 0xb000, WIN7),
+    ms(
+        r"\SystemRoot\system32\drivers\i8042prt.sys",
+        0x1a000,
+        WIN7 | PHYSICAL,
+    ),
+    ms(r"\SystemRoot\system32\drivers\blbdrive.sys", 0x11000, WIN7),
+    ms(r"\SystemRoot\system32\drivers\secdrv.SYS", 0xa000, WIN7),
+    ms(r"\SystemRoot\system32\drivers\spsys.sys", 0x71000, WIN7),
+    ms(r"\SystemRoot\system32\drivers\discache.sys", 0xd000, WIN7),
+    ms(r"\SystemRoot\system32\drivers\tssecsrv.sys", 0xb000, WIN7),
+    ms(r"\SystemRoot\system32\drivers\RDPWD.SYS", 0x2b000, WIN7),
+    ms(r"\SystemRoot\system32\drivers\tdtcp.sys", 0xd000, WIN7),
+    ms(r"\SystemRoot\system32\drivers\tdpipe.sys", 0x9000, WIN7),
+    ms(r"\SystemRoot\system32\drivers\usbprint.sys", 0xa000, WIN7),
+    ms(r"\SystemRoot\system32\drivers\usbscan.sys", 0xb000, WIN7),
+    ms(r"\SystemRoot\system32\drivers\serscan.sys", 0x9000, WIN7),
 ];
 
 /// Drivers that load during boot and unload before any crash (what the real samples' unloaded
@@ -341,14 +668,20 @@ pub fn display_path(def: &DriverDef, os_build: u32) -> String {
     let base = def.path.rsplit('\\').next().unwrap_or(def.path);
     if os_build < 9200 {
         // As in the real Win7 x86 sample: "ntoskrnl.exe", "hal.dll", "kdcom.dll", ...
-        return if base == "kd.dll" { "kdcom.dll".into() } else { base.to_string() };
+        return if base == "kd.dll" {
+            "kdcom.dll".into()
+        } else {
+            base.to_string()
+        };
     }
     def.path.to_string()
 }
 
 /// The drivers a host with `features` loads, in load order.
 pub fn drivers_for(features: u32) -> impl Iterator<Item = &'static DriverDef> {
-    CATALOGUE.iter().filter(move |d| d.needs & features == d.needs)
+    CATALOGUE
+        .iter()
+        .filter(move |d| d.needs & features == d.needs)
 }
 
 /// Whether a module is a Microsoft binary (reproducible-build timestamp).
@@ -419,10 +752,20 @@ pub fn fixtures() -> &'static Fixtures {
     FIXTURES.get_or_init(|| {
         // The file is part of the source tree and checked by a test; a parse failure is a
         // build defect. Fall back to the committed values rather than panic.
-        serde_json::from_str(include_str!("../../symbols-cache/fixtures.json")).unwrap_or_else(|_| Fixtures {
-            acmenet: FixtureDriver { timestamp: 0x66A0_B1C3, size_of_image: 0x5000, functions: Default::default() },
-            acmeflt: FixtureDriver { timestamp: 0x66A0_B2D4, size_of_image: 0x5000, functions: Default::default() },
-        })
+        serde_json::from_str(include_str!("../../symbols-cache/fixtures.json")).unwrap_or_else(
+            |_| Fixtures {
+                acmenet: FixtureDriver {
+                    timestamp: 0x66A0_B1C3,
+                    size_of_image: 0x5000,
+                    functions: Default::default(),
+                },
+                acmeflt: FixtureDriver {
+                    timestamp: 0x66A0_B2D4,
+                    size_of_image: 0x5000,
+                    functions: Default::default(),
+                },
+            },
+        )
     })
 }
 
@@ -449,11 +792,63 @@ mod tests {
     }
 
     #[test]
+    fn no_module_is_listed_twice_for_a_host() {
+        for index in 0..500 {
+            let host = crate::simulate::fleet::host(2, index);
+            let mut names: Vec<String> = drivers_for(host.features)
+                .map(|d| {
+                    d.path
+                        .rsplit('\\')
+                        .next()
+                        .unwrap_or(d.path)
+                        .to_ascii_lowercase()
+                })
+                .collect();
+            names.sort();
+            let before = names.len();
+            names.dedup();
+            assert_eq!(
+                before,
+                names.len(),
+                "duplicate module names on {}",
+                host.name
+            );
+        }
+    }
+
+    #[test]
     fn every_kind_of_host_loads_at_least_150_modules() {
-        let workstation = PHYSICAL | CLIENT | INTEL_ARCH | WIN10 | INTEL_CPU | X64 | CROWDSTRIKE | NVME | GPU_INTEL | AUDIO;
-        let vm_server = VM | SERVER | INTEL_ARCH | WIN10 | INTEL_CPU | X64 | CROWDSTRIKE | GPU_VMWARE;
-        let arm_laptop = PHYSICAL | CLIENT | LAPTOP | ARM64 | WIN10 | NVME | GPU_QUALCOMM | WIFI | AUDIO | CROWDSTRIKE;
-        let win7_pos = PHYSICAL | CLIENT | INTEL_ARCH | INTEL_CPU | CROWDSTRIKE | GPU_INTEL | AUDIO;
+        let workstation = PHYSICAL
+            | CLIENT
+            | INTEL_ARCH
+            | WIN10
+            | INTEL_CPU
+            | X64
+            | CROWDSTRIKE
+            | NVME
+            | GPU_INTEL
+            | AUDIO;
+        let vm_server =
+            VM | SERVER | INTEL_ARCH | WIN10 | INTEL_CPU | X64 | CROWDSTRIKE | GPU_VMWARE;
+        let arm_laptop = PHYSICAL
+            | CLIENT
+            | LAPTOP
+            | ARM64
+            | WIN10
+            | NVME
+            | GPU_QUALCOMM
+            | WIFI
+            | AUDIO
+            | CROWDSTRIKE;
+        let win7_pos = PHYSICAL
+            | CLIENT
+            | INTEL_ARCH
+            | X86
+            | WIN7
+            | INTEL_CPU
+            | CROWDSTRIKE
+            | GPU_INTEL
+            | AUDIO;
         for f in [workstation, vm_server, arm_laptop, win7_pos] {
             let n = drivers_for(f).count();
             assert!(n >= 150, "{n} modules for features {f:#x}");

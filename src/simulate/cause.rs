@@ -39,7 +39,11 @@ pub fn gpu_driver(host: &Host) -> Option<&'static str> {
     if host.has(GPU_NVIDIA) {
         Some("nvlddmkm.sys")
     } else if host.has(GPU_INTEL) {
-        Some("igdkmd64.sys")
+        Some(if host.has(X86) {
+            "igdkmd32.sys"
+        } else {
+            "igdkmd64.sys"
+        })
     } else if host.has(GPU_QUALCOMM) {
         Some("qcdx8380.sys")
     } else {
@@ -122,7 +126,10 @@ impl Cause {
     /// The bucket id a correct triage produces (the truth's cluster label).
     pub fn cluster_label(self, host: &Host) -> String {
         let stem = |name: &str| name.rsplit_once('.').map_or(name, |(s, _)| s).to_string();
-        let module = self.blamed_module(host).map(stem).unwrap_or_else(|| "unknown_module".into());
+        let module = self
+            .blamed_module(host)
+            .map(stem)
+            .unwrap_or_else(|| "unknown_module".into());
         match self {
             Cause::ChannelFile291 => format!("AV_R_INVALID_{module}!unknown_function"),
             Cause::GpuTdr => format!("0x116_{module}!unknown_function"),
@@ -132,7 +139,9 @@ impl Cause {
             Cause::PowerButtonHold => "POWER_BUTTON_HOLD".into(),
             Cause::Whea => "0x124_WHEA".into(),
             Cause::BackupFilterNullRead => "AV_acmeflt!ReadSectorHeader".into(),
-            Cause::ServiceCrash(Service::AcmeVpn) => format!("NULL_POINTER_READ_c0000005_{module}!unknown_function"),
+            Cause::ServiceCrash(Service::AcmeVpn) => {
+                format!("NULL_POINTER_READ_c0000005_{module}!unknown_function")
+            }
             Cause::ServiceCrash(Service::AcmeBackup) => {
                 format!("INVALID_POINTER_WRITE_c0000005_{module}!unknown_function")
             }

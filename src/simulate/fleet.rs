@@ -55,47 +55,355 @@ pub struct Site {
 }
 
 pub const ROLES: &[Role] = &[
-    Role { name: "office-desktop", code: "WS", device: DeviceKind::Workstation, criticality: "low", business_unit: "corporate", owner_team: "euc", nvidia_share: 0.0, always_on: false },
-    Role { name: "office-laptop", code: "LT", device: DeviceKind::Laptop, criticality: "low", business_unit: "corporate", owner_team: "euc", nvidia_share: 0.0, always_on: false },
-    Role { name: "developer-workstation", code: "DEV", device: DeviceKind::Workstation, criticality: "medium", business_unit: "engineering", owner_team: "dev-productivity", nvidia_share: 0.6, always_on: false },
-    Role { name: "design-workstation", code: "CAD", device: DeviceKind::Workstation, criticality: "medium", business_unit: "engineering", owner_team: "euc", nvidia_share: 1.0, always_on: false },
-    Role { name: "call-center-desktop", code: "CC", device: DeviceKind::Workstation, criticality: "high", business_unit: "customer-service", owner_team: "euc", nvidia_share: 0.0, always_on: false },
-    Role { name: "clinical-workstation", code: "CLIN", device: DeviceKind::Workstation, criticality: "critical", business_unit: "hospital", owner_team: "clinical-it", nvidia_share: 0.0, always_on: true },
-    Role { name: "nurse-station", code: "NURS", device: DeviceKind::Workstation, criticality: "critical", business_unit: "hospital", owner_team: "clinical-it", nvidia_share: 0.0, always_on: true },
-    Role { name: "imaging-workstation", code: "PACS", device: DeviceKind::Workstation, criticality: "critical", business_unit: "hospital", owner_team: "clinical-it", nvidia_share: 1.0, always_on: true },
-    Role { name: "checkin-kiosk", code: "KIOSK", device: DeviceKind::Kiosk, criticality: "critical", business_unit: "airport", owner_team: "airport-ops-it", nvidia_share: 0.0, always_on: true },
-    Role { name: "gate-display", code: "GATE", device: DeviceKind::Kiosk, criticality: "high", business_unit: "airport", owner_team: "airport-ops-it", nvidia_share: 0.0, always_on: true },
-    Role { name: "ops-desktop", code: "OPS", device: DeviceKind::Workstation, criticality: "high", business_unit: "airport", owner_team: "airport-ops-it", nvidia_share: 0.0, always_on: true },
-    Role { name: "pos-terminal", code: "POS", device: DeviceKind::Kiosk, criticality: "high", business_unit: "retail", owner_team: "retail-it", nvidia_share: 0.0, always_on: true },
-    Role { name: "domain-controller", code: "DC", device: DeviceKind::Server, criticality: "critical", business_unit: "infrastructure", owner_team: "identity", nvidia_share: 0.0, always_on: true },
-    Role { name: "file-server", code: "FS", device: DeviceKind::Server, criticality: "high", business_unit: "infrastructure", owner_team: "platform", nvidia_share: 0.0, always_on: true },
-    Role { name: "sql-server", code: "SQL", device: DeviceKind::Server, criticality: "critical", business_unit: "infrastructure", owner_team: "data-platform", nvidia_share: 0.0, always_on: true },
-    Role { name: "web-server", code: "WEB", device: DeviceKind::Server, criticality: "high", business_unit: "digital", owner_team: "web-platform", nvidia_share: 0.0, always_on: true },
-    Role { name: "app-server", code: "APP", device: DeviceKind::Server, criticality: "high", business_unit: "digital", owner_team: "app-platform", nvidia_share: 0.0, always_on: true },
-    Role { name: "ehr-server", code: "EHR", device: DeviceKind::Server, criticality: "critical", business_unit: "hospital", owner_team: "clinical-it", nvidia_share: 0.0, always_on: true },
-    Role { name: "baggage-server", code: "BAG", device: DeviceKind::Server, criticality: "critical", business_unit: "airport", owner_team: "airport-ops-it", nvidia_share: 0.0, always_on: true },
-    Role { name: "build-server", code: "BLD", device: DeviceKind::Server, criticality: "medium", business_unit: "engineering", owner_team: "dev-productivity", nvidia_share: 0.0, always_on: true },
+    Role {
+        name: "office-desktop",
+        code: "WS",
+        device: DeviceKind::Workstation,
+        criticality: "low",
+        business_unit: "corporate",
+        owner_team: "euc",
+        nvidia_share: 0.0,
+        always_on: false,
+    },
+    Role {
+        name: "office-laptop",
+        code: "LT",
+        device: DeviceKind::Laptop,
+        criticality: "low",
+        business_unit: "corporate",
+        owner_team: "euc",
+        nvidia_share: 0.0,
+        always_on: false,
+    },
+    Role {
+        name: "developer-workstation",
+        code: "DEV",
+        device: DeviceKind::Workstation,
+        criticality: "medium",
+        business_unit: "engineering",
+        owner_team: "dev-productivity",
+        nvidia_share: 0.6,
+        always_on: false,
+    },
+    Role {
+        name: "design-workstation",
+        code: "CAD",
+        device: DeviceKind::Workstation,
+        criticality: "medium",
+        business_unit: "engineering",
+        owner_team: "euc",
+        nvidia_share: 1.0,
+        always_on: false,
+    },
+    Role {
+        name: "call-center-desktop",
+        code: "CC",
+        device: DeviceKind::Workstation,
+        criticality: "high",
+        business_unit: "customer-service",
+        owner_team: "euc",
+        nvidia_share: 0.0,
+        always_on: false,
+    },
+    Role {
+        name: "clinical-workstation",
+        code: "CLIN",
+        device: DeviceKind::Workstation,
+        criticality: "critical",
+        business_unit: "hospital",
+        owner_team: "clinical-it",
+        nvidia_share: 0.0,
+        always_on: true,
+    },
+    Role {
+        name: "nurse-station",
+        code: "NURS",
+        device: DeviceKind::Workstation,
+        criticality: "critical",
+        business_unit: "hospital",
+        owner_team: "clinical-it",
+        nvidia_share: 0.0,
+        always_on: true,
+    },
+    Role {
+        name: "imaging-workstation",
+        code: "PACS",
+        device: DeviceKind::Workstation,
+        criticality: "critical",
+        business_unit: "hospital",
+        owner_team: "clinical-it",
+        nvidia_share: 1.0,
+        always_on: true,
+    },
+    Role {
+        name: "checkin-kiosk",
+        code: "KIOSK",
+        device: DeviceKind::Kiosk,
+        criticality: "critical",
+        business_unit: "airport",
+        owner_team: "airport-ops-it",
+        nvidia_share: 0.0,
+        always_on: true,
+    },
+    Role {
+        name: "gate-display",
+        code: "GATE",
+        device: DeviceKind::Kiosk,
+        criticality: "high",
+        business_unit: "airport",
+        owner_team: "airport-ops-it",
+        nvidia_share: 0.0,
+        always_on: true,
+    },
+    Role {
+        name: "ops-desktop",
+        code: "OPS",
+        device: DeviceKind::Workstation,
+        criticality: "high",
+        business_unit: "airport",
+        owner_team: "airport-ops-it",
+        nvidia_share: 0.0,
+        always_on: true,
+    },
+    Role {
+        name: "pos-terminal",
+        code: "POS",
+        device: DeviceKind::Kiosk,
+        criticality: "high",
+        business_unit: "retail",
+        owner_team: "retail-it",
+        nvidia_share: 0.0,
+        always_on: true,
+    },
+    Role {
+        name: "domain-controller",
+        code: "DC",
+        device: DeviceKind::Server,
+        criticality: "critical",
+        business_unit: "infrastructure",
+        owner_team: "identity",
+        nvidia_share: 0.0,
+        always_on: true,
+    },
+    Role {
+        name: "file-server",
+        code: "FS",
+        device: DeviceKind::Server,
+        criticality: "high",
+        business_unit: "infrastructure",
+        owner_team: "platform",
+        nvidia_share: 0.0,
+        always_on: true,
+    },
+    Role {
+        name: "sql-server",
+        code: "SQL",
+        device: DeviceKind::Server,
+        criticality: "critical",
+        business_unit: "infrastructure",
+        owner_team: "data-platform",
+        nvidia_share: 0.0,
+        always_on: true,
+    },
+    Role {
+        name: "web-server",
+        code: "WEB",
+        device: DeviceKind::Server,
+        criticality: "high",
+        business_unit: "digital",
+        owner_team: "web-platform",
+        nvidia_share: 0.0,
+        always_on: true,
+    },
+    Role {
+        name: "app-server",
+        code: "APP",
+        device: DeviceKind::Server,
+        criticality: "high",
+        business_unit: "digital",
+        owner_team: "app-platform",
+        nvidia_share: 0.0,
+        always_on: true,
+    },
+    Role {
+        name: "ehr-server",
+        code: "EHR",
+        device: DeviceKind::Server,
+        criticality: "critical",
+        business_unit: "hospital",
+        owner_team: "clinical-it",
+        nvidia_share: 0.0,
+        always_on: true,
+    },
+    Role {
+        name: "baggage-server",
+        code: "BAG",
+        device: DeviceKind::Server,
+        criticality: "critical",
+        business_unit: "airport",
+        owner_team: "airport-ops-it",
+        nvidia_share: 0.0,
+        always_on: true,
+    },
+    Role {
+        name: "build-server",
+        code: "BLD",
+        device: DeviceKind::Server,
+        criticality: "medium",
+        business_unit: "engineering",
+        owner_team: "dev-productivity",
+        nvidia_share: 0.0,
+        always_on: true,
+    },
 ];
 
 pub const SITES: &[Site] = &[
-    Site { code: "LON", name: "London HQ", city: "London", country: "GB", region: "emea", utc_offset_min: 60, weight: 14,
-        roles: &[("office-desktop", 30), ("office-laptop", 20), ("developer-workstation", 12), ("call-center-desktop", 10), ("domain-controller", 3), ("file-server", 4), ("app-server", 3)] },
-    Site { code: "FRA", name: "Frankfurt data centre", city: "Frankfurt", country: "DE", region: "emea", utc_offset_min: 120, weight: 10,
-        roles: &[("sql-server", 25), ("web-server", 30), ("app-server", 30), ("domain-controller", 5), ("file-server", 10)] },
-    Site { code: "CHI", name: "Mercy General Hospital", city: "Chicago", country: "US", region: "amer", utc_offset_min: -300, weight: 14,
-        roles: &[("clinical-workstation", 40), ("nurse-station", 20), ("imaging-workstation", 10), ("ehr-server", 8), ("office-desktop", 15), ("domain-controller", 2)] },
-    Site { code: "DFW", name: "DFW airport operations", city: "Dallas", country: "US", region: "amer", utc_offset_min: -300, weight: 12,
-        roles: &[("checkin-kiosk", 35), ("gate-display", 20), ("ops-desktop", 20), ("baggage-server", 6), ("office-desktop", 10), ("domain-controller", 2)] },
-    Site { code: "NYC", name: "New York office", city: "New York", country: "US", region: "amer", utc_offset_min: -240, weight: 12,
-        roles: &[("office-desktop", 30), ("office-laptop", 20), ("design-workstation", 15), ("call-center-desktop", 20), ("file-server", 3), ("domain-controller", 2)] },
-    Site { code: "SIN", name: "Singapore data centre", city: "Singapore", country: "SG", region: "apac", utc_offset_min: 480, weight: 8,
-        roles: &[("web-server", 30), ("app-server", 30), ("sql-server", 20), ("build-server", 10), ("domain-controller", 5)] },
-    Site { code: "SYD", name: "Sydney office", city: "Sydney", country: "AU", region: "apac", utc_offset_min: 600, weight: 10,
-        roles: &[("office-desktop", 30), ("office-laptop", 25), ("call-center-desktop", 30), ("domain-controller", 2), ("file-server", 2)] },
-    Site { code: "BLR", name: "Bengaluru engineering centre", city: "Bengaluru", country: "IN", region: "apac", utc_offset_min: 330, weight: 10,
-        roles: &[("developer-workstation", 50), ("office-laptop", 15), ("build-server", 15), ("office-desktop", 20)] },
-    Site { code: "SAO", name: "Sao Paulo stores", city: "Sao Paulo", country: "BR", region: "latam", utc_offset_min: -180, weight: 10,
-        roles: &[("pos-terminal", 60), ("office-desktop", 20), ("app-server", 3)] },
+    Site {
+        code: "LON",
+        name: "London HQ",
+        city: "London",
+        country: "GB",
+        region: "emea",
+        utc_offset_min: 60,
+        weight: 14,
+        roles: &[
+            ("office-desktop", 30),
+            ("office-laptop", 20),
+            ("developer-workstation", 12),
+            ("call-center-desktop", 10),
+            ("domain-controller", 3),
+            ("file-server", 4),
+            ("app-server", 3),
+        ],
+    },
+    Site {
+        code: "FRA",
+        name: "Frankfurt data centre",
+        city: "Frankfurt",
+        country: "DE",
+        region: "emea",
+        utc_offset_min: 120,
+        weight: 10,
+        roles: &[
+            ("sql-server", 25),
+            ("web-server", 30),
+            ("app-server", 30),
+            ("domain-controller", 5),
+            ("file-server", 10),
+        ],
+    },
+    Site {
+        code: "CHI",
+        name: "Mercy General Hospital",
+        city: "Chicago",
+        country: "US",
+        region: "amer",
+        utc_offset_min: -300,
+        weight: 14,
+        roles: &[
+            ("clinical-workstation", 40),
+            ("nurse-station", 20),
+            ("imaging-workstation", 10),
+            ("ehr-server", 8),
+            ("office-desktop", 15),
+            ("domain-controller", 2),
+        ],
+    },
+    Site {
+        code: "DFW",
+        name: "DFW airport operations",
+        city: "Dallas",
+        country: "US",
+        region: "amer",
+        utc_offset_min: -300,
+        weight: 12,
+        roles: &[
+            ("checkin-kiosk", 35),
+            ("gate-display", 20),
+            ("ops-desktop", 20),
+            ("baggage-server", 6),
+            ("office-desktop", 10),
+            ("domain-controller", 2),
+        ],
+    },
+    Site {
+        code: "NYC",
+        name: "New York office",
+        city: "New York",
+        country: "US",
+        region: "amer",
+        utc_offset_min: -240,
+        weight: 12,
+        roles: &[
+            ("office-desktop", 30),
+            ("office-laptop", 20),
+            ("design-workstation", 15),
+            ("call-center-desktop", 20),
+            ("file-server", 3),
+            ("domain-controller", 2),
+        ],
+    },
+    Site {
+        code: "SIN",
+        name: "Singapore data centre",
+        city: "Singapore",
+        country: "SG",
+        region: "apac",
+        utc_offset_min: 480,
+        weight: 8,
+        roles: &[
+            ("web-server", 30),
+            ("app-server", 30),
+            ("sql-server", 20),
+            ("build-server", 10),
+            ("domain-controller", 5),
+        ],
+    },
+    Site {
+        code: "SYD",
+        name: "Sydney office",
+        city: "Sydney",
+        country: "AU",
+        region: "apac",
+        utc_offset_min: 600,
+        weight: 10,
+        roles: &[
+            ("office-desktop", 30),
+            ("office-laptop", 25),
+            ("call-center-desktop", 30),
+            ("domain-controller", 2),
+            ("file-server", 2),
+        ],
+    },
+    Site {
+        code: "BLR",
+        name: "Bengaluru engineering centre",
+        city: "Bengaluru",
+        country: "IN",
+        region: "apac",
+        utc_offset_min: 330,
+        weight: 10,
+        roles: &[
+            ("developer-workstation", 50),
+            ("office-laptop", 15),
+            ("build-server", 15),
+            ("office-desktop", 20),
+        ],
+    },
+    Site {
+        code: "SAO",
+        name: "Sao Paulo stores",
+        city: "Sao Paulo",
+        country: "BR",
+        region: "latam",
+        utc_offset_min: -180,
+        weight: 10,
+        roles: &[
+            ("pos-terminal", 60),
+            ("office-desktop", 20),
+            ("app-server", 3),
+        ],
+    },
 ];
 
 /// A deployment ring for staged rollouts.
@@ -151,8 +459,9 @@ fn role_named(name: &str) -> &'static Role {
 pub fn host(seed: u64, index: usize) -> Host {
     let mut rng = Rng::derive(seed, "host", index as u64);
     let site_weights: Vec<(&'static Site, u32)> = SITES.iter().map(|s| (s, s.weight)).collect();
-    let site: &'static Site = *rng.weighted(&site_weights);
-    let role = role_named(*rng.weighted(site.roles));
+    let site = *rng.weighted(&site_weights);
+    let role_name = *rng.weighted(site.roles);
+    let role = role_named(role_name);
     let server = role.device == DeviceKind::Server;
 
     // Hardware: servers are mostly VMware VMs; clients physical. ARM64 on some office
@@ -168,15 +477,26 @@ pub fn host(seed: u64, index: usize) -> Host {
         Arch::Amd64
     };
     let (os_build, os_name) = if server {
-        *rng.weighted(&[((20348, "Windows Server 2022"), 50), ((17763, "Windows Server 2019"), 40), ((14393, "Windows Server 2016"), 10)])
+        *rng.weighted(&[
+            ((20348, "Windows Server 2022"), 50),
+            ((17763, "Windows Server 2019"), 40),
+            ((14393, "Windows Server 2016"), 10),
+        ])
     } else if x86 {
-        *rng.weighted(&[((7601, "Windows Embedded POSReady 7"), 60), ((19044, "Windows 10 IoT Enterprise LTSC 2021"), 40)])
+        *rng.weighted(&[
+            ((7601, "Windows Embedded POSReady 7"), 60),
+            ((19044, "Windows 10 IoT Enterprise LTSC 2021"), 40),
+        ])
     } else if arm64 {
         (22631, "Windows 11 Enterprise 23H2")
     } else if role.device == DeviceKind::Kiosk {
         (19044, "Windows 10 IoT Enterprise LTSC 2021")
     } else {
-        *rng.weighted(&[((19045, "Windows 10 Enterprise 22H2"), 55), ((22631, "Windows 11 Enterprise 23H2"), 35), ((22621, "Windows 11 Enterprise 22H2"), 10)])
+        *rng.weighted(&[
+            ((19045, "Windows 10 Enterprise 22H2"), 55),
+            ((22631, "Windows 11 Enterprise 23H2"), 35),
+            ((22621, "Windows 11 Enterprise 22H2"), 10),
+        ])
     };
     let product_type = match role.name {
         "domain-controller" => 2,
@@ -184,19 +504,36 @@ pub fn host(seed: u64, index: usize) -> Host {
         _ => 1,
     };
     let amd = !arm64 && rng.chance(if server { 0.3 } else { 0.2 });
-    let model: &'static str = if is_vm {
+    let model = if is_vm {
         "VMware Virtual Platform"
     } else if arm64 {
-        *rng.pick(&["Microsoft Surface Pro 11 (Snapdragon X Elite)", "Lenovo ThinkPad T14s Gen 6 (Snapdragon)"])
+        *rng.pick(&[
+            "Microsoft Surface Pro 11 (Snapdragon X Elite)",
+            "Lenovo ThinkPad T14s Gen 6 (Snapdragon)",
+        ])
     } else if server {
         *rng.pick(&["HPE ProLiant DL380 Gen10", "HPE ProLiant DL360 Gen10 Plus"])
     } else {
         match role.device {
-            DeviceKind::Laptop => *rng.pick(&["Dell Latitude 7440", "HP EliteBook 840 G10", "Lenovo ThinkPad T14 Gen 4"]),
-            DeviceKind::Kiosk if role.name == "pos-terminal" => *rng.pick(&["NCR RealPOS 7197", "Toshiba TCx 810"]),
+            DeviceKind::Laptop => *rng.pick(&[
+                "Dell Latitude 7440",
+                "HP EliteBook 840 G10",
+                "Lenovo ThinkPad T14 Gen 4",
+            ]),
+            DeviceKind::Kiosk if role.name == "pos-terminal" => {
+                *rng.pick(&["NCR RealPOS 7197", "Toshiba TCx 810"])
+            }
             DeviceKind::Kiosk => *rng.pick(&["Elo I-Series 4 Kiosk", "Advantech UTC-520"]),
-            _ if role.nvidia_share > 0.0 => *rng.pick(&["Dell Precision 3660", "HP Z2 Tower G9", "Lenovo ThinkStation P360"]),
-            _ => *rng.pick(&["Dell OptiPlex 7010", "HP EliteDesk 800 G9", "Lenovo ThinkCentre M90q Gen 3"]),
+            _ if role.nvidia_share > 0.0 => *rng.pick(&[
+                "Dell Precision 3660",
+                "HP Z2 Tower G9",
+                "Lenovo ThinkStation P360",
+            ]),
+            _ => *rng.pick(&[
+                "Dell OptiPlex 7010",
+                "HP EliteDesk 800 G9",
+                "Lenovo ThinkCentre M90q Gen 3",
+            ]),
         }
     };
     let processors = if server {
@@ -212,12 +549,10 @@ pub fn host(seed: u64, index: usize) -> Host {
     features |= if server { SERVER } else { CLIENT };
     features |= match arch {
         Arch::Arm64 => ARM64,
-        Arch::X86 => INTEL_ARCH,
+        Arch::X86 => INTEL_ARCH | X86,
         _ => INTEL_ARCH | X64,
     };
-    if os_build >= 10240 {
-        features |= WIN10;
-    }
+    features |= if os_build >= 10240 { WIN10 } else { WIN7 };
     if !arm64 {
         features |= if amd { AMD_CPU } else { INTEL_CPU };
     }
@@ -257,13 +592,22 @@ pub fn host(seed: u64, index: usize) -> Host {
     // The Acme VPN client on laptops and call-centre desktops (x64 only: its driver is the
     // fixture build); the Acme backup agent on file, SQL, EHR and app servers and on the
     // engineering workstations.
-    if arch == Arch::Amd64 && (role.device == DeviceKind::Laptop || (role.name == "call-center-desktop" && rng.chance(0.6))) {
+    if arch == Arch::Amd64
+        && (role.device == DeviceKind::Laptop
+            || (role.name == "call-center-desktop" && rng.chance(0.6)))
+    {
         features |= ACME_VPN;
     }
     if arch == Arch::Amd64
         && matches!(
             role.name,
-            "file-server" | "sql-server" | "ehr-server" | "app-server" | "baggage-server" | "developer-workstation" | "design-workstation"
+            "file-server"
+                | "sql-server"
+                | "ehr-server"
+                | "app-server"
+                | "baggage-server"
+                | "developer-workstation"
+                | "design-workstation"
         )
     {
         features |= ACME_BACKUP;
@@ -278,7 +622,11 @@ pub fn host(seed: u64, index: usize) -> Host {
         *rng.weighted(&[("canary", 4), ("early", 20), ("broad", 76)])
     };
 
-    let serial = format!("{}{:07}", &model[..2].to_ascii_uppercase(), rng.below(10_000_000));
+    let serial = format!(
+        "{}{:07}",
+        &model[..2].to_ascii_uppercase(),
+        rng.below(10_000_000)
+    );
     let boot_base = rng.range(40, 900) as u32;
     let host_seed = rng.next_u64();
     // Host numbers are unique in the fleet: the index is part of the name.
@@ -310,9 +658,29 @@ pub fn hosts(seed: u64, count: usize) -> Vec<Host> {
 
 /// Columns of `inventory.csv`, as a CMDB export names them.
 pub const INVENTORY_COLUMNS: &[&str] = &[
-    "host", "site", "site_name", "city", "country", "region", "utc_offset", "role", "device_type", "business_unit",
-    "owner_team", "criticality", "ring", "os", "os_build", "arch", "model", "serial", "cpu_count", "virtual",
-    "edr_sensor", "vpn_client", "backup_agent",
+    "host",
+    "site",
+    "site_name",
+    "city",
+    "country",
+    "region",
+    "utc_offset",
+    "role",
+    "device_type",
+    "business_unit",
+    "owner_team",
+    "criticality",
+    "ring",
+    "os",
+    "os_build",
+    "arch",
+    "model",
+    "serial",
+    "cpu_count",
+    "virtual",
+    "edr_sensor",
+    "vpn_client",
+    "backup_agent",
 ];
 
 fn arch_label(arch: Arch) -> &'static str {
@@ -332,7 +700,12 @@ pub fn inventory_line(host: &Host, out: &mut String) {
         DeviceKind::Server => "server",
     };
     let offset = host.site.utc_offset_min;
-    let utc = format!("{}{:02}:{:02}", if offset < 0 { '-' } else { '+' }, offset.abs() / 60, offset.abs() % 60);
+    let utc = format!(
+        "{}{:02}:{:02}",
+        if offset < 0 { '-' } else { '+' },
+        offset.abs() / 60,
+        offset.abs() % 60
+    );
     let _ = writeln!(
         out,
         "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
@@ -356,9 +729,21 @@ pub fn inventory_line(host: &Host, out: &mut String) {
         host.serial,
         host.processors,
         host.is_vm,
-        if host.has(CROWDSTRIKE) { "CrowdStrike Falcon 7.16" } else { "" },
-        if host.has(ACME_VPN) { "Acme VPN 5.2" } else { "" },
-        if host.has(ACME_BACKUP) { "Acme Backup 3.1" } else { "" },
+        if host.has(CROWDSTRIKE) {
+            "CrowdStrike Falcon 7.16"
+        } else {
+            ""
+        },
+        if host.has(ACME_VPN) {
+            "Acme VPN 5.2"
+        } else {
+            ""
+        },
+        if host.has(ACME_BACKUP) {
+            "Acme Backup 3.1"
+        } else {
+            ""
+        },
     );
 }
 

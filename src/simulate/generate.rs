@@ -16,7 +16,8 @@ use super::{rfc3339, utc_date_parts};
 /// The content of one dump file, ready to be written.
 #[derive(Debug, Clone)]
 pub enum CrashContent {
-    Kernel(KernelCrash),
+    /// Boxed: a kernel crash's spec is several times the size of a user crash's.
+    Kernel(Box<KernelCrash>),
     User(UserCrash),
 }
 
@@ -48,7 +49,13 @@ fn drawn_uptime(host: &Host, rng: &mut Rng) -> u64 {
 
 /// Planned reboots (patches, nightly shutdowns) between the window start and `unix`.
 fn routine_reboots(host: &Host, window_from: i64, unix: i64) -> u32 {
-    let period = if host.is_server() { 30 * 86_400 } else if host.role.always_on { 7 * 86_400 } else { 86_400 };
+    let period = if host.is_server() {
+        30 * 86_400
+    } else if host.role.always_on {
+        7 * 86_400
+    } else {
+        86_400
+    };
     u32::try_from((unix - window_from).max(0) / period).unwrap_or(0)
 }
 
@@ -74,14 +81,25 @@ pub fn host_crashes(host: &Host, plan: &HostPlan, clock: Clock) -> Vec<HostCrash
         let boot_time = t - uptime as i64;
         let boot_id = host.boot_base + 1 + i as u32 + routine_reboots(host, window_from, boot_time);
         next_boot = Some(t + if host.is_vm { 60 } else { 120 });
-        let moment = CrashMoment { unix_secs: t, fraction_100ns: rng.below(10_000_000), uptime_secs: uptime, boot_id };
+        let moment = CrashMoment {
+            unix_secs: t,
+            fraction_100ns: rng.below(10_000_000),
+            uptime_secs: uptime,
+            boot_id,
+        };
 
         let (file_name, content, fault_module, fault_address, format) = match planned.cause {
             Cause::ServiceCrash(service) => {
                 let crash = user_crash(host, service, moment, &mut rng);
                 let fault_module = Some(service.faulting_dll().to_ascii_lowercase());
                 let fault = crash.fault_address;
-                (crash.file_name.clone(), CrashContent::User(crash), fault_module, fault, "minidump")
+                (
+                    crash.file_name.clone(),
+                    CrashContent::User(crash),
+                    fault_module,
+                    fault,
+                    "minidump",
+                )
             }
             cause => {
                 let acmeflt_new = plan.acmeflt_new_from.is_some_and(|d| d <= t);
@@ -108,7 +126,13 @@ pub fn host_crashes(host: &Host, plan: &HostPlan, clock: Clock) -> Vec<HostCrash
                 };
                 let name = format!("{date}-{:05}-{seq:02}.dmp", rng.range(10_000, 99_999));
                 let fault = crash.fault_address;
-                (name, CrashContent::Kernel(crash), fault_module, fault, "kernel-triage")
+                (
+                    name,
+                    CrashContent::Kernel(Box::new(crash)),
+                    fault_module,
+                    fault,
+                    "kernel-triage",
+                )
             }
         };
         let relative_path = format!("dumps/{}/{}", host.name, file_name);
@@ -121,16 +145,34 @@ pub fn host_crashes(host: &Host, plan: &HostPlan, clock: Clock) -> Vec<HostCrash
             crash_time: rfc3339(t),
             uptime_seconds: uptime,
             boot_id,
-            bugcheck_code: planned.cause.bugcheck_code().map(|c| format!("{c:#X}").replace("0X", "0x")),
+            bugcheck_code: planned
+                .cause
+                .bugcheck_code()
+                .map(|c| format!("{c:#X}").replace("0X", "0x")),
             exception_code: planned.cause.exception_code().map(|c| format!("0x{c:08X}")),
             cluster: planned.cause.cluster_label(host),
-            blamed_driver: planned.cause.blamed_module(host).map(|m| m.to_ascii_lowercase()),
+            blamed_driver: planned
+                .cause
+                .blamed_module(host)
+                .map(|m| m.to_ascii_lowercase()),
             fault_module,
-            fault_address: if host.arch == Arch::X86 { format!("{:#x}", fault_address & 0xffff_ffff) } else { format!("{fault_address:#x}") },
+            fault_address: if host.arch == Arch::X86 {
+                format!("{:#x}", fault_address & 0xffff_ffff)
+            } else {
+                format!("{fault_address:#x}")
+            },
             boot_loop: planned.boot_loop,
             size_bytes: 0,
         };
-        out.push(HostCrash { cause: planned.cause, relative_path, unix: t, uptime_secs: uptime, boot_id, content, truth });
+        out.push(HostCrash {
+            cause: planned.cause,
+            relative_path,
+            unix: t,
+            uptime_secs: uptime,
+            boot_id,
+            content,
+            truth,
+        });
     }
     out
 }
@@ -139,7 +181,10 @@ pub fn host_crashes(host: &Host, plan: &HostPlan, clock: Clock) -> Vec<HostCrash
 /// (CrashControl registry value, 50 by default) and deletes the oldest beyond that; user-mode
 /// dumps (WER LocalDumps) are counted apart. Drops what such a host would no longer hold.
 pub fn retain_newest_minidumps(crashes: &mut Vec<HostCrash>, minidumps_count: usize) {
-    let kernel = crashes.iter().filter(|c| matches!(c.content, CrashContent::Kernel(_))).count();
+    let kernel = crashes
+        .iter()
+        .filter(|c| matches!(c.content, CrashContent::Kernel(_)))
+        .count();
     let mut excess = kernel.saturating_sub(minidumps_count);
     // Oldest first: crashes are in time order.
     crashes.retain(|c| {

@@ -108,7 +108,11 @@ struct Site {
 }
 
 const fn at(module: &'static str, rva: u32) -> Site {
-    Site { module, rva, function: None }
+    Site {
+        module,
+        rva,
+        function: None,
+    }
 }
 
 fn nt(rva: u32) -> Site {
@@ -147,7 +151,9 @@ struct StackImage {
 
 impl StackImage {
     fn put(&mut self, va: u64, value: u64) {
-        let Some(off) = va.checked_sub(self.low).map(|o| o as usize) else { return };
+        let Some(off) = va.checked_sub(self.low).map(|o| o as usize) else {
+            return;
+        };
         if off + self.ptr > self.bytes.len() {
             return;
         }
@@ -159,7 +165,9 @@ impl StackImage {
     }
 
     fn put_bytes(&mut self, va: u64, data: &[u8]) {
-        let Some(off) = va.checked_sub(self.low).map(|o| o as usize) else { return };
+        let Some(off) = va.checked_sub(self.low).map(|o| o as usize) else {
+            return;
+        };
         if off + data.len() <= self.bytes.len() {
             self.bytes[off..off + data.len()].copy_from_slice(data);
         }
@@ -171,8 +179,15 @@ impl StackImage {
 fn resolve(machine: &Machine, site: &Site) -> Option<(u64, String)> {
     let m = machine.by_name(site.module)?;
     // ARM64 instructions are 4-byte aligned.
-    let rva = if machine.arch == Arch::Arm64 { site.rva & !3 } else { site.rva };
-    Some((m.at(rva.min(m.size.saturating_sub(1))), m.base_name().to_string()))
+    let rva = if machine.arch == Arch::Arm64 {
+        site.rva & !3
+    } else {
+        site.rva
+    };
+    Some((
+        m.at(rva.min(m.size.saturating_sub(1))),
+        m.base_name().to_string(),
+    ))
 }
 
 /// Per-arch offsets of the csagent.sys fault: the x64 one is Microsoft's published
@@ -186,7 +201,13 @@ fn csagent_fault_rva(arch: Arch) -> u32 {
 }
 
 /// Builds the dump of `cause` on `host` at `moment`, in the layout `machine`.
-pub fn kernel_crash(host: &Host, machine: &Machine, cause: Cause, moment: CrashMoment, rng: &mut Rng) -> KernelCrash {
+pub fn kernel_crash(
+    host: &Host,
+    machine: &Machine,
+    cause: Cause,
+    moment: CrashMoment,
+    rng: &mut Rng,
+) -> KernelCrash {
     let arch = host.arch;
     let is32 = arch == Arch::X86;
     let ptr = if is32 { 4usize } else { 8 };
@@ -201,7 +222,11 @@ pub fn kernel_crash(host: &Host, machine: &Machine, cause: Cause, moment: CrashM
         0xffff_8000_0000_0000 | (rng.range(0x0400, 0x0fff) << 32) | (rng.range(0, 0xf_ffff) << 12)
     };
     let low = high - len as u64;
-    let mut stack = StackImage { low, bytes: vec![0; len], ptr };
+    let mut stack = StackImage {
+        low,
+        bytes: vec![0; len],
+        ptr,
+    };
     for slot in (low..high).step_by(ptr) {
         let v = filler(rng, machine, arch, (low, high));
         stack.put(slot, v);
@@ -250,7 +275,11 @@ pub fn kernel_crash(host: &Host, machine: &Machine, cause: Cause, moment: CrashM
             callers = [0xe_0b2c, 0xe_1e6f, 0x7_a2d1, 0x7_b8a4, 0x6_c5f2, 0x3_5f61]
                 .iter()
                 .map(|&r| at("csagent.sys", r))
-                .chain([nt(rva::EXP_WORKER_THREAD), nt(rva::PSP_SYSTEM_THREAD_STARTUP), nt(rva::KI_START_SYSTEM_THREAD)])
+                .chain([
+                    nt(rva::EXP_WORKER_THREAD),
+                    nt(rva::PSP_SYSTEM_THREAD_STARTUP),
+                    nt(rva::KI_START_SYSTEM_THREAD),
+                ])
                 .collect();
             let ip = resolve(machine, &frame0).map_or(0, |r| r.0);
             // The referenced address: 0xffff8405_00000074 on Microsoft's analysis; the pool
@@ -276,7 +305,11 @@ pub fn kernel_crash(host: &Host, machine: &Machine, cause: Cause, moment: CrashM
             fault_context = true;
             let f = &fixtures.acmenet;
             // `add qword ptr [rsi], 1`: filter->packets_sent through a freed filter context.
-            frame0 = Site { module: "acmenet.sys", rva: f.rva("FilterSend", 0x55), function: Some("FilterSend") };
+            frame0 = Site {
+                module: "acmenet.sys",
+                rva: f.rva("FilterSend", 0x55),
+                function: Some("FilterSend"),
+            };
             callers = vec![
                 at("ndis.sys", 0x1_d83e),
                 at("ndis.sys", 0x1_8a4f),
@@ -295,8 +328,8 @@ pub fn kernel_crash(host: &Host, machine: &Machine, cause: Cause, moment: CrashM
             fault_address = ip;
             gprs[6] = freed_filter + 8; // Rsi
             gprs[7] = pool(rng); // Rdi: the packet
-            // FilterSend: push rsi; push rdi; sub rsp, 28h. Saved Rdi at +0x28, Rsi at +0x30,
-            // the return address at +0x38 (acmenet.sys .pdata).
+                                 // FilterSend: push rsi; push rdi; sub rsp, 28h. Saved Rdi at +0x28, Rsi at +0x30,
+                                 // the return address at +0x38 (acmenet.sys .pdata).
             exact_x64_slots.push((sp + 0x28, pool(rng)));
             exact_x64_slots.push((sp + 0x30, pool(rng)));
             callers_from = Some(sp + 0x38);
@@ -305,7 +338,11 @@ pub fn kernel_crash(host: &Host, machine: &Machine, cause: Cause, moment: CrashM
             fault_context = true;
             let f = &fixtures.acmeflt;
             // `mov rax, qword ptr [rcx+r8*8]` with a NULL sector pointer.
-            frame0 = Site { module: "acmeflt.sys", rva: f.rva("ReadSectorHeader", 0x41), function: Some("ReadSectorHeader") };
+            frame0 = Site {
+                module: "acmeflt.sys",
+                rva: f.rva("ReadSectorHeader", 0x41),
+                function: Some("ReadSectorHeader"),
+            };
             let base = machine.by_name("acmeflt.sys").map_or(0, |m| m.base);
             // acmeflt.sys keeps RBP frames (UWOP_SET_FPREG); lay the three frames out exactly
             // as their prologues do, so .pdata unwinding through them is exact:
@@ -359,7 +396,11 @@ pub fn kernel_crash(host: &Host, machine: &Machine, cause: Cause, moment: CrashM
             fault_context = false;
             frame0 = nt(rva::KE_BUGCHECK_EX);
             let driver = cause::storage_driver(host).unwrap_or("storport.sys");
-            let (dpc, caller) = if driver == "iaStorAC.sys" { (0x5_b3a0, 0x5_b7e4) } else { (0x1_f2c4, 0x1_f6e0) };
+            let (dpc, caller) = if driver == "iaStorAC.sys" {
+                (0x5_b3a0, 0x5_b7e4)
+            } else {
+                (0x1_f2c4, 0x1_f6e0)
+            };
             callers = vec![
                 nt(rva::KE_ACCUMULATE_TICKS),
                 nt(rva::KE_CLOCK_INTERRUPT_NOTIFY),
@@ -375,7 +416,12 @@ pub fn kernel_crash(host: &Host, machine: &Machine, cause: Cause, moment: CrashM
                 nt(rva::KI_RETIRE_DPC_LIST),
                 nt(rva::KI_IDLE_LOOP),
             ];
-            parameters = [0, 0x501, 0x500, kernel.at(rva::DPC_WATCHDOG_GLOBAL_TRIAGE_BLOCK)];
+            parameters = [
+                0,
+                0x501,
+                0x500,
+                kernel.at(rva::DPC_WATCHDOG_GLOBAL_TRIAGE_BLOCK),
+            ];
             fault_address = ke_bugcheck_ex;
         }
         Cause::GpuTdr => {
@@ -396,6 +442,7 @@ pub fn kernel_crash(host: &Host, machine: &Machine, cause: Cause, moment: CrashM
             let rva = match gpu {
                 "nvlddmkm.sys" => 0xe_2e80,
                 "igdkmd64.sys" => 0x1a_3c10,
+                "igdkmd32.sys" => 0xb_2e44,
                 _ => 0x9_a2e0,
             };
             // P2: "the pointer into the responsible device driver module".
@@ -417,9 +464,18 @@ pub fn kernel_crash(host: &Host, machine: &Machine, cause: Cause, moment: CrashM
                 nt(rva::NT_TERMINATE_PROCESS),
                 nt(rva::KI_SYSTEM_SERVICE_COPY_END),
             ];
-            let va = if is32 { 0x0a00_0000 + rng.below(0x100_0000) * 0x1000 } else { 0x7ff6_0000_0000 + rng.below(0x100_0000) * 0x1000 };
+            let va = if is32 {
+                0x0a00_0000 + rng.below(0x100_0000) * 0x1000
+            } else {
+                0x7ff6_0000_0000 + rng.below(0x100_0000) * 0x1000
+            };
             parameters = match p1 {
-                0x41792 => [p1, 0xffff_f6fb_4000_0000 | (rng.below(0x100_0000) << 3), 0x1_0000_0000_0000, 0],
+                0x41792 => [
+                    p1,
+                    0xffff_f6fb_4000_0000 | (rng.below(0x100_0000) << 3),
+                    0x1_0000_0000_0000,
+                    0,
+                ],
                 0x61941 => [p1, va, 0xb, pool(rng)],
                 _ => [p1, pool(rng), pool(rng), 0],
             };
@@ -473,9 +529,17 @@ pub fn kernel_crash(host: &Host, machine: &Machine, cause: Cause, moment: CrashM
     // sees it; it is there because Windows captures from the bugcheck frame up.
     if fault_context && pre >= 0x100 {
         let path = if cause == Cause::BackupFilterNullRead {
-            [rva::KI_DISPATCH_EXCEPTION, rva::KI_EXCEPTION_DISPATCH, rva::PSP_SYSTEM_THREAD_STARTUP_FILTER]
+            [
+                rva::KI_DISPATCH_EXCEPTION,
+                rva::KI_EXCEPTION_DISPATCH,
+                rva::PSP_SYSTEM_THREAD_STARTUP_FILTER,
+            ]
         } else {
-            [rva::KI_BUGCHECK_DISPATCH, rva::KI_PAGE_FAULT, rva::KI_PAGE_FAULT]
+            [
+                rva::KI_BUGCHECK_DISPATCH,
+                rva::KI_PAGE_FAULT,
+                rva::KI_PAGE_FAULT,
+            ]
         };
         stack.put(low + 0x08, kernel.at(path[0]));
         stack.put(sp - 0x1a0, kernel.at(path[1]));
@@ -494,11 +558,20 @@ pub fn kernel_crash(host: &Host, machine: &Machine, cause: Cause, moment: CrashM
         .filter_map(|s| resolve(machine, s).map(|(a, m)| (a, m, s.function)))
         .collect();
     let mut frames = Vec::with_capacity(resolved.len() + 1);
-    let ip = if fault_context { fault_address } else { ke_bugcheck_ex };
+    let ip = if fault_context {
+        fault_address
+    } else {
+        ke_bugcheck_ex
+    };
     if let Some((a, m)) = resolve(machine, &frame0) {
         let base = machine.by_name(&m).map_or(0, |d| d.base);
         let ip0 = if fault_context { a } else { ip };
-        frames.push(PlannedFrame { module: m, address: ip0, offset: ip0 - base, function: frame0.function });
+        frames.push(PlannedFrame {
+            module: m,
+            address: ip0,
+            offset: ip0 - base,
+            function: frame0.function,
+        });
     }
     for (slot, value) in &exact_x64_slots {
         stack.put(*slot, *value);
@@ -506,7 +579,11 @@ pub fn kernel_crash(host: &Host, machine: &Machine, cause: Cause, moment: CrashM
     let available = high.saturating_sub(callers_from.unwrap_or(sp)) / ptr as u64;
     let n = resolved.len() as u64;
     // Each frame gets an equal share of the room, at least two slots (a record / locals).
-    let share = if n == 0 { 0 } else { (available / (n + 1)).max(2) };
+    let share = if n == 0 {
+        0
+    } else {
+        (available / (n + 1)).max(2)
+    };
     let mut cursor = callers_from.unwrap_or(sp + ptr as u64);
     match arch {
         Arch::X86 | Arch::Arm64 => {
@@ -534,7 +611,12 @@ pub fn kernel_crash(host: &Host, machine: &Machine, cause: Cause, moment: CrashM
     }
     for (addr, module, function) in &resolved {
         let base = machine.by_name(module).map_or(0, |d| d.base);
-        frames.push(PlannedFrame { module: module.clone(), address: *addr, offset: addr - base, function: *function });
+        frames.push(PlannedFrame {
+            module: module.clone(),
+            address: *addr,
+            offset: addr - base,
+            function: *function,
+        });
     }
     // Exact frames of the acmeflt chain come between frame 0 and the scanned callers.
     if cause == Cause::BackupFilterNullRead {
@@ -545,7 +627,11 @@ pub fn kernel_crash(host: &Host, machine: &Machine, cause: Cause, moment: CrashM
                     module: m.base_name().to_string(),
                     address: m.at(rva),
                     offset: u64::from(rva),
-                    function: Some(if name == "DispatchRead" { "DispatchRead" } else { "DispatchIrp" }),
+                    function: Some(if name == "DispatchRead" {
+                        "DispatchRead"
+                    } else {
+                        "DispatchIrp"
+                    }),
                 }
             });
             frames.splice(1..1, extra);
@@ -557,7 +643,13 @@ pub fn kernel_crash(host: &Host, machine: &Machine, cause: Cause, moment: CrashM
         let mut g = gprs;
         g[4] = sp;
         g[5] = if fp != 0 { fp } else { g[5] };
-        CpuContext { arch, ip, sp, fp: g[5], x64_gprs: (arch == Arch::Amd64).then_some(g) }
+        CpuContext {
+            arch,
+            ip,
+            sp,
+            fp: g[5],
+            x64_gprs: (arch == Arch::Amd64).then_some(g),
+        }
     } else {
         // KeBugCheckEx(code, P1, P2, P3): the arguments are in Rcx, Rdx, R8, R9.
         let mut g = gprs;
@@ -566,9 +658,19 @@ pub fn kernel_crash(host: &Host, machine: &Machine, cause: Cause, moment: CrashM
         g[8] = parameters[1];
         g[9] = parameters[2];
         g[4] = sp;
-        let fp_value = if is32 || arch == Arch::Arm64 { fp } else { g[5] };
+        let fp_value = if is32 || arch == Arch::Arm64 {
+            fp
+        } else {
+            g[5]
+        };
         g[5] = fp_value;
-        CpuContext { arch, ip, sp, fp: fp_value, x64_gprs: (arch == Arch::Amd64).then_some(g) }
+        CpuContext {
+            arch,
+            ip,
+            sp,
+            fp: fp_value,
+            x64_gprs: (arch == Arch::Amd64).then_some(g),
+        }
     };
 
     if let Some(va) = context_record_va {
@@ -591,7 +693,8 @@ pub fn kernel_crash(host: &Host, machine: &Machine, cause: Cause, moment: CrashM
             if *addr >= start + 5 && *addr <= start + bytes.len() as u64 {
                 let o = (addr - start) as usize;
                 if arch == Arch::Arm64 {
-                    bytes[o - 4..o].copy_from_slice(&0x9400_0000u32.to_le_bytes()); // BL
+                    bytes[o - 4..o].copy_from_slice(&0x9400_0000u32.to_le_bytes());
+                // BL
                 } else {
                     bytes[o - 5..o].copy_from_slice(&[0xe8, 0, 0, 0, 0]); // call rel32
                 }
@@ -601,7 +704,11 @@ pub fn kernel_crash(host: &Host, machine: &Machine, cause: Cause, moment: CrashM
     }
     // Every triage dump carries a little of the kernel's data: PsLoadedModuleList's head.
     let list_head = kernel.at(rva::PS_LOADED_MODULE_LIST);
-    let first_entry = if is32 { pool(rng) & 0xffff_ffff } else { pool(rng) };
+    let first_entry = if is32 {
+        pool(rng) & 0xffff_ffff
+    } else {
+        pool(rng)
+    };
     let mut head = Vec::new();
     if is32 {
         head.extend_from_slice(&(first_entry as u32).to_le_bytes());
@@ -615,10 +722,23 @@ pub fn kernel_crash(host: &Host, machine: &Machine, cause: Cause, moment: CrashM
     let drivers = machine
         .modules
         .iter()
-        .map(|m| SimDriver { path: m.path.clone(), base: m.base, size: m.size, timestamp: m.timestamp, checksum: m.checksum })
+        .map(|m| SimDriver {
+            path: m.path.clone(),
+            base: m.base,
+            size: m.size,
+            timestamp: m.timestamp,
+            checksum: m.checksum,
+        })
         .collect();
-    let unloaded =
-        machine.unloaded.iter().map(|u| SimUnloaded { name: u.name.to_string(), start: u.start, end: u.end }).collect();
+    let unloaded = machine
+        .unloaded
+        .iter()
+        .map(|u| SimUnloaded {
+            name: u.name.to_string(),
+            start: u.start,
+            end: u.end,
+        })
+        .collect();
     let blob_len = rng.range(0x40, 0x180) as usize;
     let dump_blob = Some((0..blob_len).map(|_| rng.below(256) as u8).collect());
 
@@ -641,5 +761,9 @@ pub fn kernel_crash(host: &Host, machine: &Machine, cause: Cause, moment: CrashM
         data_blocks,
         dump_blob,
     };
-    KernelCrash { spec, fault_address, frames }
+    KernelCrash {
+        spec,
+        fault_address,
+        frames,
+    }
 }

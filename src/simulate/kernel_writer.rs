@@ -174,7 +174,10 @@ pub fn write_triage_dump(spec: &TriageDumpSpec) -> Vec<u8> {
 
 /// The kernel base: the first listed driver (ntoskrnl, as Windows lists it), else a typical one.
 fn kernel_base(spec: &TriageDumpSpec) -> u64 {
-    spec.drivers.first().map(|d| d.base).unwrap_or(0xfffff800_0ba0_0000)
+    spec.drivers
+        .first()
+        .map(|d| d.base)
+        .unwrap_or(0xffff_f800_0ba0_0000)
 }
 
 fn machine_type(arch: Arch) -> u32 {
@@ -193,7 +196,9 @@ pub(crate) fn context_record(arch: Arch, ctx: &CpuContext) -> Vec<u8> {
             let mut c = vec![0u8; X86_CONTEXT_SIZE];
             // CONTEXT_i386 | CONTROL | INTEGER | SEGMENTS, as in the x86 sample.
             c[0..4].copy_from_slice(&0x0001_0007u32.to_le_bytes());
-            let put = |c: &mut Vec<u8>, off: usize, v: u32| c[off..off + 4].copy_from_slice(&v.to_le_bytes());
+            let put = |c: &mut Vec<u8>, off: usize, v: u32| {
+                c[off..off + 4].copy_from_slice(&v.to_le_bytes())
+            };
             put(&mut c, 0x8C, 0); // SegGs
             put(&mut c, 0x90, 0x30); // SegFs (KPCR selector)
             put(&mut c, 0x94, 0x23); // SegEs
@@ -328,7 +333,11 @@ fn write_data_blocks(img: &mut Image, blocks: &[(u64, Vec<u8>)], sign_extend_32:
     for (i, (va, bytes)) in blocks.iter().enumerate() {
         let entry = table + i * DATA_BLOCK_SIZE;
         // x86 dumps store the 32-bit VA sign-extended to 64 bits.
-        let address = if sign_extend_32 { (*va as u32) as i32 as i64 as u64 } else { *va };
+        let address = if sign_extend_32 {
+            (*va as u32) as i32 as i64 as u64
+        } else {
+            *va
+        };
         img.u64(entry, address);
         img.u32(entry + 8, off32(data_offset));
         img.u32(entry + 12, bytes.len() as u32);
@@ -353,7 +362,9 @@ fn finish_triage_part(img: &mut Image) -> usize {
 fn write64(spec: &TriageDumpSpec) -> Vec<u8> {
     let nt = kernel_base(spec);
     let kd_va = nt + KD_DEBUGGER_DATA_RVA;
-    let mut img = Image { bytes: PAGE.repeat(HEADER64_SIZE / 4) };
+    let mut img = Image {
+        bytes: PAGE.repeat(HEADER64_SIZE / 4),
+    };
 
     // --- DUMP_HEADER64 ---
     img.put(0x000, b"PAGEDU64");
@@ -480,7 +491,9 @@ fn write64(spec: &TriageDumpSpec) -> Vec<u8> {
 fn write32(spec: &TriageDumpSpec) -> Vec<u8> {
     let nt = kernel_base(spec) as u32 as u64;
     let kd_va = (nt + KD_DEBUGGER_DATA_RVA) as u32;
-    let mut img = Image { bytes: PAGE.repeat(HEADER32_SIZE / 4) };
+    let mut img = Image {
+        bytes: PAGE.repeat(HEADER32_SIZE / 4),
+    };
 
     // --- DUMP_HEADER32 ---
     img.put(0x00, b"PAGEDUMP");
@@ -619,22 +632,32 @@ mod tests {
             processors: 8,
             product_type: 1,
             bugcheck_code: 0x50,
-            parameters: [0xffff_8405_0000_0074, 0, 0xfffff804_1234_14ed, 2],
+            parameters: [0xffff_8405_0000_0074, 0, 0xffff_f804_1234_14ed, 2],
             crash_time_filetime: 133_658_633_400_000_000,
             uptime_100ns: 600_000_000,
             boot_id: Some(7),
-            context: CpuContext { arch, ip: 0xfffff804_1234_14ed, sp: 0xffff_a001_2345_6f00, fp: 0, x64_gprs: None },
+            context: CpuContext {
+                arch,
+                ip: 0xffff_f804_1234_14ed,
+                sp: 0xffff_a001_2345_6f00,
+                fp: 0,
+                x64_gprs: None,
+            },
             drivers: vec![SimDriver {
                 path: r"\SystemRoot\system32\ntoskrnl.exe".into(),
-                base: 0xfffff804_0000_0000,
+                base: 0xffff_f804_0000_0000,
                 size: 0x104_6000,
                 timestamp: 0x1234_5678,
                 checksum: 0xa5_938c,
             }],
-            unloaded: vec![SimUnloaded { name: "dump_storport.sys".into(), start: 1, end: 2 }],
+            unloaded: vec![SimUnloaded {
+                name: "dump_storport.sys".into(),
+                start: 1,
+                end: 2,
+            }],
             stack_top: 0xffff_a001_2345_6f00,
             stack: vec![0xAA; 0x100],
-            data_blocks: vec![(0xfffff804_1234_1000, vec![0xCC; 0x10])],
+            data_blocks: vec![(0xffff_f804_1234_1000, vec![0xCC; 0x10])],
             dump_blob: Some(vec![1, 2, 3]),
         }
     }

@@ -66,7 +66,9 @@ impl Machine {
 
     /// The module whose base file name is `name` (case-insensitive): `fltmgr.sys`.
     pub fn by_name(&self, name: &str) -> Option<&LoadedModule> {
-        self.modules.iter().find(|m| m.base_name().eq_ignore_ascii_case(name))
+        self.modules
+            .iter()
+            .find(|m| m.base_name().eq_ignore_ascii_case(name))
     }
 
     /// The kernel image (always loaded first).
@@ -77,9 +79,15 @@ impl Machine {
     /// Whether `address` falls inside any loaded or unloaded image: stack filler must never
     /// look like a code address.
     pub fn is_image_address(&self, address: u64) -> bool {
-        let i = self.by_base.partition_point(|&m| self.modules[m].base <= address);
+        let i = self
+            .by_base
+            .partition_point(|&m| self.modules[m].base <= address);
         let in_loaded = i > 0 && address < self.modules[self.by_base[i - 1]].end();
-        in_loaded || self.unloaded.iter().any(|u| address >= u.start && address < u.end)
+        in_loaded
+            || self
+                .unloaded
+                .iter()
+                .any(|u| address >= u.start && address < u.end)
     }
 }
 
@@ -122,16 +130,27 @@ pub fn boot_layout(host: &Host, boot_id: u32, acmeflt_new: bool) -> Machine {
     let mut rng = Rng::derive(host.seed, "boot", u64::from(boot_id));
     let is32 = host.arch == Arch::X86;
     let (region, kernel_align, image_align) = if is32 {
-        (0x8000_0000u64 + rng.range(0, 0x17) * 0x100_0000, 0x40_0000u64, 0x1000u64)
+        (
+            0x8000_0000u64 + rng.range(0, 0x17) * 0x100_0000,
+            0x40_0000u64,
+            0x1000u64,
+        )
     } else {
-        (0xffff_f800_0000_0000u64 | (rng.range(0, 7) << 32) | (rng.range(0x10, 0x6f) << 24), 0x20_0000u64, 0x1_0000u64)
+        (
+            0xffff_f800_0000_0000u64 | (rng.range(0, 7) << 32) | (rng.range(0x10, 0x6f) << 24),
+            0x20_0000u64,
+            0x1_0000u64,
+        )
     };
     let defs: Vec<&'static DriverDef> = catalog::drivers_for(host.features).collect();
     let mut modules = Vec::with_capacity(defs.len());
     // The kernel sits above the first boot images, as in the samples (hal/kd below nt).
     let kernel_def = defs[0];
     let kernel_size = size_of(kernel_def, host);
-    let kernel_base = align_up(region + 0x260_0000 + rng.range(0, 3) * kernel_align, kernel_align);
+    let kernel_base = align_up(
+        region + 0x260_0000 + rng.range(0, 3) * kernel_align,
+        kernel_align,
+    );
     let kernel_end = kernel_base + u64::from(kernel_size);
     let mut next = region;
     for (i, def) in defs.iter().enumerate() {
@@ -165,12 +184,21 @@ pub fn boot_layout(host: &Host, boot_id: u32, acmeflt_new: bool) -> Machine {
             continue;
         }
         let start = below - align_up(u64::from(*size), image_align) - image_align;
-        unloaded.push(UnloadedModule { name, start, end: start + u64::from(*size) });
+        unloaded.push(UnloadedModule {
+            name,
+            start,
+            end: start + u64::from(*size),
+        });
         below = start;
     }
     let mut by_base: Vec<usize> = (0..modules.len()).collect();
     by_base.sort_by_key(|&i| modules[i].base);
-    Machine { arch: host.arch, modules, unloaded, by_base }
+    Machine {
+        arch: host.arch,
+        modules,
+        unloaded,
+        by_base,
+    }
 }
 
 #[cfg(test)]
@@ -183,7 +211,12 @@ mod tests {
         for index in 0..40 {
             let host = fleet::host(3, index);
             let m = boot_layout(&host, 10, false);
-            assert!(m.modules.len() >= 150, "{} modules on {}", m.modules.len(), host.name);
+            assert!(
+                m.modules.len() >= 150,
+                "{} modules on {}",
+                m.modules.len(),
+                host.name
+            );
             let mut spans: Vec<(u64, u64)> = m.modules.iter().map(|d| (d.base, d.end())).collect();
             spans.extend(m.unloaded.iter().map(|u| (u.start, u.end)));
             spans.sort();
@@ -198,9 +231,13 @@ mod tests {
         let moved = (0..40)
             .filter(|&i| {
                 let host = fleet::host(3, i);
-                boot_layout(&host, 10, false).kernel().base != boot_layout(&host, 11, false).kernel().base
+                boot_layout(&host, 10, false).kernel().base
+                    != boot_layout(&host, 11, false).kernel().base
             })
             .count();
-        assert!(moved > 30, "KASLR: the kernel moved on only {moved} of 40 reboots");
+        assert!(
+            moved > 30,
+            "KASLR: the kernel moved on only {moved} of 40 reboots"
+        );
     }
 }

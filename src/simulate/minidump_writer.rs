@@ -1,11 +1,15 @@
 //! Writes user-mode minidumps (`MDMP`) for x64 Windows processes: the streams a crash
-//! report needs, laid out as `MiniDumpWriteDump` does (minidumpapiset.h / DbgHelp docs):
+//! report needs, laid out as `MiniDumpWriteDump` does (minidumpapiset.h / DbgHelp docs), in
+//! this order:
 //!
-//! `MINIDUMP_HEADER` (32 bytes) | stream directory (12 bytes per stream) | SystemInfo (56 bytes
-//! + CSD string) | ModuleList {u32 count; MINIDUMP_MODULE (108 bytes, pack 4)[]} + names
-//! (MINIDUMP_STRING: u32 byte length, UTF-16, NUL) + CodeView `RSDS` records | ThreadList
-//! {u32 count; MINIDUMP_THREAD (48 bytes)[]} + AMD64 CONTEXTs (0x4D0) | MemoryList {u32 count;
-//! MINIDUMP_MEMORY_DESCRIPTOR (16 bytes)[]} + the stack bytes | Exception stream (168 bytes).
+//! - `MINIDUMP_HEADER` (32 bytes), then the stream directory (12 bytes per stream);
+//! - SystemInfo (56 bytes) and its CSD-version string;
+//! - ModuleList {u32 count; MINIDUMP_MODULE (108 bytes, pack 4)[]}, then the names
+//!   (MINIDUMP_STRING: u32 byte length, UTF-16, NUL) and CodeView `RSDS` records;
+//! - per thread an AMD64 CONTEXT (0x4D0) and the stack bytes;
+//! - ThreadList {u32 count; MINIDUMP_THREAD (48 bytes)[]};
+//! - MemoryList {u32 count; MINIDUMP_MEMORY_DESCRIPTOR (16 bytes)[]} (the stacks again);
+//! - the Exception stream (168 bytes).
 
 /// One module of the process.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,8 +117,15 @@ fn amd64_context(thread: &MdmpThread) -> Vec<u8> {
     let mut c = vec![0u8; AMD64_CONTEXT_SIZE];
     c[0x30..0x34].copy_from_slice(&0x0010_001fu32.to_le_bytes()); // CONTEXT_AMD64 | FULL | DEBUG
     c[0x34..0x38].copy_from_slice(&0x1f80u32.to_le_bytes()); // MxCsr
-    // User-mode selectors: Cs 0x33, Ds/Es/Gs/Ss 0x2b, Fs 0x53.
-    for (off, sel) in [(0x38, 0x33u16), (0x3a, 0x2b), (0x3c, 0x2b), (0x3e, 0x53), (0x40, 0x2b), (0x42, 0x2b)] {
+                                                             // User-mode selectors: Cs 0x33, Ds/Es/Gs/Ss 0x2b, Fs 0x53.
+    for (off, sel) in [
+        (0x38, 0x33u16),
+        (0x3a, 0x2b),
+        (0x3c, 0x2b),
+        (0x3e, 0x53),
+        (0x40, 0x2b),
+        (0x42, 0x2b),
+    ] {
         c[off..off + 2].copy_from_slice(&sel.to_le_bytes());
     }
     c[0x44..0x48].copy_from_slice(&0x0001_0246u32.to_le_bytes()); // EFlags
@@ -127,8 +138,18 @@ fn amd64_context(thread: &MdmpThread) -> Vec<u8> {
 
 /// Writes the minidump `spec` describes.
 pub fn write_minidump(spec: &MinidumpSpec) -> Vec<u8> {
-    let streams = [SYSTEM_INFO_STREAM, MODULE_LIST_STREAM, THREAD_LIST_STREAM, MEMORY_LIST_STREAM, EXCEPTION_STREAM];
-    let mut out = Out { bytes: Vec::with_capacity(0x4000 + spec.threads.iter().map(|t| t.stack.len()).sum::<usize>()) };
+    let streams = [
+        SYSTEM_INFO_STREAM,
+        MODULE_LIST_STREAM,
+        THREAD_LIST_STREAM,
+        MEMORY_LIST_STREAM,
+        EXCEPTION_STREAM,
+    ];
+    let mut out = Out {
+        bytes: Vec::with_capacity(
+            0x4000 + spec.threads.iter().map(|t| t.stack.len()).sum::<usize>(),
+        ),
+    };
     out.u32(MDMP_SIGNATURE);
     out.u32(MDMP_VERSION);
     out.u32(streams.len() as u32);
@@ -174,7 +195,8 @@ pub fn write_minidump(spec: &MinidumpSpec) -> Vec<u8> {
         let at = out.pos();
         out.u32(spec.modules.len() as u32);
         let first = out.pos();
-        out.bytes.resize(first as usize + spec.modules.len() * 108, 0);
+        out.bytes
+            .resize(first as usize + spec.modules.len() * 108, 0);
         entries.push((MODULE_LIST_STREAM, 4 + spec.modules.len() as u32 * 108, at));
         for (i, m) in spec.modules.iter().enumerate() {
             let name_rva = out.string(&m.path);
@@ -197,8 +219,21 @@ pub fn write_minidump(spec: &MinidumpSpec) -> Vec<u8> {
             let ms = (u32::from(m.version[0]) << 16) | u32::from(m.version[1]);
             let ls = (u32::from(m.version[2]) << 16) | u32::from(m.version[3]);
             let is_dll = m.path.to_ascii_lowercase().ends_with(".dll");
-            let ffi =
-                [0xfeef_04bd, 0x0001_0000, ms, ls, ms, ls, 0x3f, 0, 0x0004_0004, if is_dll { 2 } else { 1 }, 0, 0, 0];
+            let ffi = [
+                0xfeef_04bd,
+                0x0001_0000,
+                ms,
+                ls,
+                ms,
+                ls,
+                0x3f,
+                0,
+                0x0004_0004,
+                if is_dll { 2 } else { 1 },
+                0,
+                0,
+                0,
+            ];
             for (k, v) in ffi.iter().enumerate() {
                 b[24 + 4 * k..28 + 4 * k].copy_from_slice(&u32::to_le_bytes(*v));
             }
@@ -263,7 +298,11 @@ pub fn write_minidump(spec: &MinidumpSpec) -> Vec<u8> {
         for i in 0..15 {
             out.u64(e.information.get(i).copied().unwrap_or(0));
         }
-        let thread = spec.threads.iter().position(|t| t.id == e.thread_id).unwrap_or(0);
+        let thread = spec
+            .threads
+            .iter()
+            .position(|t| t.id == e.thread_id)
+            .unwrap_or(0);
         out.u32(AMD64_CONTEXT_SIZE as u32);
         out.u32(context_rvas.get(thread).copied().unwrap_or(0));
         entries.push((EXCEPTION_STREAM, out.pos() - at, at));
@@ -271,7 +310,11 @@ pub fn write_minidump(spec: &MinidumpSpec) -> Vec<u8> {
 
     // The directory, in the order the streams were listed.
     for (i, kind) in streams.iter().enumerate() {
-        let (_, size, rva) = entries.iter().find(|(k, _, _)| k == kind).copied().unwrap_or((*kind, 0, 0));
+        let (_, size, rva) = entries
+            .iter()
+            .find(|(k, _, _)| k == kind)
+            .copied()
+            .unwrap_or((*kind, 0, 0));
         let d = directory as usize + i * 12;
         out.bytes[d..d + 4].copy_from_slice(&kind.to_le_bytes());
         out.bytes[d + 4..d + 8].copy_from_slice(&size.to_le_bytes());

@@ -29,9 +29,9 @@ pub mod scenario;
 pub mod truth;
 pub mod user_crash;
 
+pub use generate::DEFAULT_MINIDUMPS_COUNT;
 pub use kernel_writer::{write_triage_dump, SimDriver, SimUnloaded, TriageDumpSpec};
 pub use minidump_writer::{write_minidump, MdmpException, MdmpModule, MdmpThread, MinidumpSpec};
-pub use generate::DEFAULT_MINIDUMPS_COUNT;
 pub use output::{write_fleet, FleetSummary, SimulateConfig, SimulateError, DEFAULT_START};
 pub use reports::{simulate_reports, ReportOptions};
 pub use scenario::Scenario;
@@ -63,12 +63,19 @@ pub fn utc_date_parts(unix_secs: i64) -> (i64, u32, u32) {
 pub fn rfc3339(unix_secs: i64) -> String {
     let (y, mo, d) = utc_date_parts(unix_secs);
     let s = unix_secs.rem_euclid(86_400);
-    format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}Z", s / 3600, s / 60 % 60, s % 60)
+    format!(
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
 }
 
 /// Parses `2024-07-19T04:09:00Z` (any RFC 3339 offset) to Unix seconds.
 pub fn parse_rfc3339(text: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(text.trim()).ok().map(|t| t.timestamp())
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .ok()
+        .map(|t| t.timestamp())
 }
 
 #[cfg(test)]
@@ -83,6 +90,9 @@ mod tests {
         // The Win10 sample's SystemTime 0x01d707f23dbb3399 is 2021-02-21.
         let unix = (0x01d7_07f2_3dbb_3399u64 / 10_000_000) as i64 - FILETIME_UNIX_OFFSET_SECS;
         assert_eq!(&rfc3339(unix)[..10], "2021-02-21");
-        assert_eq!(filetime_from_unix(unix) / 10_000_000, 0x01d7_07f2_3dbb_3399 / 10_000_000);
+        assert_eq!(
+            filetime_from_unix(unix) / 10_000_000,
+            0x01d7_07f2_3dbb_3399 / 10_000_000
+        );
     }
 }

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::fleet::{self, Host};
-use super::generate::{host_crashes, retain_newest_minidumps, CrashContent, DEFAULT_MINIDUMPS_COUNT};
+use super::generate::{
+    host_crashes, retain_newest_minidumps, CrashContent, DEFAULT_MINIDUMPS_COUNT,
+};
 use super::kernel_writer::write_triage_dump;
 use super::minidump_writer::write_minidump;
 use super::rfc3339;
@@ -49,7 +51,10 @@ pub enum SimulateError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SimulateError + '_ {
-    move |source| SimulateError::Io { path: path.to_path_buf(), source }
+    move |source| SimulateError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// What a run wrote.
@@ -74,7 +79,13 @@ struct HostOutput {
 /// The command line that regenerates a run.
 pub fn command_line(config: &SimulateConfig, out: &str) -> String {
     let names: Vec<&str> = config.scenarios.iter().map(|s| s.name()).collect();
-    let mut cmd = format!("blastradius simulate --scenario {} --hosts {} --seed {} --out {}", names.join(","), config.hosts, config.seed, out);
+    let mut cmd = format!(
+        "blastradius simulate --scenario {} --hosts {} --seed {} --out {}",
+        names.join(","),
+        config.hosts,
+        config.seed,
+        out
+    );
     if config.start != DEFAULT_START {
         let _ = write!(cmd, " --start {}", rfc3339(config.start));
     }
@@ -84,11 +95,20 @@ pub fn command_line(config: &SimulateConfig, out: &str) -> String {
     cmd
 }
 
-fn simulate_host(host: &Host, config: &SimulateConfig, out_dir: &Path) -> Result<HostOutput, SimulateError> {
-    let clock = Clock { start: config.start };
+fn simulate_host(
+    host: &Host,
+    config: &SimulateConfig,
+    out_dir: &Path,
+) -> Result<HostOutput, SimulateError> {
+    let clock = Clock {
+        start: config.start,
+    };
     let plan = plan_host(host, &config.scenarios, clock, config.seed);
     let mut crashes = host_crashes(host, &plan, clock);
-    let channel_file_crashes = crashes.iter().filter(|c| c.cause == super::cause::Cause::ChannelFile291).count() as u32;
+    let channel_file_crashes = crashes
+        .iter()
+        .filter(|c| c.cause == super::cause::Cause::ChannelFile291)
+        .count() as u32;
     retain_newest_minidumps(&mut crashes, config.minidumps_count);
     let mut truths = Vec::with_capacity(crashes.len());
     if !crashes.is_empty() {
@@ -106,78 +126,161 @@ fn simulate_host(host: &Host, config: &SimulateConfig, out_dir: &Path) -> Result
         truth.size_bytes = bytes.len() as u64;
         truths.push(truth);
     }
-    Ok(HostOutput { truths, outage: plan.outage, deployments: plan.deployments, channel_file_crashes })
+    Ok(HostOutput {
+        truths,
+        outage: plan.outage,
+        deployments: plan.deployments,
+        channel_file_crashes,
+    })
 }
 
-fn timeline(config: &SimulateConfig, truths: &[&DumpTruth], ring_of: &BTreeMap<&str, &str>) -> Vec<TimelineEvent> {
-    let clock = Clock { start: config.start };
+fn timeline(
+    config: &SimulateConfig,
+    truths: &[&DumpTruth],
+    ring_of: &BTreeMap<&str, &str>,
+) -> Vec<TimelineEvent> {
+    let clock = Clock {
+        start: config.start,
+    };
     let mut events = Vec::new();
     let mut add = |t: i64, s: Scenario, e: String| events.push((t, s.name().to_string(), e));
     let first_last = |scenario: &str, pred: &dyn Fn(&DumpTruth) -> bool| {
-        let mut times: Vec<&str> =
-            truths.iter().filter(|d| d.scenario == scenario && pred(d)).map(|d| d.crash_time.as_str()).collect();
+        let mut times: Vec<&str> = truths
+            .iter()
+            .filter(|d| d.scenario == scenario && pred(d))
+            .map(|d| d.crash_time.as_str())
+            .collect();
         times.sort_unstable();
-        (times.first().map(|s| s.to_string()), times.last().map(|s| s.to_string()))
+        (
+            times.first().map(|s| s.to_string()),
+            times.last().map(|s| s.to_string()),
+        )
     };
     for s in &config.scenarios {
         match s {
             Scenario::ChannelFile291 => {
-                add(clock.start, *s, format!("content update {} published to every online host, no rings", scenario::CHANNEL_FILE_BAD));
-                add(clock.revert(), *s, format!("content reverted: {} published", scenario::CHANNEL_FILE_FIXED));
+                add(
+                    clock.start,
+                    *s,
+                    format!(
+                        "content update {} published to every online host, no rings",
+                        scenario::CHANNEL_FILE_BAD
+                    ),
+                );
+                add(
+                    clock.revert(),
+                    *s,
+                    format!(
+                        "content reverted: {} published",
+                        scenario::CHANNEL_FILE_FIXED
+                    ),
+                );
             }
             Scenario::GpuTdr | Scenario::Baseline => {
-                add(clock.background_from(), *s, "background window opens".into());
-                add(clock.background_until(), *s, "background window closes".into());
+                add(
+                    clock.background_from(),
+                    *s,
+                    "background window opens".into(),
+                );
+                add(
+                    clock.background_until(),
+                    *s,
+                    "background window closes".into(),
+                );
             }
             Scenario::StagedRollout => {
                 for ring in fleet::RINGS {
                     add(
                         clock.ring_start(ring),
                         *s,
-                        format!("acmeflt.sys {} starts deploying to ring {ring}", super::catalog::ACMEFLT_NEW_VERSION),
+                        format!(
+                            "acmeflt.sys {} starts deploying to ring {ring}",
+                            super::catalog::ACMEFLT_NEW_VERSION
+                        ),
                     );
                 }
-                add(clock.rollout_until(), *s, "observation window closes".into());
+                add(
+                    clock.rollout_until(),
+                    *s,
+                    "observation window closes".into(),
+                );
             }
         }
     }
-    let mut out: Vec<TimelineEvent> =
-        events.into_iter().map(|(t, scenario, event)| TimelineEvent { time: rfc3339(t), scenario, event }).collect();
+    let mut out: Vec<TimelineEvent> = events
+        .into_iter()
+        .map(|(t, scenario, event)| TimelineEvent {
+            time: rfc3339(t),
+            scenario,
+            event,
+        })
+        .collect();
     // Observed moments, from the dumps themselves.
     for s in &config.scenarios {
         let (first, last) = first_last(s.name(), &|_| true);
         if let (Some(first), Some(last)) = (first, last) {
-            out.push(TimelineEvent { time: first, scenario: s.name().into(), event: "first crash".into() });
-            out.push(TimelineEvent { time: last, scenario: s.name().into(), event: "last crash".into() });
+            out.push(TimelineEvent {
+                time: first,
+                scenario: s.name().into(),
+                event: "first crash".into(),
+            });
+            out.push(TimelineEvent {
+                time: last,
+                scenario: s.name().into(),
+                event: "last crash".into(),
+            });
         }
         if *s == Scenario::StagedRollout {
             for ring in fleet::RINGS {
-                let (first, _) = first_last(s.name(), &|d| ring_of.get(d.host.as_str()) == Some(&ring));
+                let (first, _) =
+                    first_last(s.name(), &|d| ring_of.get(d.host.as_str()) == Some(&ring));
                 if let Some(first) = first {
-                    out.push(TimelineEvent { time: first, scenario: s.name().into(), event: format!("first crash in ring {ring}") });
+                    out.push(TimelineEvent {
+                        time: first,
+                        scenario: s.name().into(),
+                        event: format!("first crash in ring {ring}"),
+                    });
                 }
             }
         }
     }
-    out.sort_by(|a, b| a.time.cmp(&b.time).then(a.scenario.cmp(&b.scenario)).then(a.event.cmp(&b.event)));
+    out.sort_by(|a, b| {
+        a.time
+            .cmp(&b.time)
+            .then(a.scenario.cmp(&b.scenario))
+            .then(a.event.cmp(&b.event))
+    });
     out
 }
 
+/// One cluster's tally while the truth is assembled.
+struct ClusterTally<'a> {
+    cause: &'a str,
+    blamed: Option<&'a str>,
+    dumps: u64,
+    hosts: std::collections::BTreeSet<&'a str>,
+}
+
 fn clusters(truths: &[&DumpTruth]) -> Vec<ClusterTruth> {
-    let mut by_label: BTreeMap<&str, (String, Option<String>, u64, std::collections::BTreeSet<&str>)> = BTreeMap::new();
+    let mut by_label: BTreeMap<&str, ClusterTally<'_>> = BTreeMap::new();
     for d in truths {
-        let e = by_label.entry(&d.cluster).or_insert_with(|| (d.cause.clone(), d.blamed_driver.clone(), 0, Default::default()));
-        e.2 += 1;
-        e.3.insert(&d.host);
+        let e = by_label.entry(&d.cluster).or_insert_with(|| ClusterTally {
+            cause: &d.cause,
+            blamed: d.blamed_driver.as_deref(),
+            dumps: 0,
+            hosts: Default::default(),
+        });
+        e.dumps += 1;
+        e.hosts.insert(&d.host);
     }
     let mut out: Vec<ClusterTruth> = by_label
         .into_iter()
-        .map(|(label, (cause, blamed, dumps, hosts))| ClusterTruth {
+        .map(|(label, t)| ClusterTruth {
             label: label.to_string(),
-            cause,
-            blamed_driver: blamed,
-            dumps,
-            hosts: hosts.len() as u64,
+            cause: t.cause.to_string(),
+            blamed_driver: t.blamed.map(str::to_string),
+            dumps: t.dumps,
+            hosts: t.hosts.len() as u64,
         })
         .collect();
     out.sort_by(|a, b| b.dumps.cmp(&a.dumps).then(a.label.cmp(&b.label)));
@@ -186,7 +289,11 @@ fn clusters(truths: &[&DumpTruth]) -> Vec<ClusterTruth> {
 
 /// Writes the fleet of `config` into `out_dir` (created if needed). `out_display` is how the
 /// folder is spelled in the truth's regenerating command.
-pub fn write_fleet(config: &SimulateConfig, out_dir: &Path, out_display: &str) -> Result<FleetSummary, SimulateError> {
+pub fn write_fleet(
+    config: &SimulateConfig,
+    out_dir: &Path,
+    out_display: &str,
+) -> Result<FleetSummary, SimulateError> {
     if config.hosts == 0 {
         return Err(SimulateError::Invalid("--hosts must be at least 1".into()));
     }
@@ -198,8 +305,10 @@ pub fn write_fleet(config: &SimulateConfig, out_dir: &Path, out_display: &str) -
     let inventory = out_dir.join("inventory.csv");
     std::fs::write(&inventory, fleet::inventory_csv(&hosts)).map_err(io(&inventory))?;
 
-    let outputs: Vec<HostOutput> =
-        hosts.par_iter().map(|h| simulate_host(h, config, out_dir)).collect::<Result<Vec<_>, _>>()?;
+    let outputs: Vec<HostOutput> = hosts
+        .par_iter()
+        .map(|h| simulate_host(h, config, out_dir))
+        .collect::<Result<Vec<_>, _>>()?;
 
     let mut rollout = String::from("host,ring,change,version,deployed_at\n");
     let mut any_deployment = false;
@@ -207,7 +316,15 @@ pub fn write_fleet(config: &SimulateConfig, out_dir: &Path, out_display: &str) -
     for (host, o) in hosts.iter().zip(&outputs) {
         for d in &o.deployments {
             any_deployment = true;
-            let _ = writeln!(rollout, "{},{},{},{},{}", host.name, host.ring, d.change, d.version, rfc3339(d.deployed_at));
+            let _ = writeln!(
+                rollout,
+                "{},{},{},{},{}",
+                host.name,
+                host.ring,
+                d.change,
+                d.version,
+                rfc3339(d.deployed_at)
+            );
         }
         if let Some(outage) = o.outage {
             let crashes = o.channel_file_crashes;
@@ -229,7 +346,11 @@ pub fn write_fleet(config: &SimulateConfig, out_dir: &Path, out_display: &str) -
 
     let all: Vec<&DumpTruth> = outputs.iter().flat_map(|o| o.truths.iter()).collect();
     let ring_of: BTreeMap<&str, &str> = hosts.iter().map(|h| (h.name.as_str(), h.ring)).collect();
-    let mut boot_loop_hosts: Vec<String> = outages.iter().filter(|o| o.boot_loop).map(|o| o.host.clone()).collect();
+    let mut boot_loop_hosts: Vec<String> = outages
+        .iter()
+        .filter(|o| o.boot_loop)
+        .map(|o| o.host.clone())
+        .collect();
     boot_loop_hosts.sort();
     let summary = FleetSummary {
         hosts: hosts.len(),
@@ -242,7 +363,11 @@ pub fn write_fleet(config: &SimulateConfig, out_dir: &Path, out_display: &str) -
     let truth = Truth {
         generator: format!("blastradius simulate {}", env!("CARGO_PKG_VERSION")),
         command: command_line(config, out_display),
-        scenarios: config.scenarios.iter().map(|s| s.name().to_string()).collect(),
+        scenarios: config
+            .scenarios
+            .iter()
+            .map(|s| s.name().to_string())
+            .collect(),
         seed: config.seed,
         hosts: config.hosts,
         start: rfc3339(config.start),
@@ -254,7 +379,8 @@ pub fn write_fleet(config: &SimulateConfig, out_dir: &Path, out_display: &str) -
         dumps: all.into_iter().cloned().collect(),
     };
     let path = out_dir.join("truth.json");
-    let json = serde_json::to_string_pretty(&truth).map_err(|e| SimulateError::Invalid(format!("truth.json: {e}")))?;
+    let json = serde_json::to_string_pretty(&truth)
+        .map_err(|e| SimulateError::Invalid(format!("truth.json: {e}")))?;
     std::fs::write(&path, json + "\n").map_err(io(&path))?;
     Ok(summary)
 }

@@ -10,13 +10,15 @@
 
 use crate::dump::{bugcheck, os_version, Arch};
 use crate::record::{
-    hex, BugcheckRecord, CrashReport, DumpFormat, ExceptionRecord, Fault, FrameTrust, ModuleRecord, StackFrame,
-    UnloadedModuleRecord,
+    hex, BugcheckRecord, CrashReport, DumpFormat, ExceptionRecord, Fault, FrameTrust, ModuleRecord,
+    StackFrame, UnloadedModuleRecord,
 };
 use crate::triage::{self, FrameRef, Rules, TriageInput};
 
 use super::fleet;
-use super::generate::{host_crashes, retain_newest_minidumps, CrashContent, HostCrash, DEFAULT_MINIDUMPS_COUNT};
+use super::generate::{
+    host_crashes, retain_newest_minidumps, CrashContent, HostCrash, DEFAULT_MINIDUMPS_COUNT,
+};
 use super::kernel_crash::PlannedFrame;
 use super::scenario::{plan_host, Clock, Scenario};
 
@@ -34,7 +36,11 @@ pub struct ReportOptions {
 
 impl Default for ReportOptions {
     fn default() -> ReportOptions {
-        ReportOptions { with_modules: true, start: super::output::DEFAULT_START, minidumps_count: DEFAULT_MINIDUMPS_COUNT }
+        ReportOptions {
+            with_modules: true,
+            start: super::output::DEFAULT_START,
+            minidumps_count: DEFAULT_MINIDUMPS_COUNT,
+        }
     }
 }
 
@@ -52,14 +58,23 @@ pub fn simulate_reports(
 ) -> impl Iterator<Item = (String, CrashReport)> {
     let scenarios = scenarios.to_vec();
     let rules = Rules::builtin();
-    let clock = Clock { start: options.start };
+    let clock = Clock {
+        start: options.start,
+    };
     (0..hosts).flat_map(move |index| {
         let host = fleet::host(seed, index);
         let plan = plan_host(&host, &scenarios, clock, seed);
         let mut crashes = host_crashes(&host, &plan, clock);
         retain_newest_minidumps(&mut crashes, options.minidumps_count);
-        let reports: Vec<(String, CrashReport)> =
-            crashes.iter().map(|c| (host.name.clone(), report_of(&host, c, &rules, options.with_modules))).collect();
+        let reports: Vec<(String, CrashReport)> = crashes
+            .iter()
+            .map(|c| {
+                (
+                    host.name.clone(),
+                    report_of(&host, c, &rules, options.with_modules),
+                )
+            })
+            .collect();
         reports
     })
 }
@@ -84,21 +99,37 @@ fn frames_of(planned: &[PlannedFrame]) -> Vec<StackFrame> {
             function: f.function.map(str::to_string),
             function_offset: None,
             source_line: None,
-            trust: if i == 0 { FrameTrust::Context } else { FrameTrust::Scan },
+            trust: if i == 0 {
+                FrameTrust::Context
+            } else {
+                FrameTrust::Scan
+            },
         })
         .collect()
 }
 
-fn report_of(host: &fleet::Host, crash: &HostCrash, rules: &Rules, with_modules: bool) -> CrashReport {
+fn report_of(
+    host: &fleet::Host,
+    crash: &HostCrash,
+    rules: &Rules,
+    with_modules: bool,
+) -> CrashReport {
     let t = &crash.truth;
     let mut report = CrashReport {
         path: t.path.clone(),
-        dump_id: format!("{:016x}{:016x}", host.seed, crash.unix as u64 ^ u64::from(crash.boot_id) << 40),
+        dump_id: format!(
+            "{:016x}{:016x}",
+            host.seed,
+            crash.unix as u64 ^ u64::from(crash.boot_id) << 40
+        ),
         size_bytes: 0,
         format: DumpFormat::KernelTriage,
         arch: arch_name(host.arch).into(),
         os_build: Some(host.os_build),
-        os_version: Some(os_version::release_name(host.os_build, Some(host.product_type))),
+        os_version: Some(os_version::release_name(
+            host.os_build,
+            Some(host.product_type),
+        )),
         processors: Some(host.processors),
         product_type: os_version::product_type_name(host.product_type).map(str::to_string),
         crash_time: Some(t.crash_time.clone()),
@@ -130,10 +161,16 @@ fn report_of(host: &fleet::Host, crash: &HostCrash, rules: &Rules, with_modules:
                 name: bugcheck::name(code),
                 parameters: parameters.iter().map(|p| hex(*p)).collect(),
             });
-            access = bugcheck::access(code, &parameters, Some(host.os_build), host.arch).map(|a| a.as_str());
+            access = bugcheck::access(code, &parameters, Some(host.os_build), host.arch)
+                .map(|a| a.as_str());
             referenced = bugcheck::referenced_address(code, &parameters);
-            let fault_module = k.spec.drivers.iter().find(|d| k.fault_address >= d.base && k.fault_address - d.base < u64::from(d.size));
-            let function = k.frames.first().and_then(|f| f.function.filter(|_| f.address == k.fault_address));
+            let fault_module = k.spec.drivers.iter().find(|d| {
+                k.fault_address >= d.base && k.fault_address - d.base < u64::from(d.size)
+            });
+            let function = k
+                .frames
+                .first()
+                .and_then(|f| f.function.filter(|_| f.address == k.fault_address));
             report.fault = Fault {
                 address: Some(hex(k.fault_address)),
                 module: Some(fault_module.map_or_else(
@@ -174,23 +211,37 @@ fn report_of(host: &fleet::Host, crash: &HostCrash, rules: &Rules, with_modules:
                     .spec
                     .unloaded
                     .iter()
-                    .map(|u| UnloadedModuleRecord { name: u.name.chars().take(12).collect(), start: hex(u.start), end: hex(u.end) })
+                    .map(|u| UnloadedModuleRecord {
+                        name: u.name.chars().take(12).collect(),
+                        start: hex(u.start),
+                        end: hex(u.end),
+                    })
                     .collect();
             }
         }
         CrashContent::User(u) => {
             report.format = DumpFormat::Minidump;
-            report.size_bytes = 0x4000 + u.spec.threads.iter().map(|t| t.stack.len() as u64).sum::<u64>();
+            report.size_bytes = 0x4000
+                + u.spec
+                    .threads
+                    .iter()
+                    .map(|t| t.stack.len() as u64)
+                    .sum::<u64>();
             let code = u.spec.exception.code;
             let kind = u.spec.exception.information.first().copied().unwrap_or(0);
             access = Some(if kind == 1 { "write" } else { "read" });
             referenced = u.spec.exception.information.get(1).copied();
             report.exception = Some(ExceptionRecord {
                 code,
-                name: format!("EXCEPTION_ACCESS_VIOLATION_{}", if kind == 1 { "WRITE" } else { "READ" }),
+                name: format!(
+                    "EXCEPTION_ACCESS_VIOLATION_{}",
+                    if kind == 1 { "WRITE" } else { "READ" }
+                ),
                 address: hex(u.fault_address),
             });
-            let module = u.spec.modules.iter().find(|m| u.fault_address >= m.base && u.fault_address - m.base < u64::from(m.size));
+            let module = u.spec.modules.iter().find(|m| {
+                u.fault_address >= m.base && u.fault_address - m.base < u64::from(m.size)
+            });
             report.fault = Fault {
                 address: Some(hex(u.fault_address)),
                 module: module.map(|m| crate::dump::modules::base_name(&m.path).to_string()),
@@ -249,9 +300,27 @@ fn report_of(host: &fleet::Host, crash: &HostCrash, rules: &Rules, with_modules:
 
 /// The size the writer gives this dump, computed from the spec (exact up to page rounding).
 fn estimated_kernel_size(spec: &super::kernel_writer::TriageDumpSpec) -> u64 {
-    let strings: usize = spec.drivers.iter().map(|d| (4 + 2 * d.path.encode_utf16().count() + 2).div_ceil(8) * 8).sum();
+    let strings: usize = spec
+        .drivers
+        .iter()
+        .map(|d| (4 + 2 * d.path.encode_utf16().count() + 2).div_ceil(8) * 8)
+        .sum();
     let blocks: usize = spec.data_blocks.iter().map(|(_, b)| 16 + b.len()).sum();
-    let triage = 0x2000 + 0x80 + 0x50 + 8 + spec.unloaded.len() * 0x38 + 0x800 + spec.stack.len() + 0x380 + spec.drivers.len() * 0x90 + strings + blocks + 4;
-    let blob = spec.dump_blob.as_ref().map_or(0, |b| 0x30 + b.len().div_ceil(8) * 8);
+    let triage = 0x2000
+        + 0x80
+        + 0x50
+        + 8
+        + spec.unloaded.len() * 0x38
+        + 0x800
+        + spec.stack.len()
+        + 0x380
+        + spec.drivers.len() * 0x90
+        + strings
+        + blocks
+        + 4;
+    let blob = spec
+        .dump_blob
+        .as_ref()
+        .map_or(0, |b| 0x30 + b.len().div_ceil(8) * 8);
     (triage.div_ceil(0x1000) * 0x1000 + blob) as u64
 }

@@ -33,7 +33,9 @@ pub fn hash_str(text: &str) -> u64 {
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng { state: mix(seed ^ GOLDEN) }
+        Rng {
+            state: mix(seed ^ GOLDEN),
+        }
     }
 
     /// An independent generator for the sub-stream `(tag, index)` of this seed.
@@ -120,19 +122,27 @@ mod tests {
 
     #[test]
     fn same_seed_same_stream_and_derived_streams_differ() {
-        let a: Vec<u64> = (0..4).map({
-            let mut r = Rng::new(42);
-            move |_| r.next_u64()
-        })
-        .collect();
-        let b: Vec<u64> = (0..4).map({
-            let mut r = Rng::new(42);
-            move |_| r.next_u64()
-        })
-        .collect();
+        let a: Vec<u64> = (0..4)
+            .map({
+                let mut r = Rng::new(42);
+                move |_| r.next_u64()
+            })
+            .collect();
+        let b: Vec<u64> = (0..4)
+            .map({
+                let mut r = Rng::new(42);
+                move |_| r.next_u64()
+            })
+            .collect();
         assert_eq!(a, b);
-        assert_ne!(Rng::derive(1, "host", 0).next_u64(), Rng::derive(1, "host", 1).next_u64());
-        assert_ne!(Rng::derive(1, "host", 0).next_u64(), Rng::derive(1, "boot", 0).next_u64());
+        assert_ne!(
+            Rng::derive(1, "host", 0).next_u64(),
+            Rng::derive(1, "host", 1).next_u64()
+        );
+        assert_ne!(
+            Rng::derive(1, "host", 0).next_u64(),
+            Rng::derive(1, "boot", 0).next_u64()
+        );
     }
 
     #[test]

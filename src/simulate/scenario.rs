@@ -21,7 +21,12 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 4] = [Scenario::ChannelFile291, Scenario::GpuTdr, Scenario::Baseline, Scenario::StagedRollout];
+    pub const ALL: [Scenario; 4] = [
+        Scenario::ChannelFile291,
+        Scenario::GpuTdr,
+        Scenario::Baseline,
+        Scenario::StagedRollout,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -38,9 +43,9 @@ impl Scenario {
             Scenario::ChannelFile291 => {
                 "CrowdStrike-like: at START a csagent.sys content update reaches every online host within minutes (no rings); 0x50 in csagent+0xe14ed, most hosts boot-loop until the revert 78 min later, some need manual repair"
             }
-            Scenario::GpuTdr => "0x116 VIDEO_TDR_FAILURE in the GPU driver (nvlddmkm / igdkmd64) on workstations, a steady background over the 7 days before START",
+            Scenario::GpuTdr => "0x116 VIDEO_TDR_FAILURE in the GPU driver (nvlddmkm, igdkmd64, qcdx8380) on workstations: a steady background from 7 days before START to 1 day after",
             Scenario::Baseline => {
-                "a normal week before START: 0x1A memory management, 0x133 storage DPC watchdog, 0xD1 in acmenet!FilterSend (symbols in symbols-cache), power-button holds, WHEA errors, user-mode service crashes (MDMP)"
+                "a normal week (7 days before START to 1 day after): 0x1A memory management, 0x133 storage DPC watchdog, 0xD1 in acmenet!FilterSend (symbols in symbols-cache), power-button holds, WHEA errors, user-mode service crashes (MDMP)"
             }
             Scenario::StagedRollout => {
                 "acmeflt.sys 3.2.0 ships by ring (canary at START, early +1 d, broad +3 d) and crashes with 0x7E in acmeflt!ReadSectorHeader on hosts that took it"
@@ -58,7 +63,11 @@ impl Scenario {
         for part in text.split(',').filter(|p| !p.trim().is_empty()) {
             let s = Scenario::parse(part).ok_or_else(|| {
                 let known: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
-                format!("unknown scenario '{}' (known: {})", part.trim(), known.join(", "))
+                format!(
+                    "unknown scenario '{}' (known: {})",
+                    part.trim(),
+                    known.join(", ")
+                )
             })?;
             if !out.contains(&s) {
                 out.push(s);
@@ -221,31 +230,42 @@ fn plan_channel_file(host: &Host, clock: Clock, rng: &mut Rng, plan: &mut HostPl
     // Online hosts receive the content within minutes of the push; offline clients when
     // they are switched on, if that is before the revert.
     let (received, first_crash, first_uptime) = if is_online(host, clock.start, rng) {
-        let received = clock.start + (rng.exp(100.0) as i64).min(14 * MINUTE) + rng.range(5, 30) as i64;
+        let received =
+            clock.start + (rng.exp(100.0) as i64).min(14 * MINUTE) + rng.range(5, 30) as i64;
         (received, received + rng.range(5, 40) as i64, None)
     } else {
         // Next local morning, 06:30-09:30.
         let local = clock.start + host.utc_offset_secs();
         let day_start = local - local.rem_euclid(DAY);
-        let mut power_on = day_start + 6 * HOUR + 30 * MINUTE + rng.range(0, 3 * 3600) as i64 - host.utc_offset_secs();
+        let mut power_on = day_start + 6 * HOUR + 30 * MINUTE + rng.range(0, 3 * 3600) as i64
+            - host.utc_offset_secs();
         if power_on < clock.start {
             power_on += DAY;
         }
         if power_on >= revert {
             // Too late: the fixed content is what it downloads.
-            plan.deployments.push(Deployment { change: CHANNEL_FILE_CHANGE, version: CHANNEL_FILE_FIXED, deployed_at: power_on + 40 });
+            plan.deployments.push(Deployment {
+                change: CHANNEL_FILE_CHANGE,
+                version: CHANNEL_FILE_FIXED,
+                deployed_at: power_on + 40,
+            });
             return;
         }
         let up = boot_to_crash(rng);
         (power_on + up - 5, power_on + up, Some(up as u64))
     };
-    plan.deployments.push(Deployment { change: CHANNEL_FILE_CHANGE, version: CHANNEL_FILE_BAD, deployed_at: received });
+    plan.deployments.push(Deployment {
+        change: CHANNEL_FILE_CHANGE,
+        version: CHANNEL_FILE_BAD,
+        deployed_at: received,
+    });
     plan.crashes.push(PlannedCrash {
         unix: first_crash,
         cause: Cause::ChannelFile291,
         scenario: Scenario::ChannelFile291,
         uptime: first_uptime,
-        boot_loop: first_uptime.is_some(),
+        // Set below once the host turns out to loop.
+        boot_loop: false,
     });
 
     // Automatic restart off (more common on servers): the host sits on the blue screen.
@@ -255,7 +275,8 @@ fn plan_channel_file(host: &Host, clock: Clock, rng: &mut Rng, plan: &mut HostPl
     let recovered;
     if stays_down {
         recovery = Recovery::ManualReboot;
-        recovered = (revert + 10 * MINUTE).max(first_crash + rng.exp(2.5 * HOUR as f64) as i64) + rng.range(0, 1800) as i64;
+        recovered = (revert + 10 * MINUTE).max(first_crash + rng.exp(2.5 * HOUR as f64) as i64)
+            + rng.range(0, 1800) as i64;
     } else {
         // Boot loop. Windows stops on Automatic Repair after a few failed boots unless
         // recovery is disabled (common on VMs and kiosks): those loop until the revert.
@@ -265,7 +286,11 @@ fn plan_channel_file(host: &Host, clock: Clock, rng: &mut Rng, plan: &mut HostPl
             (_, DeviceKind::Server) => 0.3,
             _ => 0.12,
         });
-        let limit = if loops_until_revert { 200 } else { rng.range(2, 3) as usize };
+        let limit = if loops_until_revert {
+            200
+        } else {
+            rng.range(2, 3) as usize
+        };
         let mut loop_crashes = 0;
         let mut rebooted_after_revert = None;
         while loop_crashes < limit {
@@ -290,7 +315,11 @@ fn plan_channel_file(host: &Host, clock: Clock, rng: &mut Rng, plan: &mut HostPl
             }
         }
         // The first crash counts as part of the loop once the host loops.
-        if let Some(first) = plan.crashes.iter_mut().find(|c| c.unix == first_crash && c.cause == Cause::ChannelFile291) {
+        if let Some(first) = plan
+            .crashes
+            .iter_mut()
+            .find(|c| c.unix == first_crash && c.cause == Cause::ChannelFile291)
+        {
             first.boot_loop = true;
         }
         match rebooted_after_revert {
@@ -301,12 +330,22 @@ fn plan_channel_file(host: &Host, clock: Clock, rng: &mut Rng, plan: &mut HostPl
             None => {
                 recovery = Recovery::ManualRepair;
                 // Desk-side or console fix: Safe Mode, delete C-00000291*.sys, reboot.
-                recovered = (revert + 30 * MINUTE).max(t + 20 * MINUTE) + rng.exp(4.0 * HOUR as f64) as i64;
+                recovered =
+                    (revert + 30 * MINUTE).max(t + 20 * MINUTE) + rng.exp(4.0 * HOUR as f64) as i64;
             }
         }
     }
-    plan.deployments.push(Deployment { change: CHANNEL_FILE_CHANGE, version: CHANNEL_FILE_FIXED, deployed_at: recovered });
-    plan.outage = Some(Outage { received, first_crash, recovered, recovery });
+    plan.deployments.push(Deployment {
+        change: CHANNEL_FILE_CHANGE,
+        version: CHANNEL_FILE_FIXED,
+        deployed_at: recovered,
+    });
+    plan.outage = Some(Outage {
+        received,
+        first_crash,
+        recovered,
+        recovery,
+    });
 }
 
 /// A time in `[from, until)`, in local working hours for clients that are switched off at
@@ -337,32 +376,94 @@ fn add_poisson(
     let n = rng.poisson(lambda);
     for _ in 0..n {
         let unix = background_time(host, clock.background_from(), clock.background_until(), rng);
-        plan.crashes.push(PlannedCrash { unix, cause, scenario, uptime: None, boot_loop: false });
+        plan.crashes.push(PlannedCrash {
+            unix,
+            cause,
+            scenario,
+            uptime: None,
+            boot_loop: false,
+        });
     }
 }
 
 fn plan_baseline(host: &Host, clock: Clock, rng: &mut Rng, plan: &mut HostPlan) {
     let p1 = *rng.weighted(&[(0x41792u64, 5), (0x61941, 3), (0x403, 2)]);
-    add_poisson(host, clock, rng, plan, Scenario::Baseline, 0.03, Cause::MemoryManagement { p1 });
+    add_poisson(
+        host,
+        clock,
+        rng,
+        plan,
+        Scenario::Baseline,
+        0.03,
+        Cause::MemoryManagement { p1 },
+    );
     if cause::storage_driver(host).is_some() {
         // One firmware revision in four makes the controller's DPC overrun now and then.
         let lambda = if rng.chance(0.25) { 0.5 } else { 0.0 };
-        add_poisson(host, clock, rng, plan, Scenario::Baseline, lambda, Cause::DpcWatchdog);
+        add_poisson(
+            host,
+            clock,
+            rng,
+            plan,
+            Scenario::Baseline,
+            lambda,
+            Cause::DpcWatchdog,
+        );
     }
     if host.has(ACME_VPN) {
-        add_poisson(host, clock, rng, plan, Scenario::Baseline, 0.25, Cause::NetFilterWrite);
-        add_poisson(host, clock, rng, plan, Scenario::Baseline, 0.15, Cause::ServiceCrash(Service::AcmeVpn));
+        add_poisson(
+            host,
+            clock,
+            rng,
+            plan,
+            Scenario::Baseline,
+            0.25,
+            Cause::NetFilterWrite,
+        );
+        add_poisson(
+            host,
+            clock,
+            rng,
+            plan,
+            Scenario::Baseline,
+            0.15,
+            Cause::ServiceCrash(Service::AcmeVpn),
+        );
     }
     if host.has(ACME_BACKUP) {
-        add_poisson(host, clock, rng, plan, Scenario::Baseline, 0.08, Cause::ServiceCrash(Service::AcmeBackup));
+        add_poisson(
+            host,
+            clock,
+            rng,
+            plan,
+            Scenario::Baseline,
+            0.08,
+            Cause::ServiceCrash(Service::AcmeBackup),
+        );
     }
     if !host.is_server() && host.role.device != DeviceKind::Kiosk {
-        add_poisson(host, clock, rng, plan, Scenario::Baseline, 0.05, Cause::PowerButtonHold);
+        add_poisson(
+            host,
+            clock,
+            rng,
+            plan,
+            Scenario::Baseline,
+            0.05,
+            Cause::PowerButtonHold,
+        );
     }
     if !host.is_vm {
         // Failing hardware crashes again and again; healthy hardware never does.
         let lambda = if rng.chance(0.02) { 2.0 } else { 0.0 };
-        add_poisson(host, clock, rng, plan, Scenario::Baseline, lambda, Cause::Whea);
+        add_poisson(
+            host,
+            clock,
+            rng,
+            plan,
+            Scenario::Baseline,
+            lambda,
+            Cause::Whea,
+        );
     }
 }
 
@@ -372,7 +473,15 @@ fn plan_gpu_tdr(host: &Host, clock: Clock, rng: &mut Rng, plan: &mut HostPlan) {
     }
     // A bad driver/monitor combination on a few machines, rare hangs everywhere else.
     let lambda = if rng.chance(0.12) { 1.2 } else { 0.02 };
-    add_poisson(host, clock, rng, plan, Scenario::GpuTdr, lambda, Cause::GpuTdr);
+    add_poisson(
+        host,
+        clock,
+        rng,
+        plan,
+        Scenario::GpuTdr,
+        lambda,
+        Cause::GpuTdr,
+    );
 }
 
 fn plan_staged_rollout(host: &Host, clock: Clock, rng: &mut Rng, plan: &mut HostPlan) {
@@ -383,7 +492,11 @@ fn plan_staged_rollout(host: &Host, clock: Clock, rng: &mut Rng, plan: &mut Host
     if deployed >= clock.rollout_until() {
         return;
     }
-    plan.deployments.push(Deployment { change: ACMEFLT_CHANGE, version: super::catalog::ACMEFLT_NEW_VERSION, deployed_at: deployed });
+    plan.deployments.push(Deployment {
+        change: ACMEFLT_CHANGE,
+        version: super::catalog::ACMEFLT_NEW_VERSION,
+        deployed_at: deployed,
+    });
     plan.acmeflt_new_from = Some(deployed);
     // The nightly backup job reads sector headers through the bad path on a third of the
     // nights, at 01:00-03:00 local time.
@@ -418,12 +531,15 @@ pub fn plan_host(host: &Host, scenarios: &[Scenario], clock: Clock, seed: u64) -
         }
     }
     if let Some(o) = plan.outage {
-        plan.crashes.retain(|c| c.cause == Cause::ChannelFile291 || c.unix < o.first_crash || c.unix >= o.recovered);
+        plan.crashes.retain(|c| {
+            c.cause == Cause::ChannelFile291 || c.unix < o.first_crash || c.unix >= o.recovered
+        });
     }
     plan.crashes.sort_by_key(|c| c.unix);
     // Two crashes never share a second on one host (the dump file names would collide).
     for i in 1..plan.crashes.len() {
-        if plan.crashes[i].unix <= plan.crashes[i - 1].unix + 60 && plan.crashes[i].uptime.is_none() {
+        if plan.crashes[i].unix <= plan.crashes[i - 1].unix + 60 && plan.crashes[i].uptime.is_none()
+        {
             plan.crashes[i].unix = plan.crashes[i - 1].unix + 61;
         }
     }
@@ -441,12 +557,16 @@ mod tests {
             Scenario::parse_list("baseline,channel-file-291").unwrap(),
             vec![Scenario::ChannelFile291, Scenario::Baseline]
         );
-        assert!(Scenario::parse_list("channel-file-292").unwrap_err().contains("known: channel-file-291"));
+        assert!(Scenario::parse_list("channel-file-292")
+            .unwrap_err()
+            .contains("known: channel-file-291"));
     }
 
     #[test]
     fn channel_file_loops_end_at_or_after_the_revert_and_uptimes_are_short() {
-        let clock = Clock { start: 1_721_362_140 }; // 2024-07-19T04:09:00Z
+        let clock = Clock {
+            start: 1_721_362_140,
+        }; // 2024-07-19T04:09:00Z
         let mut loops = 0;
         for i in 0..300 {
             let host = fleet::host(9, i);
@@ -456,7 +576,11 @@ mod tests {
             assert!(o.recovered > o.first_crash);
             if o.recovery.boot_loop() {
                 loops += 1;
-                let short = plan.crashes.iter().filter(|c| c.uptime.is_some_and(|u| u < 120)).count();
+                let short = plan
+                    .crashes
+                    .iter()
+                    .filter(|c| c.uptime.is_some_and(|u| u < 120))
+                    .count();
                 assert!(short >= 2, "{}: {short}", host.name);
             }
             for c in &plan.crashes {

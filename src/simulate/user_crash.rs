@@ -39,12 +39,28 @@ const SYSTEM_DLLS: &[(&str, u32)] = &[
 fn service_modules(service: Service) -> [(&'static str, u32, [u16; 4]); 2] {
     match service {
         Service::AcmeVpn => [
-            (r"C:\Program Files\Acme\VPN\AcmeVpnService.exe", 0x4c000, [5, 2, 0, 118]),
-            (r"C:\Program Files\Acme\VPN\acmevpncore.dll", 0x1a3000, [5, 2, 0, 118]),
+            (
+                r"C:\Program Files\Acme\VPN\AcmeVpnService.exe",
+                0x4c000,
+                [5, 2, 0, 118],
+            ),
+            (
+                r"C:\Program Files\Acme\VPN\acmevpncore.dll",
+                0x1a3000,
+                [5, 2, 0, 118],
+            ),
         ],
         Service::AcmeBackup => [
-            (r"C:\Program Files\Acme\Backup\AcmeBackupAgent.exe", 0x61000, [3, 1, 4, 2207]),
-            (r"C:\Program Files\Acme\Backup\acmebkcore.dll", 0x2d8000, [3, 1, 4, 2207]),
+            (
+                r"C:\Program Files\Acme\Backup\AcmeBackupAgent.exe",
+                0x61000,
+                [3, 1, 4, 2207],
+            ),
+            (
+                r"C:\Program Files\Acme\Backup\acmebkcore.dll",
+                0x2d8000,
+                [3, 1, 4, 2207],
+            ),
         ],
     }
 }
@@ -76,7 +92,12 @@ pub fn user_crash(host: &Host, service: Service, moment: CrashMoment, rng: &mut 
     let [(exe_path, exe_size, exe_ver), (dll_path, dll_size, dll_ver)] = service_modules(service);
     let exe_base = 0x7ff6_0000_0000 + rng.range(0x100, 0xfff) * 0x10_0000;
     let mut next = 0x7ffc_0000_0000 + rng.range(0x100, 0x3ff) * 0x10_0000;
-    let mut add = |path: &str, size: u32, version: [u16; 4], base: Option<u64>, modules: &mut Vec<MdmpModule>| -> u64 {
+    let mut add = |path: &str,
+                   size: u32,
+                   version: [u16; 4],
+                   base: Option<u64>,
+                   modules: &mut Vec<MdmpModule>|
+     -> u64 {
         let base = base.unwrap_or_else(|| {
             let b = next;
             next += u64::from(size).div_ceil(0x1_0000) * 0x1_0000 + 0x1_0000;
@@ -85,7 +106,11 @@ pub fn user_crash(host: &Host, service: Service, moment: CrashMoment, rng: &mut 
         let name = path.rsplit('\\').next().unwrap_or(path);
         let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
         let ms = path.starts_with(r"C:\Windows");
-        let timestamp = if ms { (hash_str(&format!("{name}|{build}")) >> 32) as u32 } else { 0x6612_7c40 + u32::from(version[3]) };
+        let timestamp = if ms {
+            (hash_str(&format!("{name}|{build}")) >> 32) as u32
+        } else {
+            0x6612_7c40 + u32::from(version[3])
+        };
         modules.push(MdmpModule {
             path: path.to_string(),
             base,
@@ -105,16 +130,31 @@ pub fn user_crash(host: &Host, service: Service, moment: CrashMoment, rng: &mut 
         add(path, *size, [10, 0, build as u16, ubr], None, &mut modules);
     }
     let base_of = |name: &str| {
-        modules.iter().find(|m| m.path.to_ascii_lowercase().ends_with(&name.to_ascii_lowercase())).map_or(0, |m| m.base)
+        modules
+            .iter()
+            .find(|m| {
+                m.path
+                    .to_ascii_lowercase()
+                    .ends_with(&name.to_ascii_lowercase())
+            })
+            .map_or(0, |m| m.base)
     };
-    let in_module = |v: u64| modules.iter().any(|m| v >= m.base && v < m.base + u64::from(m.size));
+    let in_module = |v: u64| {
+        modules
+            .iter()
+            .any(|m| v >= m.base && v < m.base + u64::from(m.size))
+    };
 
     // The crash site and the frames above it.
     let (fault_rva, access, referenced) = match service {
         // Parsing a server response through a NULL session pointer.
         Service::AcmeVpn => (0x3_1c4a, 0u64, 0x10 + rng.below(8) * 8),
         // Writing a progress record through a freed heap block.
-        Service::AcmeBackup => (0x8_0e13, 1u64, 0x0000_01a0_0000_0000 | (rng.next_u64() & 0x0000_000f_ffff_fff0)),
+        Service::AcmeBackup => (
+            0x8_0e13,
+            1u64,
+            0x0000_01a0_0000_0000 | (rng.next_u64() & 0x0000_000f_ffff_fff0),
+        ),
     };
     let exe_name = exe_path.rsplit('\\').next().unwrap_or(exe_path);
     let dll_name = dll_path.rsplit('\\').next().unwrap_or(dll_path);
@@ -129,8 +169,10 @@ pub fn user_crash(host: &Host, service: Service, moment: CrashMoment, rng: &mut 
         ("kernel32.dll", 0x1_7374),
         ("ntdll.dll", 0x4_cc91),
     ];
-    let resolved: Vec<(String, u64, u64)> =
-        callers.iter().map(|(m, rva)| (m.to_string(), base_of(m) + rva, *rva)).collect();
+    let resolved: Vec<(String, u64, u64)> = callers
+        .iter()
+        .map(|(m, rva)| (m.to_string(), base_of(m) + rva, *rva))
+        .collect();
 
     // The thread's stack: 8-16 KB below a 1 MB reservation, filler never in a module.
     let len = (rng.range(0x2000, 0x4000) & !0xf) as usize;
@@ -160,11 +202,22 @@ pub fn user_crash(host: &Host, service: Service, moment: CrashMoment, rng: &mut 
 
     let mut gprs = [0u64; 16];
     for g in gprs.iter_mut() {
-        *g = if rng.chance(0.5) { rng.below(0x10000) } else { 0x0000_01a0_0000_0000 | (rng.next_u64() & 0xffff_fff0) };
+        *g = if rng.chance(0.5) {
+            rng.below(0x10000)
+        } else {
+            0x0000_01a0_0000_0000 | (rng.next_u64() & 0xffff_fff0)
+        };
     }
     gprs[4] = sp;
     gprs[1] = if access == 0 { 0 } else { referenced }; // Rcx: the bad pointer
-    let crashing = MdmpThread { id: tid, teb: 0x0000_00b3_0000_0000 + rng.below(0x100) * 0x2000, stack_start: sp, stack, gprs, rip: ip };
+    let crashing = MdmpThread {
+        id: tid,
+        teb: 0x0000_00b3_0000_0000 + rng.below(0x100) * 0x2000,
+        stack_start: sp,
+        stack,
+        gprs,
+        rip: ip,
+    };
 
     // Two idle worker threads waiting in ntdll.
     let mut threads = vec![crashing];
@@ -177,11 +230,28 @@ pub fn user_crash(host: &Host, service: Service, moment: CrashMoment, rng: &mut 
         s[0x98..0xa0].copy_from_slice(&(base_of("kernel32.dll") + 0x1_7374).to_le_bytes());
         let mut g = [0u64; 16];
         g[4] = low;
-        threads.push(MdmpThread { id: tid + 4 * (k as u32 + 1) * 3, teb: 0x0000_00b3_0001_0000 + k * 0x2000, stack_start: low, stack: s, gprs: g, rip: wait_ip });
+        threads.push(MdmpThread {
+            id: tid + 4 * (k as u32 + 1) * 3,
+            teb: 0x0000_00b3_0001_0000 + k * 0x2000,
+            stack_start: low,
+            stack: s,
+            gprs: g,
+            rip: wait_ip,
+        });
     }
 
-    let mut frames = vec![PlannedFrame { module: dll_name.to_string(), address: ip, offset: fault_rva, function: None }];
-    frames.extend(resolved.iter().map(|(m, a, o)| PlannedFrame { module: m.clone(), address: *a, offset: *o, function: None }));
+    let mut frames = vec![PlannedFrame {
+        module: dll_name.to_string(),
+        address: ip,
+        offset: fault_rva,
+        function: None,
+    }];
+    frames.extend(resolved.iter().map(|(m, a, o)| PlannedFrame {
+        module: m.clone(),
+        address: *a,
+        offset: *o,
+        function: None,
+    }));
     let spec = MinidumpSpec {
         time_unix: moment.unix_secs.clamp(0, i64::from(u32::MAX)) as u32,
         os_build: build,
@@ -189,7 +259,17 @@ pub fn user_crash(host: &Host, service: Service, moment: CrashMoment, rng: &mut 
         processors: host.processors.min(255) as u8,
         modules,
         threads,
-        exception: MdmpException { thread_id: tid, code: 0xC000_0005, address: ip, information: vec![access, referenced] },
+        exception: MdmpException {
+            thread_id: tid,
+            code: 0xC000_0005,
+            address: ip,
+            information: vec![access, referenced],
+        },
     };
-    UserCrash { spec, file_name: format!("{}.{}.dmp", exe_name, pid), fault_address: ip, frames }
+    UserCrash {
+        spec,
+        file_name: format!("{}.{}.dmp", exe_name, pid),
+        fault_address: ip,
+        frames,
+    }
 }

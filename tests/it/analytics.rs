@@ -24,8 +24,8 @@
 use std::collections::BTreeMap;
 
 use blastradius::fleet::analytics::{
-    self, bcubed, cluster_assignments, ClusterLevel, ClusterOptions, DriverCatalog,
-    DriverOptions, HostOptions, HostState, Scope, SimilarityParams, Window,
+    self, bcubed, cluster_assignments, ClusterLevel, ClusterOptions, DriverCatalog, DriverOptions,
+    HostOptions, HostState, Scope, SimilarityParams, Window,
 };
 use blastradius::fleet::store::{BatchBuilder, Store};
 use blastradius::record::{
@@ -44,16 +44,34 @@ fn at(hhmm: &str) -> String {
 /// thread start; the blamed frame is index 2.
 fn csagent_stack(top_offset: &str) -> Vec<StackFrame> {
     let mut frames: Vec<(Option<&str>, Option<&str>, String)> = vec![
-        (Some("ntoskrnl.exe"), Some("KeBugCheckEx"), "0x3f5a10".into()),
+        (
+            Some("ntoskrnl.exe"),
+            Some("KeBugCheckEx"),
+            "0x3f5a10".into(),
+        ),
         (Some("ntoskrnl.exe"), Some("KiPageFault"), "0x42c3b0".into()),
         (Some("csagent.sys"), None, top_offset.into()),
     ];
-    for off in ["0xe0010", "0xd2200", "0xd1f00", "0x3a400", "0x3a000", "0x1200", "0x1100"] {
+    for off in [
+        "0xe0010", "0xd2200", "0xd1f00", "0x3a400", "0x3a000", "0x1200", "0x1100",
+    ] {
         frames.push((Some("csagent.sys"), None, off.into()));
     }
-    frames.push((Some("ntoskrnl.exe"), Some("IopLoadDriver"), "0x6a1c2".into()));
-    frames.push((Some("ntoskrnl.exe"), Some("PspSystemThreadStartup"), "0x55aa0".into()));
-    frames.push((Some("ntoskrnl.exe"), Some("KiStartSystemThread"), "0x41c7c".into()));
+    frames.push((
+        Some("ntoskrnl.exe"),
+        Some("IopLoadDriver"),
+        "0x6a1c2".into(),
+    ));
+    frames.push((
+        Some("ntoskrnl.exe"),
+        Some("PspSystemThreadStartup"),
+        "0x55aa0".into(),
+    ));
+    frames.push((
+        Some("ntoskrnl.exe"),
+        Some("KiStartSystemThread"),
+        "0x41c7c".into(),
+    ));
     frames
         .into_iter()
         .enumerate()
@@ -65,7 +83,11 @@ fn csagent_stack(top_offset: &str) -> Vec<StackFrame> {
             function: function.map(str::to_string),
             function_offset: None,
             source_line: None,
-            trust: if i == 0 { FrameTrust::Context } else { FrameTrust::Cfi },
+            trust: if i == 0 {
+                FrameTrust::Context
+            } else {
+                FrameTrust::Cfi
+            },
         })
         .collect()
 }
@@ -98,7 +120,11 @@ enum Kind {
 fn report(host: &str, n: usize, crash: &Crash) -> CrashReport {
     let (code, name, blame, class, bucket, signature, stack) = match crash.kind {
         Kind::Csagent | Kind::CsagentOtherOffset => {
-            let off = if matches!(crash.kind, Kind::Csagent) { "0xe14ed" } else { "0xe14f3" };
+            let off = if matches!(crash.kind, Kind::Csagent) {
+                "0xe14ed"
+            } else {
+                "0xe14f3"
+            };
             (
                 0x50,
                 "PAGE_FAULT_IN_NONPAGED_AREA",
@@ -130,7 +156,11 @@ fn report(host: &str, n: usize, crash: &Crash) -> CrashReport {
     };
     let mut modules = vec![module("ntoskrnl.exe", 0x1234_5678)];
     if host != "h07" {
-        let ts = if matches!(crash.kind, Kind::CsagentOtherOffset) { 0x66A0_B1C4 } else { 0x66A0_B1C3 };
+        let ts = if matches!(crash.kind, Kind::CsagentOtherOffset) {
+            0x66A0_B1C4
+        } else {
+            0x66A0_B1C3
+        };
         modules.push(module("CSAgent.sys", ts));
     }
     if host == "h06" || host == "h07" {
@@ -177,13 +207,25 @@ fn report(host: &str, n: usize, crash: &Crash) -> CrashReport {
 fn crashes_of_fleet() -> Vec<(String, Crash)> {
     let mut out = Vec::new();
     let mut add = |host: &str, time: &str, uptime: u64, kind: Kind| {
-        out.push((host.to_string(), Crash { time: Some(at(time)), uptime, kind }));
+        out.push((
+            host.to_string(),
+            Crash {
+                time: Some(at(time)),
+                uptime,
+                kind,
+            },
+        ));
     };
     // h00: 04:09 + 5 min steps through 05:39 (19 crashes).
     for k in 0..19 {
         let minutes = 4 * 60 + 9 + 5 * k;
         let uptime = if k == 0 { 86_400 } else { 60 };
-        add("h00", &format!("{:02}:{:02}", minutes / 60, minutes % 60), uptime, Kind::Csagent);
+        add(
+            "h00",
+            &format!("{:02}:{:02}", minutes / 60, minutes % 60),
+            uptime,
+            Kind::Csagent,
+        );
     }
     add("h01", "04:09", 90_000, Kind::Csagent);
     add("h01", "04:15", 120, Kind::Csagent);
@@ -205,7 +247,9 @@ fn crashes_of_fleet() -> Vec<(String, Crash)> {
 fn inventory() -> DataFrame {
     let hosts: Vec<String> = (0..10).map(|i| format!("h{i:02}")).collect();
     let site: Vec<&str> = (0..10).map(|i| if i < 5 { "fra" } else { "nyc" }).collect();
-    let ring: Vec<&str> = (0..10).map(|i| if i == 0 || i == 5 { "canary" } else { "broad" }).collect();
+    let ring: Vec<&str> = (0..10)
+        .map(|i| if i == 0 || i == 5 { "canary" } else { "broad" })
+        .collect();
     DataFrame::new(
         10,
         vec![
@@ -295,13 +339,20 @@ fn clusters_rank_by_blast_radius_with_hand_checked_figures() {
     assert!(close(cs.exposed_hit_share.unwrap(), 7.0 / 8.0));
     assert_eq!(cs.boot_loop_hosts, 2, "h00, h01");
     assert_eq!(cs.recovered_hosts, 0);
-    assert_eq!(cs.still_failing_hosts, 4, "h00, h01 looping; h02, h03 failing");
+    assert_eq!(
+        cs.still_failing_hosts, 4,
+        "h00, h01 looping; h02, h03 failing"
+    );
     assert_eq!(cs.first_seen.as_deref(), Some("2024-07-19T04:09:00Z"));
     assert_eq!(cs.last_seen.as_deref(), Some("2024-07-19T05:41:00Z"));
     // Host-hours lost, by hand (see hoststate): h00 90 min of loop + 10 = 100; h01 12 + 80
     // (still looping: down until the end of the data) = 92; h02 6 + 10 = 16; h03 10 + 10;
     // h04, h05, h99 10 each: 258 min.
-    assert!(close(cs.host_hours_lost, 258.0 / 60.0), "{}", cs.host_hours_lost);
+    assert!(
+        close(cs.host_hours_lost, 258.0 / 60.0),
+        "{}",
+        cs.host_hours_lost
+    );
     // Window 01:00..05:41 spans 4 h 41 min -> 5-minute buckets (56 of them, < 120).
     assert_eq!(cs.onset.bucket_seconds, 300);
     assert_eq!(cs.onset.start.as_deref(), Some("2024-07-19T04:05:00Z"));
@@ -325,8 +376,15 @@ fn clusters_rank_by_blast_radius_with_hand_checked_figures() {
     let bucket = &cs.children[0];
     assert_eq!(bucket.level, ClusterLevel::Bucket);
     assert_eq!((bucket.crashes, bucket.hosts), (29, 7));
-    let sigs: Vec<(&str, u64)> = bucket.children.iter().map(|s| (s.signature.as_str(), s.hosts)).collect();
-    assert_eq!(sigs, [("csagent.sys@0xe14ed", 6), ("csagent.sys@0xe14f3", 1)]);
+    let sigs: Vec<(&str, u64)> = bucket
+        .children
+        .iter()
+        .map(|s| (s.signature.as_str(), s.hosts))
+        .collect();
+    assert_eq!(
+        sigs,
+        [("csagent.sys@0xe14ed", 6), ("csagent.sys@0xe14f3", 1)]
+    );
     let main = &bucket.children[0];
     assert_eq!(main.related.len(), 1);
     assert_eq!(main.related[0].signature, "csagent.sys@0xe14f3");
@@ -335,16 +393,30 @@ fn clusters_rank_by_blast_radius_with_hand_checked_figures() {
     // Σ_{k=1..10} e^{-0.2k} / Σ_{k=0..10} e^{-0.2k} ≈ 0.796.
     let num: f64 = (1..11).map(|k| (-0.2 * k as f64).exp()).sum();
     let want = num / (1.0 + num);
-    assert!((main.related[0].similarity - want).abs() < 1e-3, "{}", main.related[0].similarity);
+    assert!(
+        (main.related[0].similarity - want).abs() < 1e-3,
+        "{}",
+        main.related[0].similarity
+    );
     assert_eq!(bucket.children[1].related[0].id, main.id);
     // The other-offset signature's own figures: h05 only, single.
     let other = &bucket.children[1];
-    assert_eq!((other.crashes, other.hosts, other.still_failing_hosts), (1, 1, 0));
+    assert_eq!(
+        (other.crashes, other.hosts, other.still_failing_hosts),
+        (1, 1, 0)
+    );
 
     let acme = &table.clusters[1];
     assert_eq!((acme.crashes, acme.hosts), (3, 1));
     // h07 looped (02:00-02:10) and has been quiet since: boot-looped AND recovered.
-    assert_eq!((acme.boot_loop_hosts, acme.recovered_hosts, acme.still_failing_hosts), (1, 1, 0));
+    assert_eq!(
+        (
+            acme.boot_loop_hosts,
+            acme.recovered_hosts,
+            acme.still_failing_hosts
+        ),
+        (1, 1, 0)
+    );
     assert_eq!(acme.bugcheck_codes, ["0xD1"]);
     assert_eq!(acme.exposed_hosts, Some(2));
     // 5 + 5 min inside the loop, 10 min restart for the last crash.
@@ -371,14 +443,33 @@ fn cluster_json_uses_the_documented_names() {
     assert_eq!(json["fleet_hosts"], 10);
     let top = &json["clusters"][0];
     for key in [
-        "id", "driver", "owner", "third_party", "bugcheck_codes", "bucket_id", "signature",
-        "crashes", "hosts", "fleet_share", "exposed_hosts", "boot_loop_hosts", "recovered_hosts",
-        "still_failing_hosts", "first_seen", "last_seen", "breakdown", "children", "related",
+        "id",
+        "driver",
+        "owner",
+        "third_party",
+        "bugcheck_codes",
+        "bucket_id",
+        "signature",
+        "crashes",
+        "hosts",
+        "fleet_share",
+        "exposed_hosts",
+        "boot_loop_hosts",
+        "recovered_hosts",
+        "still_failing_hosts",
+        "first_seen",
+        "last_seen",
+        "breakdown",
+        "children",
+        "related",
     ] {
         assert!(top.get(key).is_some(), "missing {key}");
     }
     assert_eq!(top["breakdown"]["site"]["fra"], 5);
-    assert_eq!(top["children"][0]["children"][1]["signature"], "csagent.sys@0xe14f3");
+    assert_eq!(
+        top["children"][0]["children"][1]["signature"],
+        "csagent.sys@0xe14f3"
+    );
 }
 
 #[test]
@@ -389,7 +480,10 @@ fn filters_narrow_the_count_and_the_fleet() {
             store.lazy_crashes().unwrap(),
             Some(store.lazy_drivers().unwrap()),
             store.inventory().unwrap(),
-            &ClusterOptions { scope, ..cluster_opts() },
+            &ClusterOptions {
+                scope,
+                ..cluster_opts()
+            },
         )
     };
     // --site nyc: fleet 5 hosts; csagent hit h05 only.
@@ -399,7 +493,11 @@ fn filters_narrow_the_count_and_the_fleet() {
     })
     .unwrap();
     assert_eq!(nyc.fleet_hosts, Some(5));
-    let cs = nyc.clusters.iter().find(|c| c.cause == "csagent.sys").unwrap();
+    let cs = nyc
+        .clusters
+        .iter()
+        .find(|c| c.cause == "csagent.sys")
+        .unwrap();
     assert_eq!(cs.hosts, 1);
     assert!(close(cs.fleet_share.unwrap(), 0.2));
     // Exposure counts nyc hosts only: h05, h06 load csagent; h05, h06, h07 have driver data.
@@ -407,17 +505,33 @@ fn filters_narrow_the_count_and_the_fleet() {
     assert_eq!(nyc.hosts_with_driver_data, Some(3));
 
     // --cluster by driver key, by signature id.
-    let only = run(Scope { cluster: Some("csagent.sys".into()), ..Scope::default() }).unwrap();
+    let only = run(Scope {
+        cluster: Some("csagent.sys".into()),
+        ..Scope::default()
+    })
+    .unwrap();
     assert_eq!(only.clusters.len(), 1);
     assert_eq!(only.clusters[0].hosts, 7);
     let sig_id = only.clusters[0].children[0].children[1].id.clone();
-    let one = run(Scope { cluster: Some(sig_id), ..Scope::default() }).unwrap();
+    let one = run(Scope {
+        cluster: Some(sig_id),
+        ..Scope::default()
+    })
+    .unwrap();
     assert_eq!(one.clusters.len(), 1);
     assert_eq!((one.clusters[0].hosts, one.clusters[0].crashes), (1, 1));
-    assert!(run(Scope { cluster: Some("nosuch".into()), ..Scope::default() }).is_err());
+    assert!(run(Scope {
+        cluster: Some("nosuch".into()),
+        ..Scope::default()
+    })
+    .is_err());
 
     // --driver, and an inventory column that does not exist.
-    let acme = run(Scope { driver: Some("ACMENET.SYS".into()), ..Scope::default() }).unwrap();
+    let acme = run(Scope {
+        driver: Some("ACMENET.SYS".into()),
+        ..Scope::default()
+    })
+    .unwrap();
     assert_eq!(acme.clusters.len(), 1);
     assert_eq!(acme.clusters[0].cause, "acmenet.sys");
     assert!(run(Scope {
@@ -435,13 +549,19 @@ fn window_moves_the_end_of_the_data() {
         store.lazy_crashes().unwrap(),
         store.inventory().unwrap(),
         &HostOptions {
-            scope: Scope { window, ..Scope::default() },
+            scope: Scope {
+                window,
+                ..Scope::default()
+            },
             ..HostOptions::default()
         },
     )
     .unwrap();
-    let by_host: BTreeMap<&str, (HostState, u64)> =
-        table.hosts.iter().map(|h| (h.host.as_str(), (h.state, h.crashes))).collect();
+    let by_host: BTreeMap<&str, (HostState, u64)> = table
+        .hosts
+        .iter()
+        .map(|h| (h.host.as_str(), (h.state, h.crashes)))
+        .collect();
     // Until 04:30: h00 has 04:09..04:29 (5 crashes, looping), h03 only 04:10 (single),
     // h04 04:30 (bound inclusive), h06/h07/h99 out of the window.
     assert_eq!(by_host["h00"], (HostState::BootLoop, 5));
@@ -487,7 +607,10 @@ fn hosts_states_order_and_inventory() {
     assert_eq!(h01.clusters, ["csagent.sys"]);
     assert!(h01.boot_looped);
     let h07 = table.hosts.iter().find(|h| h.host == "h07").unwrap();
-    assert!(h07.boot_looped && h07.boot_loop_since.is_none(), "looped, then recovered");
+    assert!(
+        h07.boot_looped && h07.boot_loop_since.is_none(),
+        "looped, then recovered"
+    );
     let json = serde_json::to_value(h01).unwrap();
     assert_eq!(json["state"], "boot-loop");
     assert_eq!(json["site"], "fra");
@@ -499,7 +622,10 @@ fn hosts_states_order_and_inventory() {
     let looping = analytics::hosts(
         store.lazy_crashes().unwrap(),
         store.inventory().unwrap(),
-        &HostOptions { state: Some(HostState::BootLoop), ..HostOptions::default() },
+        &HostOptions {
+            state: Some(HostState::BootLoop),
+            ..HostOptions::default()
+        },
     )
     .unwrap();
     let names: Vec<&str> = looping.hosts.iter().map(|h| h.host.as_str()).collect();
@@ -535,30 +661,47 @@ fn drivers_exposure_and_versions() {
     assert_eq!(table.hosts_with_driver_data, 9);
     assert_eq!(table.crashes, 33);
     let names: Vec<&str> = table.drivers.iter().map(|d| d.driver.as_str()).collect();
-    assert_eq!(names, ["csagent.sys", "acmenet.sys"], "ntoskrnl.exe is Microsoft's");
+    assert_eq!(
+        names,
+        ["csagent.sys", "acmenet.sys"],
+        "ntoskrnl.exe is Microsoft's"
+    );
     let cs = &table.drivers[0];
     assert_eq!(cs.vendor.as_deref(), Some("CrowdStrike"));
     assert_eq!(cs.category.as_deref(), Some("security"));
     assert_eq!((cs.hosts_loaded, cs.crashes), (8, 29));
     assert!(close(cs.loaded_share.unwrap(), 8.0 / 9.0));
     assert!(close(cs.crash_share.unwrap(), 29.0 / 33.0));
-    let versions: Vec<(&str, u64, u64)> =
-        cs.versions.iter().map(|v| (v.timestamp.as_str(), v.hosts, v.crashes)).collect();
+    let versions: Vec<(&str, u64, u64)> = cs
+        .versions
+        .iter()
+        .map(|v| (v.timestamp.as_str(), v.hosts, v.crashes))
+        .collect();
     // h05's other-offset crash runs the newer build; h06 loads the older one and never
     // crashed on it.
     assert_eq!(versions, [("0x66a0b1c4", 1, 1), ("0x66a0b1c3", 7, 28)]);
     let acme = &table.drivers[1];
-    assert_eq!((acme.hosts_loaded, acme.crashes, acme.vendor.clone()), (2, 3, None));
+    assert_eq!(
+        (acme.hosts_loaded, acme.crashes, acme.vendor.clone()),
+        (2, 3, None)
+    );
 
     let with_ms = analytics::drivers(
         store.lazy_crashes().unwrap(),
         store.lazy_drivers().unwrap(),
         None,
         &TestCatalog,
-        &DriverOptions { include_microsoft: true, ..DriverOptions::default() },
+        &DriverOptions {
+            include_microsoft: true,
+            ..DriverOptions::default()
+        },
     )
     .unwrap();
-    let nt = with_ms.drivers.iter().find(|d| d.driver == "ntoskrnl.exe").unwrap();
+    let nt = with_ms
+        .drivers
+        .iter()
+        .find(|d| d.driver == "ntoskrnl.exe")
+        .unwrap();
     assert_eq!((nt.hosts_loaded, nt.crashes), (9, 0));
 }
 
@@ -595,7 +738,10 @@ fn bcubed_of_the_fleet_against_its_truth() {
     let sig = score("signature_cluster");
     assert!(close(sig.precision, 1.0));
     // Recall: 28 items at 28/29, 1 at 1/29, 4 others at 1 -> (28·28/29 + 1/29 + 4) / 33.
-    assert!(close(sig.recall, (28.0 * 28.0 / 29.0 + 1.0 / 29.0 + 4.0) / 33.0), "{sig:?}");
+    assert!(
+        close(sig.recall, (28.0 * 28.0 / 29.0 + 1.0 / 29.0 + 4.0) / 33.0),
+        "{sig:?}"
+    );
     // Merging related signatures recovers the truth exactly.
     let related = score("related_group");
     assert!(close(related.f1, 1.0), "{related:?}");
@@ -623,7 +769,11 @@ fn cli_clusters_hosts_drivers_end_to_end() {
     assert_eq!(code, 0, "{err}");
     let first = text.lines().next().unwrap();
     // Columns are padded to the widest cell (POWER_BUTTON_HOLD); compare cell by cell.
-    let cells: Vec<&str> = first.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
+    let cells: Vec<&str> = first
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
     assert_eq!(
         &cells[..6],
         [
@@ -636,9 +786,15 @@ fn cli_clusters_hosts_drivers_end_to_end() {
         ],
         "{first}"
     );
-    assert!(text.lines().last().unwrap().starts_with("3 clusters, 33 crashes on 9 hosts; fleet 10 hosts"));
+    assert!(text
+        .lines()
+        .last()
+        .unwrap()
+        .starts_with("3 clusters, 33 crashes on 9 hosts; fleet 10 hosts"));
 
-    let (code, json, err) = run_cli(&["clusters", "--store", store, "--format", "json", "--site", "fra"]);
+    let (code, json, err) = run_cli(&[
+        "clusters", "--store", store, "--format", "json", "--site", "fra",
+    ]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["fleet_hosts"], 5);
@@ -648,20 +804,45 @@ fn cli_clusters_hosts_drivers_end_to_end() {
     assert_eq!(code, 0, "{err}");
     // 3 drivers + 3 buckets + 4 signatures, after the header.
     assert_eq!(csv.lines().count(), 1 + 3 + 3 + 4);
-    assert!(csv.lines().next().unwrap().starts_with("id,level,parent_id,cause,driver"));
+    assert!(csv
+        .lines()
+        .next()
+        .unwrap()
+        .starts_with("id,level,parent_id,cause,driver"));
 
-    let (code, json, err) =
-        run_cli(&["hosts", "--store", store, "--state", "boot-loop", "--format", "json"]);
+    let (code, json, err) = run_cli(&[
+        "hosts",
+        "--store",
+        store,
+        "--state",
+        "boot-loop",
+        "--format",
+        "json",
+    ]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let hosts: Vec<&str> = v.as_array().unwrap().iter().map(|h| h["host"].as_str().unwrap()).collect();
+    let hosts: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["host"].as_str().unwrap())
+        .collect();
     assert_eq!(hosts, ["h00", "h01"]);
     let (code, text, err) = run_cli(&["hosts", "--store", store, "--where", "ring=canary"]);
     assert_eq!(code, 0, "{err}");
     assert!(text.starts_with("HOST"), "{text}");
-    assert!(text.contains("\nh00   boot-loop       19  csagent.sys  60 s"), "{text}");
-    assert!(text.contains("\nh05   single           1  csagent.sys"), "{text}");
-    assert!(text.ends_with("2 hosts: 1 boot-loop, 1 single; data ends 2024-07-19T05:41:00Z\n"), "{text}");
+    assert!(
+        text.contains("\nh00   boot-loop       19  csagent.sys  60 s"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nh05   single           1  csagent.sys"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("2 hosts: 1 boot-loop, 1 single; data ends 2024-07-19T05:41:00Z\n"),
+        "{text}"
+    );
 
     let (code, json, err) = run_cli(&["drivers", "--store", store, "--format", "json"]);
     assert_eq!(code, 0, "{err}");
@@ -671,7 +852,10 @@ fn cli_clusters_hosts_drivers_end_to_end() {
     assert_eq!(v[0]["category"], "security");
     assert_eq!(v[0]["hosts_loaded"], 8);
     assert!(
-        v.as_array().unwrap().iter().all(|d| d["driver"] != "ntoskrnl.exe"),
+        v.as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["driver"] != "ntoskrnl.exe"),
         "the built-in rules know ntoskrnl.exe is Microsoft's"
     );
 
@@ -687,7 +871,15 @@ fn hostile_driver_names_are_defanged_in_text_and_csv() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open_or_create(dir.path()).unwrap();
     let mut batch = BatchBuilder::new();
-    let mut r = report("h01", 1, &Crash { time: Some(at("04:09")), uptime: 100, kind: Kind::Acmenet });
+    let mut r = report(
+        "h01",
+        1,
+        &Crash {
+            time: Some(at("04:09")),
+            uptime: 100,
+            kind: Kind::Acmenet,
+        },
+    );
     r.blame.module = Some("=cmd|'-C calc'!A0\u{1b}[2J.sys".into());
     r.bucket_id = "AV_W_\u{1b}]0;owned\u{7}x!y".into();
     batch.push_crash(&r, "h01");
@@ -696,8 +888,14 @@ fn hostile_driver_names_are_defanged_in_text_and_csv() {
     let path = dir.path().to_str().unwrap();
     let (code, text, err) = run_cli(&["clusters", "--store", path]);
     assert_eq!(code, 0, "{err}");
-    assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "{text:?}");
-    assert!(text.starts_with("=cmd|'-c calc'!a0[2j.sys  AV_W_]0;ownedx!y  0xD1  1 host "), "{text}");
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{7}'),
+        "{text:?}"
+    );
+    assert!(
+        text.starts_with("=cmd|'-c calc'!a0[2j.sys  AV_W_]0;ownedx!y  0xD1  1 host "),
+        "{text}"
+    );
     let (code, csv, err) = run_cli(&["clusters", "--store", path, "--format", "csv"]);
     assert_eq!(code, 0, "{err}");
     let row = csv.lines().nth(1).unwrap();
@@ -721,7 +919,14 @@ fn reprocess_rederives_and_a_rule_change_moves_the_blame() {
         blastradius::triage::apply(&mut r, &builtin);
         expected.insert(
             r.dump_id.clone(),
-            (r.blame.module.as_deref().map(blastradius::fleet::store::module_key), r.bucket_id, r.signature),
+            (
+                r.blame
+                    .module
+                    .as_deref()
+                    .map(blastradius::fleet::store::module_key),
+                r.bucket_id,
+                r.signature,
+            ),
         );
     }
     let mut store = Store::open(dir.path()).unwrap();
@@ -730,7 +935,12 @@ fn reprocess_rederives_and_a_rule_change_moves_the_blame() {
     let stored = store
         .lazy_crashes()
         .unwrap()
-        .select([col("dump_id"), col("blame_module_lc"), col("bucket_id"), col("signature")])
+        .select([
+            col("dump_id"),
+            col("blame_module_lc"),
+            col("bucket_id"),
+            col("signature"),
+        ])
         .collect()
         .unwrap();
     let ids = stored.column("dump_id").unwrap().str().unwrap();
@@ -750,12 +960,20 @@ fn reprocess_rederives_and_a_rule_change_moves_the_blame() {
     // A rule change: csagent frames are "ignore" (as if someone decided the driver is not at
     // fault). No csagent crash may blame csagent.sys afterwards.
     let mut changed_rules = Rules::builtin();
-    changed_rules.merge_toml("[owners]\n\"csagent\" = \"ignore\"\n").unwrap();
+    changed_rules
+        .merge_toml("[owners]\n\"csagent\" = \"ignore\"\n")
+        .unwrap();
     let dry = reprocess_store(&mut store, &changed_rules, true, 10).unwrap();
     assert_eq!((dry.changed, dry.written), (29, false));
     let done = reprocess_store(&mut store, &changed_rules, false, 10).unwrap();
     assert_eq!((done.changed, done.written), (29, true));
-    let table = analytics::clusters(store.lazy_crashes().unwrap(), None, None, &ClusterOptions::default()).unwrap();
+    let table = analytics::clusters(
+        store.lazy_crashes().unwrap(),
+        None,
+        None,
+        &ClusterOptions::default(),
+    )
+    .unwrap();
     assert!(table.clusters.iter().all(|c| c.cause != "csagent.sys"));
     assert_eq!(table.crashes, 33, "no row lost by the rewrite");
 }
@@ -774,14 +992,25 @@ fn simulated_fleets_match_their_truth() {
     let runs = [
         ("channel-file-291", "120", "3"),
         ("baseline,gpu-tdr,staged-rollout", "150", "5"),
-        ("channel-file-291,baseline,gpu-tdr,staged-rollout", "100", "11"),
+        (
+            "channel-file-291,baseline,gpu-tdr,staged-rollout",
+            "100",
+            "11",
+        ),
     ];
     for (scenarios, hosts, seed) in runs {
         let dir = tempfile::tempdir().unwrap();
         let sim = dir.path().join("sim");
         let store_dir = dir.path().join("store");
         let (code, _, err) = run_cli(&[
-            "simulate", "--scenario", scenarios, "--hosts", hosts, "--seed", seed, "--out",
+            "simulate",
+            "--scenario",
+            scenarios,
+            "--hosts",
+            hosts,
+            "--seed",
+            seed,
+            "--out",
             sim.to_str().unwrap(),
         ]);
         assert_eq!(code, 0, "simulate {scenarios}: {err}");
@@ -804,7 +1033,8 @@ fn simulated_fleets_match_their_truth() {
         assert_eq!(code, 0, "scan {scenarios}: {err}");
 
         let truth: Truth =
-            serde_json::from_str(&std::fs::read_to_string(sim.join("truth.json")).unwrap()).unwrap();
+            serde_json::from_str(&std::fs::read_to_string(sim.join("truth.json")).unwrap())
+                .unwrap();
         let by_path: HashMap<&str, &blastradius::simulate::DumpTruth> =
             truth.dumps.iter().map(|d| (d.path.as_str(), d)).collect();
 
@@ -815,7 +1045,11 @@ fn simulated_fleets_match_their_truth() {
             .select([col("dump_id"), col("path"), col("blame_module_lc")])
             .collect()
             .unwrap();
-        assert_eq!(rows.height(), truth.dumps.len(), "{scenarios}: every dump stored once");
+        assert_eq!(
+            rows.height(),
+            truth.dumps.len(),
+            "{scenarios}: every dump stored once"
+        );
         let paths = rows.column("path").unwrap().str().unwrap();
         let ids = rows.column("dump_id").unwrap().str().unwrap();
         let blamed = rows.column("blame_module_lc").unwrap().str().unwrap();
@@ -831,13 +1065,22 @@ fn simulated_fleets_match_their_truth() {
             if blamed.get(i) == t.blamed_driver.as_deref() {
                 blame_ok += 1;
             } else if blame_wrong.len() < 5 {
-                blame_wrong.push(format!("{rel}: {:?} vs truth {:?} ({})", blamed.get(i), t.blamed_driver, t.cause));
+                blame_wrong.push(format!(
+                    "{rel}: {:?} vs truth {:?} ({})",
+                    blamed.get(i),
+                    t.blamed_driver,
+                    t.cause
+                ));
             }
         }
         let blame_share = blame_ok as f64 / rows.height() as f64;
-        assert!(blame_share >= 0.98, "{scenarios}: blame right for {blame_share:.4}: {blame_wrong:?}");
+        assert!(
+            blame_share >= 0.98,
+            "{scenarios}: blame right for {blame_share:.4}: {blame_wrong:?}"
+        );
 
-        let assignments = cluster_assignments(store.lazy_crashes().unwrap(), &cluster_opts()).unwrap();
+        let assignments =
+            cluster_assignments(store.lazy_crashes().unwrap(), &cluster_opts()).unwrap();
         let dump = assignments.column("dump_id").unwrap().str().unwrap();
         let score = |column: &str| {
             let labels = assignments.column(column).unwrap().str().unwrap();
@@ -847,13 +1090,25 @@ fn simulated_fleets_match_their_truth() {
             }))
         };
         let buckets = score("bucket_cluster");
-        eprintln!("{scenarios}: bucket level {buckets:?}; related-merged {:?}", score("related_group"));
+        eprintln!(
+            "{scenarios}: bucket level {buckets:?}; related-merged {:?}",
+            score("related_group")
+        );
         assert!(buckets.f1 >= 0.98, "{scenarios}: {buckets:?}");
 
         // Hosts that boot-looped, against the truth's list.
-        let hosts = analytics::hosts(store.lazy_crashes().unwrap(), store.inventory().unwrap(), &HostOptions::default())
-            .unwrap();
-        let looped: HashSet<&str> = hosts.hosts.iter().filter(|h| h.boot_looped).map(|h| h.host.as_str()).collect();
+        let hosts = analytics::hosts(
+            store.lazy_crashes().unwrap(),
+            store.inventory().unwrap(),
+            &HostOptions::default(),
+        )
+        .unwrap();
+        let looped: HashSet<&str> = hosts
+            .hosts
+            .iter()
+            .filter(|h| h.boot_looped)
+            .map(|h| h.host.as_str())
+            .collect();
         let want: HashSet<&str> = truth.boot_loop_hosts.iter().map(String::as_str).collect();
         assert_eq!(looped, want, "{scenarios}: boot-looped hosts");
 

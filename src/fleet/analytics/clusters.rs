@@ -2,7 +2,8 @@
 //! cause, e.g. `POWER_BUTTON_HOLD`) -> bucket id -> signature.
 //!
 //! Per cluster: crashes; distinct hosts; `fleet_share` = hosts / inventory hosts (the
-//! inventory filtered like the crashes; null without an inventory); `exposed_hosts` = hosts
+//! inventory filtered like the crashes; null without an inventory; a crashing host the
+//! inventory does not list still counts as hit); `exposed_hosts` = hosts
 //! whose dumps in the window show the driver loaded, `exposed_share` = exposed hosts / hosts
 //! whose driver list is known, `exposed_hit_share` = hosts / exposed hosts; hosts per value of
 //! every inventory column (`breakdown`); first and last seen; the onset curve (crashes per time
@@ -164,10 +165,17 @@ fn u64_at(df: &DataFrame, name: &str) -> Result<Vec<u64>, AnalyticsError> {
 }
 
 /// Groups `pairs` (one row per cluster key × host) into per-key counts.
-fn level_counts(pairs: &DataFrame, key: &str, end_ms: Option<i64>, p: &HostStateParams) -> Result<HashMap<u32, Counts>, AnalyticsError> {
+fn level_counts(
+    pairs: &DataFrame,
+    key: &str,
+    end_ms: Option<i64>,
+    p: &HostStateParams,
+) -> Result<HashMap<u32, Counts>, AnalyticsError> {
     let recovered = match end_ms {
         Some(end) => {
-            let cutoff = end.saturating_sub((p.recovery_window_s.saturating_mul(1000)).min(i64::MAX as u64) as i64);
+            let cutoff = end.saturating_sub(
+                (p.recovery_window_s.saturating_mul(1000)).min(i64::MAX as u64) as i64,
+            );
             col("last").lt_eq(lit(cutoff)).fill_null(lit(false))
         }
         None => lit(false),
@@ -175,7 +183,10 @@ fn level_counts(pairs: &DataFrame, key: &str, end_ms: Option<i64>, p: &HostState
     let df = pairs
         .clone()
         .lazy()
-        .with_columns([col("looped").fill_null(lit(false)).alias("boot"), recovered.alias("recovered")])
+        .with_columns([
+            col("looped").fill_null(lit(false)).alias("boot"),
+            recovered.alias("recovered"),
+        ])
         .with_columns([col("recovered")
             .not()
             .and(col("host_crashes").gt(lit(1u32)))
@@ -185,7 +196,10 @@ fn level_counts(pairs: &DataFrame, key: &str, end_ms: Option<i64>, p: &HostState
             len().alias("hosts"),
             col("n").sum().alias("crashes"),
             col("boot").cast(DataType::UInt32).sum().alias("boot"),
-            col("recovered").cast(DataType::UInt32).sum().alias("recovered"),
+            col("recovered")
+                .cast(DataType::UInt32)
+                .sum()
+                .alias("recovered"),
             col("failing").cast(DataType::UInt32).sum().alias("failing"),
             col("lost").sum().alias("lost"),
         ])
@@ -196,7 +210,13 @@ fn level_counts(pairs: &DataFrame, key: &str, end_ms: Option<i64>, p: &HostState
     let boot = u64_at(&df, "boot")?;
     let rec = u64_at(&df, "recovered")?;
     let fail = u64_at(&df, "failing")?;
-    let lost: Vec<i64> = df.column("lost")?.cast(&DataType::Int64)?.i64()?.iter().map(|v| v.unwrap_or(0)).collect();
+    let lost: Vec<i64> = df
+        .column("lost")?
+        .cast(&DataType::Int64)?
+        .i64()?
+        .iter()
+        .map(|v| v.unwrap_or(0))
+        .collect();
     let mut out = HashMap::with_capacity(keys.len());
     for i in 0..keys.len() {
         out.insert(
@@ -322,7 +342,11 @@ fn sig_times(rows: &DataFrame, origin_ms: i64, bucket_ms: i64) -> Result<SigTime
     let n = u64_at(&buckets, "n")?;
     for i in 0..sig.len() {
         if let Some(bucket) = b.get(i) {
-            *out.onset.entry(sig[i]).or_default().entry(bucket).or_insert(0) += n[i];
+            *out.onset
+                .entry(sig[i])
+                .or_default()
+                .entry(bucket)
+                .or_insert(0) += n[i];
         }
     }
     Ok(out)
@@ -340,7 +364,8 @@ fn exposure(
     let mut dl = drivers.select([
         col("dump_id"),
         col("host"),
-        col("driver").str().to_lowercase().alias("driver"),
+        // Lower-case base names already (store contract).
+        col("driver"),
     ]);
     if !window_open {
         let dumps = prepared
@@ -349,7 +374,12 @@ fn exposure(
             .lazy()
             .select([col("dump_id")])
             .unique(None, UniqueKeepStrategy::Any);
-        dl = dl.join(dumps, [col("dump_id")], [col("dump_id")], JoinArgs::new(JoinType::Inner));
+        dl = dl.join(
+            dumps,
+            [col("dump_id")],
+            [col("dump_id")],
+            JoinArgs::new(JoinType::Inner),
+        );
     }
     if let Some(hosts) = scoped_hosts {
         dl = dl.join(
@@ -372,7 +402,12 @@ fn exposure(
     )?;
     let per_driver = dl
         .lazy()
-        .join(wanted_df.lazy(), [col("driver")], [col("driver")], JoinArgs::new(JoinType::Inner))
+        .join(
+            wanted_df.lazy(),
+            [col("driver")],
+            [col("driver")],
+            JoinArgs::new(JoinType::Inner),
+        )
         .group_by([col("driver")])
         .agg([col("host").n_unique().cast(DataType::UInt64).alias("hosts")])
         .collect()?;
@@ -399,7 +434,12 @@ fn representative_stacks(
 ) -> Result<HashMap<u32, Vec<u32>>, AnalyticsError> {
     let mut crashes = crashes;
     let schema = crashes.collect_schema()?;
-    for c in ["stack_module", "stack_function", "stack_offset", "stack_address"] {
+    for c in [
+        "stack_module",
+        "stack_function",
+        "stack_offset",
+        "stack_address",
+    ] {
         if schema.get(c).is_none() {
             return Ok(HashMap::new());
         }
@@ -457,18 +497,31 @@ fn representative_stacks(
     let mut out = HashMap::new();
     for i in 0..df.height() {
         let Some(r) = rows.get(i) else { continue };
-        let Some(targets) = wanted.remove(&r) else { continue };
+        let Some(targets) = wanted.remove(&r) else {
+            continue;
+        };
         let m = modules.get_as_series(i);
         let f = functions.get_as_series(i);
         let o = offsets.get_as_series(i);
         let a = addresses.get_as_series(i);
-        let (Some(m), Some(f), Some(o), Some(a)) = (m, f, o, a) else { continue };
+        let (Some(m), Some(f), Some(o), Some(a)) = (m, f, o, a) else {
+            continue;
+        };
         let (m, f, o, a) = (m.str()?, f.str()?, o.str()?, a.str()?);
         let len = m.len().min(f.len()).min(o.len()).min(a.len());
-        let start = index.get(i).map(|x| x as usize).filter(|&x| x < len).unwrap_or(0);
+        let start = index
+            .get(i)
+            .map(|x| x as usize)
+            .filter(|&x| x < len)
+            .unwrap_or(0);
         let frames: Vec<u32> = (start..len)
             .map(|k| {
-                interner.intern(similarity::normalize_frame(m.get(k), f.get(k), o.get(k), a.get(k)))
+                interner.intern(similarity::normalize_frame(
+                    m.get(k),
+                    f.get(k),
+                    o.get(k),
+                    a.get(k),
+                ))
             })
             .collect();
         for s in targets {
@@ -488,19 +541,16 @@ fn related_links(
     // Signatures per driver cause, largest first.
     let mut by_cause: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
     for (&s, _) in sig_crashes.iter() {
-        let Some(info) = prepared.sigs.get(s as usize) else { continue };
+        let Some(info) = prepared.sigs.get(s as usize) else {
+            continue;
+        };
         if prepared.causes[info.cause as usize].driver.is_some() {
             by_cause.entry(info.cause).or_default().push(s);
         }
     }
     let mut candidates: Vec<u32> = Vec::new();
     for sigs in by_cause.values_mut() {
-        sigs.sort_by(|a, b| {
-            sig_crashes
-                .get(b)
-                .cmp(&sig_crashes.get(a))
-                .then(a.cmp(b))
-        });
+        sigs.sort_by(|a, b| sig_crashes.get(b).cmp(&sig_crashes.get(a)).then(a.cmp(b)));
         sigs.truncate(params.max_signatures_per_driver);
         if sigs.len() >= 2 {
             candidates.extend(sigs.iter().copied());
@@ -516,7 +566,11 @@ fn related_links(
         if sigs.len() < 2 {
             continue;
         }
-        let present: Vec<u32> = sigs.iter().copied().filter(|s| stacks.contains_key(s)).collect();
+        let present: Vec<u32> = sigs
+            .iter()
+            .copied()
+            .filter(|s| stacks.contains_key(s))
+            .collect();
         let frames: Vec<Vec<u32>> = present.iter().map(|s| stacks[s].clone()).collect();
         for link in similarity::link_related(&frames, params) {
             let (a, b) = (present[link.a], present[link.b]);
@@ -541,7 +595,8 @@ fn share(part: u64, whole: Option<u64>) -> Option<f64> {
 /// Builds the onset curve from bucket -> count.
 fn onset_of(buckets: &BTreeMap<i64, u64>, origin_ms: i64, bucket_ms: i64) -> Onset {
     let bucket_seconds = bucket_ms / 1000;
-    let (Some((&first, _)), Some((&last, _))) = (buckets.iter().next(), buckets.iter().next_back()) else {
+    let (Some((&first, _)), Some((&last, _))) = (buckets.iter().next(), buckets.iter().next_back())
+    else {
         return Onset {
             bucket_seconds,
             start: None,
@@ -550,10 +605,14 @@ fn onset_of(buckets: &BTreeMap<i64, u64>, origin_ms: i64, bucket_ms: i64) -> Ons
             peak_at: None,
         };
     };
-    let counts: Vec<u64> = (first..=last).map(|b| buckets.get(&b).copied().unwrap_or(0)).collect();
-    let (peak_bucket, peak) = buckets
-        .iter()
-        .fold((first, 0u64), |(pb, pn), (&b, &n)| if n > pn { (b, n) } else { (pb, pn) });
+    let counts: Vec<u64> = (first..=last)
+        .map(|b| buckets.get(&b).copied().unwrap_or(0))
+        .collect();
+    let (peak_bucket, peak) =
+        buckets.iter().fold(
+            (first, 0u64),
+            |(pb, pn), (&b, &n)| if n > pn { (b, n) } else { (pb, pn) },
+        );
     let at = |b: i64| rfc3339_utc(origin_ms.saturating_add(b.saturating_mul(bucket_ms)));
     Onset {
         bucket_seconds,
@@ -592,7 +651,10 @@ impl Assembly<'_> {
             .iter()
             .filter_map(|s| self.prepared.sigs.get(*s as usize))
             .collect();
-        let mut codes: Vec<u32> = infos.iter().flat_map(|i| i.bugcheck_codes.iter().copied()).collect();
+        let mut codes: Vec<u32> = infos
+            .iter()
+            .flat_map(|i| i.bugcheck_codes.iter().copied())
+            .collect();
         codes.sort_unstable();
         codes.dedup();
         let mut onset: BTreeMap<i64, u64> = BTreeMap::new();
@@ -606,10 +668,21 @@ impl Assembly<'_> {
         NodeFacts {
             owner: infos.iter().find_map(|i| i.owner.clone()),
             third_party: infos.iter().any(|i| i.third_party),
-            failure_class: infos.first().map(|i| i.failure_class.clone()).unwrap_or_default(),
+            failure_class: infos
+                .first()
+                .map(|i| i.failure_class.clone())
+                .unwrap_or_default(),
             codes,
-            first: ordered.iter().filter_map(|s| times.first.get(s)).min().copied(),
-            last: ordered.iter().filter_map(|s| times.last.get(s)).max().copied(),
+            first: ordered
+                .iter()
+                .filter_map(|s| times.first.get(s))
+                .min()
+                .copied(),
+            last: ordered
+                .iter()
+                .filter_map(|s| times.last.get(s))
+                .max()
+                .copied(),
             onset,
         }
     }
@@ -694,8 +767,11 @@ pub(crate) fn cluster_table(
     opts: &ClusterOptions,
 ) -> Result<ClusterTable, AnalyticsError> {
     let _phase = super::Phase::start("clusters: scope");
-    let (rows, fleet_hosts) = prepared.scoped_rows(&opts.scope, inventory)?;
-    let (scoped_hosts, _) = prepared.selected_hosts(&opts.scope, inventory)?;
+    let prepare::Scoped {
+        rows,
+        fleet_hosts,
+        hosts: scoped_hosts,
+    } = prepared.scoped_rows(&opts.scope, inventory)?;
     let end_ms = prepared.end_ms;
 
     // Onset bucket size from the window's span.
@@ -705,7 +781,9 @@ pub(crate) fn cluster_table(
     };
     let bucket_s = match opts.bucket_seconds {
         Some(b) if b <= 0 => {
-            return Err(AnalyticsError::BadArgument("the onset bucket must be at least 1 s".into()))
+            return Err(AnalyticsError::BadArgument(
+                "the onset bucket must be at least 1 s".into(),
+            ))
         }
         Some(b) => {
             if span / 1000 / b > 10_000 {
@@ -718,7 +796,10 @@ pub(crate) fn cluster_table(
         None => bucket_seconds_for_span(span),
     };
     let bucket_ms = bucket_s * 1000;
-    let origin_ms = prepared.start_ms.map(|s| s.div_euclid(bucket_ms) * bucket_ms).unwrap_or(0);
+    let origin_ms = prepared
+        .start_ms
+        .map(|s| s.div_euclid(bucket_ms) * bucket_ms)
+        .unwrap_or(0);
 
     // (cluster, host) pairs at the three levels.
     let _phase = super::Phase::start("clusters: pairs");
@@ -765,9 +846,20 @@ pub(crate) fn cluster_table(
         Some(d) => {
             let wanted: Vec<String> = counts1
                 .keys()
-                .filter_map(|c| prepared.causes.get(*c as usize).and_then(|x| x.driver.clone()))
+                .filter_map(|c| {
+                    prepared
+                        .causes
+                        .get(*c as usize)
+                        .and_then(|x| x.driver.clone())
+                })
                 .collect();
-            Some(exposure(d, prepared, opts.scope.window.is_open(), scoped_hosts.as_ref(), &wanted)?)
+            Some(exposure(
+                d,
+                prepared,
+                opts.scope.window.is_open(),
+                scoped_hosts.as_ref(),
+                &wanted,
+            )?)
         }
         None => None,
     };
@@ -830,11 +922,14 @@ pub(crate) fn cluster_table(
                     let mut rel: Vec<RelatedSignature> = links
                         .iter()
                         .filter_map(|(other, sim)| {
-                            prepared.sigs.get(*other as usize).map(|o| RelatedSignature {
-                                id: o.id.clone(),
-                                signature: o.signature.clone(),
-                                similarity: (*sim * 1000.0).round() / 1000.0,
-                            })
+                            prepared
+                                .sigs
+                                .get(*other as usize)
+                                .map(|o| RelatedSignature {
+                                    id: o.id.clone(),
+                                    signature: o.signature.clone(),
+                                    similarity: (*sim * 1000.0).round() / 1000.0,
+                                })
                         })
                         .collect();
                     rel.sort_by(|a, b| b.similarity.total_cmp(&a.similarity).then(a.id.cmp(&b.id)));
@@ -843,7 +938,10 @@ pub(crate) fn cluster_table(
                 sig_nodes.push(node);
             }
             sort_nodes(&mut sig_nodes);
-            let top_sig = sig_nodes.first().map(|n| n.signature.clone()).unwrap_or_default();
+            let top_sig = sig_nodes
+                .first()
+                .map(|n| n.signature.clone())
+                .unwrap_or_default();
             let facts = asm.facts(&sigs, &times, &sig_crashes);
             bucket_nodes.push(asm.node(
                 ClusterLevel::Bucket,
@@ -926,7 +1024,11 @@ pub fn cluster_assignments(
     let mut flat = Vec::new();
     for (&a, others) in &links {
         for (b, sim) in others {
-            flat.push(similarity::Link { a: a as usize, b: *b as usize, similarity: *sim });
+            flat.push(similarity::Link {
+                a: a as usize,
+                b: *b as usize,
+                similarity: *sim,
+            });
         }
     }
     let roots = similarity::connected_groups(n, &flat);
@@ -962,14 +1064,28 @@ pub fn cluster_assignments(
     let mut out_dump: Vec<Option<&str>> = Vec::with_capacity(dump.len());
     let (mut d1, mut d2, mut d3, mut d4) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (i, r) in rows_idx.iter().enumerate() {
-        let Some(s) = r.and_then(|r| sig_by_row.get(&r)).copied() else { continue };
-        let Some(info) = prepared.sigs.get(s as usize) else { continue };
+        let Some(s) = r.and_then(|r| sig_by_row.get(&r)).copied() else {
+            continue;
+        };
+        let Some(info) = prepared.sigs.get(s as usize) else {
+            continue;
+        };
         out_dump.push(dump.get(i));
         d1.push(prepared.causes[info.cause as usize].id.clone());
         d2.push(prepared.buckets[info.bkt as usize].id.clone());
         d3.push(info.id.clone());
-        let root = roots.get(s as usize).and_then(|r| leader.get(r)).copied().unwrap_or(s as usize);
-        d4.push(prepared.sigs.get(root).map(|x| x.id.clone()).unwrap_or_default());
+        let root = roots
+            .get(s as usize)
+            .and_then(|r| leader.get(r))
+            .copied()
+            .unwrap_or(s as usize);
+        d4.push(
+            prepared
+                .sigs
+                .get(root)
+                .map(|x| x.id.clone())
+                .unwrap_or_default(),
+        );
     }
     let height = out_dump.len();
     Ok(DataFrame::new(

@@ -100,10 +100,12 @@ pub fn drivers(
     let allowed_hosts: Option<DataFrame> = if opts.scope.inventory_filters.is_empty() {
         None
     } else {
-        let inv = inventory.as_ref().ok_or_else(|| AnalyticsError::UnknownInventoryColumn {
-            column: opts.scope.inventory_filters[0].0.clone(),
-            available: "there is no inventory (give one to `scan --inventory`)".into(),
-        })?;
+        let inv = inventory
+            .as_ref()
+            .ok_or_else(|| AnalyticsError::UnknownInventoryColumn {
+                column: opts.scope.inventory_filters[0].0.clone(),
+                available: "there is no inventory (give one to `scan --inventory`)".into(),
+            })?;
         let filtered = prepare::filter_inventory(inv, &opts.scope.inventory_filters)?;
         Some(
             filtered
@@ -114,7 +116,9 @@ pub fn drivers(
         )
     };
 
-    let mut crash_lf = base.lazy().select([col("dump_id"), col("host"), col("driver")]);
+    let mut crash_lf = base
+        .lazy()
+        .select([col("dump_id"), col("host"), col("driver")]);
     if let Some(hosts) = &allowed_hosts {
         crash_lf = crash_lf.join(
             hosts.clone().lazy(),
@@ -129,7 +133,8 @@ pub fn drivers(
     let mut dl = drivers.select([
         col("dump_id"),
         col("host"),
-        col("driver").str().to_lowercase().alias("driver"),
+        // Lower-case base names already (store contract).
+        col("driver"),
         col("timestamp").cast(DataType::UInt32),
     ]);
     if !opts.scope.window.is_open() || allowed_hosts.is_some() {
@@ -139,7 +144,12 @@ pub fn drivers(
             .lazy()
             .select([col("dump_id")])
             .unique(None, UniqueKeepStrategy::Any);
-        dl = dl.join(dumps, [col("dump_id")], [col("dump_id")], JoinArgs::new(JoinType::Inner));
+        dl = dl.join(
+            dumps,
+            [col("dump_id")],
+            [col("dump_id")],
+            JoinArgs::new(JoinType::Inner),
+        );
     }
     let dl = dl.collect()?;
 
@@ -174,7 +184,8 @@ pub fn drivers(
         .lazy()
         .filter(col("driver").is_not_null())
         .join(
-            dl.lazy().select([col("dump_id"), col("driver"), col("timestamp")]),
+            dl.lazy()
+                .select([col("dump_id"), col("driver"), col("timestamp")]),
             [col("dump_id"), col("driver")],
             [col("dump_id"), col("driver")],
             JoinArgs::new(JoinType::Inner),
@@ -211,7 +222,10 @@ pub fn drivers(
         let n = u64_values(&per_version, "hosts")?;
         for i in 0..n.len() {
             if let (Some(name), Some(t)) = (names.get(i), ts.get(i)) {
-                versions.entry(name.to_string()).or_default().insert(t, n[i]);
+                versions
+                    .entry(name.to_string())
+                    .or_default()
+                    .insert(t, n[i]);
             }
         }
     }

@@ -113,7 +113,7 @@ pub(crate) fn host_table(
     inventory: Option<&DataFrame>,
     opts: &HostOptions,
 ) -> Result<HostTable, AnalyticsError> {
-    let (scoped, _) = prepared.scoped_rows(&opts.scope, inventory)?;
+    let scoped = prepared.scoped_rows(&opts.scope, inventory)?.rows;
     let listed: Vec<u32> = {
         let u = scoped
             .clone()
@@ -176,7 +176,9 @@ pub(crate) fn host_table(
     let mut rows = Vec::with_capacity(listed.len());
     let mut by_state: BTreeMap<HostState, u64> = BTreeMap::new();
     for hidx in listed {
-        let Some(info) = prepared.hosts.get(hidx as usize) else { continue };
+        let Some(info) = prepared.hosts.get(hidx as usize) else {
+            continue;
+        };
         if opts.state.is_some_and(|s| s != info.verdict.state) {
             continue;
         }

@@ -127,7 +127,11 @@ fn continues_loop(h: &HostCrashes, k: usize, p: &HostStateParams) -> bool {
 pub fn classify(h: &HostCrashes, end_ms: Option<i64>, p: &HostStateParams) -> HostVerdict {
     let timed = h.times_ms.len();
     let total = timed + h.untimed;
-    let by_count = if total > 1 { HostState::Failing } else { HostState::Single };
+    let by_count = if total > 1 {
+        HostState::Failing
+    } else {
+        HostState::Single
+    };
     let (Some(&last), Some(end)) = (h.times_ms.last(), end_ms) else {
         return HostVerdict {
             state: by_count,
@@ -299,14 +303,42 @@ mod tests {
         let p = HostStateParams::default();
         // 0: first boot; 5, 10: loop (run 0-10); 300: new boot after hours; 304: loop of only
         // two; 900, 903, 906, 909: a second loop.
-        let times: Vec<i64> = [0, 5, 10, 300, 304, 900, 903, 906, 909].iter().map(|m| m * MIN).collect();
-        let up = [Some(9999), Some(60), Some(60), Some(9999), Some(60), Some(9999), Some(30), Some(30), Some(30)];
-        let h = HostCrashes { times_ms: &times, uptimes_s: &up, untimed: 0 };
+        let times: Vec<i64> = [0, 5, 10, 300, 304, 900, 903, 906, 909]
+            .iter()
+            .map(|m| m * MIN)
+            .collect();
+        let up = [
+            Some(9999),
+            Some(60),
+            Some(60),
+            Some(9999),
+            Some(60),
+            Some(9999),
+            Some(30),
+            Some(30),
+            Some(30),
+        ];
+        let h = HostCrashes {
+            times_ms: &times,
+            uptimes_s: &up,
+            untimed: 0,
+        };
         let mut flags = Vec::new();
         loop_flags(&h, &p, &mut flags);
-        assert_eq!(flags, [true, true, true, false, false, true, true, true, true]);
+        assert_eq!(
+            flags,
+            [true, true, true, false, false, true, true, true, true]
+        );
         flags.clear();
-        loop_flags(&HostCrashes { times_ms: &[], uptimes_s: &[], untimed: 3 }, &p, &mut flags);
+        loop_flags(
+            &HostCrashes {
+                times_ms: &[],
+                uptimes_s: &[],
+                untimed: 3,
+            },
+            &p,
+            &mut flags,
+        );
         assert!(flags.is_empty());
     }
 

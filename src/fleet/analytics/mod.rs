@@ -21,8 +21,8 @@ pub mod window;
 use polars::prelude::PolarsError;
 
 pub use clusters::{
-    cluster_assignments, clusters, ClusterLevel, ClusterNode, ClusterOptions, ClusterTable,
-    Onset, RelatedSignature,
+    cluster_assignments, clusters, ClusterLevel, ClusterNode, ClusterOptions, ClusterTable, Onset,
+    RelatedSignature,
 };
 pub use drivers::{drivers, DriverCatalog, DriverOptions, DriverRow, DriverTable, DriverVersion};
 pub use hosts::{hosts, HostOptions, HostRow, HostTable};
@@ -40,7 +40,9 @@ pub enum AnalyticsError {
     BadArgument(String),
     #[error("the crash table has no column '{column}' (is this a blastradius crash store?)")]
     MissingColumn { column: String },
-    #[error("filter on inventory column '{column}' needs an inventory with that column; {available}")]
+    #[error(
+        "filter on inventory column '{column}' needs an inventory with that column; {available}"
+    )]
     UnknownInventoryColumn { column: String, available: String },
 }
 

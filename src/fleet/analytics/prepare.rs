@@ -125,6 +125,15 @@ pub(crate) struct HostInfo {
     pub min_uptime_s: Option<u64>,
 }
 
+/// Rows in scope (`Prepared::scoped_rows`).
+pub(crate) struct Scoped {
+    pub rows: DataFrame,
+    /// Inventory hosts that pass the inventory filters (`None` without an inventory).
+    pub fleet_hosts: Option<u64>,
+    /// `host_idx`, `host` of the hosts an inventory filter keeps (`None` = no such filter).
+    pub hosts: Option<DataFrame>,
+}
+
 /// The prepared window (see the module doc).
 pub(crate) struct Prepared {
     pub base: DataFrame,
@@ -165,7 +174,6 @@ pub(crate) fn load_base(crashes: LazyFrame, window: &Window) -> Result<DataFrame
         }
     }
     let t = time_ms_expr(&schema)?;
-    let has_frame_index = schema.get("blame_frame_index").is_some();
     // A driver key is a non-empty lower-case name; anything else means "no driver".
     let driver = when(col("blame_module_lc").str().len_bytes().gt(lit(0u32)))
         .then(col("blame_module_lc"))
@@ -190,11 +198,6 @@ pub(crate) fn load_base(crashes: LazyFrame, window: &Window) -> Result<DataFrame
         col("blame_third_party").fill_null(lit(false)),
         col("bugcheck_code").cast(DataType::UInt32),
     ];
-    if has_frame_index {
-        select.push(col("blame_frame_index").cast(DataType::UInt32));
-    } else {
-        select.push(lit(NULL).cast(DataType::UInt32).alias("blame_frame_index"));
-    }
     // `row` numbers the crash table in scan order before the window filter, so it addresses
     // the same row in a later scan of the same store (see `clusters::representative_stacks`).
     select.push(col("row"));
@@ -442,7 +445,8 @@ fn run_host_states(
         };
         let verdict = hoststate::classify(&crashes, end_ms, params);
         lost.clear();
-        let untimed_cost = hoststate::lost_ms_per_crash(&crashes, &verdict, end_ms, params, &mut lost);
+        let untimed_cost =
+            hoststate::lost_ms_per_crash(&crashes, &verdict, end_ms, params, &mut lost);
         let idx = hosts.len() as u32;
         for &l in &lost {
             lost_ms.push(l);
@@ -538,7 +542,13 @@ impl Prepared {
             let cause = &self.causes[sig.cause as usize];
             let bucket = &self.buckets[sig.bkt as usize];
             if let Some(d) = &driver {
-                if cause.driver.as_deref().map(str::to_ascii_lowercase).as_deref() != Some(d) {
+                if cause
+                    .driver
+                    .as_deref()
+                    .map(str::to_ascii_lowercase)
+                    .as_deref()
+                    != Some(d)
+                {
                     continue;
                 }
             }
@@ -608,7 +618,10 @@ impl Prepared {
             .host_frame()?
             .lazy()
             .join(
-                filtered.lazy().select([col("host")]).unique(None, UniqueKeepStrategy::Any),
+                filtered
+                    .lazy()
+                    .select([col("host")])
+                    .unique(None, UniqueKeepStrategy::Any),
                 [col("host")],
                 [col("host")],
                 JoinArgs::new(JoinType::Inner),
@@ -618,21 +631,21 @@ impl Prepared {
         Ok((Some(hosts), fleet_hosts))
     }
 
-    /// `rows` narrowed by the scope's filters.
-    pub fn scoped_rows(
-        &self,
-        scope: &Scope,
-        inventory: Option<&DataFrame>,
-    ) -> Result<(DataFrame, Option<u64>), AnalyticsError> {
+    /// `rows` narrowed by the scope's filters, with what `selected_hosts` returned.
+    pub fn scoped_rows(&self, scope: &Scope, inventory: Option<&DataFrame>) -> Result<Scoped, AnalyticsError> {
         let (hosts, fleet_hosts) = self.selected_hosts(scope, inventory)?;
         let sigs = self.selected_sigs(scope)?;
         if hosts.is_none() && sigs.is_none() {
-            return Ok((self.rows.clone(), fleet_hosts));
+            return Ok(Scoped {
+                rows: self.rows.clone(),
+                fleet_hosts,
+                hosts,
+            });
         }
         let mut lf = self.rows.clone().lazy();
-        if let Some(hosts) = hosts {
+        if let Some(hosts) = &hosts {
             lf = lf.join(
-                hosts.lazy().select([col("host_idx")]),
+                hosts.clone().lazy().select([col("host_idx")]),
                 [col("host_idx")],
                 [col("host_idx")],
                 JoinArgs::new(JoinType::Inner),
@@ -648,7 +661,11 @@ impl Prepared {
                 JoinArgs::new(JoinType::Inner),
             );
         }
-        Ok((lf.collect()?, fleet_hosts))
+        Ok(Scoped {
+            rows: lf.collect()?,
+            fleet_hosts,
+            hosts,
+        })
     }
 
     /// Inventory columns per `host_idx` (every column but `host`), for breakdowns and the
@@ -668,7 +685,11 @@ impl Prepared {
             .lazy()
             .select(
                 std::iter::once(col("host"))
-                    .chain(columns.iter().map(|c| col(c.as_str()).cast(DataType::String)))
+                    .chain(
+                        columns
+                            .iter()
+                            .map(|c| col(c.as_str()).cast(DataType::String)),
+                    )
                     .collect::<Vec<_>>(),
             )
             .unique(Some(cols(["host"])), UniqueKeepStrategy::First)
@@ -708,7 +729,10 @@ pub(crate) struct InventoryCodes {
 
 impl Prepared {
     /// The inventory of every host (see `host_inventory`) as dense integer codes.
-    pub fn host_inventory_codes(&self, inventory: &DataFrame) -> Result<InventoryCodes, AnalyticsError> {
+    pub fn host_inventory_codes(
+        &self,
+        inventory: &DataFrame,
+    ) -> Result<InventoryCodes, AnalyticsError> {
         let (host_inv, columns) = self.host_inventory(inventory)?;
         let host_inv = host_inv
             .lazy()

@@ -128,7 +128,10 @@ mod tests {
     #[test]
     fn all_singletons() {
         // Precision 1; recall = Σ_labels |l|·(1/|l|) / n = labels / n = 3/6; F1 = 2/3.
-        let s = score(&["1", "2", "3", "4", "5", "6"], &["a", "a", "b", "b", "b", "c"]);
+        let s = score(
+            &["1", "2", "3", "4", "5", "6"],
+            &["a", "a", "b", "b", "b", "c"],
+        );
         assert!(close(s.precision, 1.0));
         assert!(close(s.recall, 0.5));
         assert!(close(s.f1, 2.0 / 3.0));
@@ -157,7 +160,10 @@ mod tests {
     fn cluster_completeness_constraint() {
         // Splitting a true class over two clusters lowers recall, keeps precision at 1:
         // a a a a split 2 + 2 -> recall per a = 2/4, b b -> 1: (4·0.5 + 2) / 6 = 2/3.
-        let s = score(&["x", "x", "y", "y", "z", "z"], &["a", "a", "a", "a", "b", "b"]);
+        let s = score(
+            &["x", "x", "y", "y", "z", "z"],
+            &["a", "a", "a", "a", "b", "b"],
+        );
         assert!(close(s.precision, 1.0));
         assert!(close(s.recall, 2.0 / 3.0), "{s:?}");
     }

@@ -178,7 +178,10 @@ mod tests {
 
     #[test]
     fn disjoint_stacks_score_zero() {
-        assert!(close(pdm_similarity(&["a", "b"], &["c", "d"], 0.2, 0.5), 0.0));
+        assert!(close(
+            pdm_similarity(&["a", "b"], &["c", "d"], 0.2, 0.5),
+            0.0
+        ));
         assert!(close(pdm_similarity::<&str>(&[], &["c"], 0.2, 0.5), 0.0));
     }
 
@@ -232,7 +235,12 @@ mod tests {
 
     #[test]
     fn links_and_groups() {
-        let stacks = vec![vec![1, 2, 3, 4, 5], vec![9, 2, 3, 4, 5], vec![7, 8], vec![1, 2, 3, 4, 5]];
+        let stacks = vec![
+            vec![1, 2, 3, 4, 5],
+            vec![9, 2, 3, 4, 5],
+            vec![7, 8],
+            vec![1, 2, 3, 4, 5],
+        ];
         let p = SimilarityParams {
             c: 0.2,
             o: 0.5,

@@ -174,7 +174,10 @@ mod tests {
         // 2024-07-19T04:09:00Z = 1721362140 s.
         let expected = 1_721_362_140_000;
         assert_eq!(parse_instant("2024-07-19T04:09:00Z").unwrap(), expected);
-        assert_eq!(parse_instant("2024-07-19T06:09:00+02:00").unwrap(), expected);
+        assert_eq!(
+            parse_instant("2024-07-19T06:09:00+02:00").unwrap(),
+            expected
+        );
         assert_eq!(parse_instant("2024-07-19T04:09").unwrap(), expected);
         assert_eq!(parse_instant("2024-07-19 04:09:00").unwrap(), expected);
         assert_eq!(
@@ -220,7 +223,10 @@ mod tests {
         let b = parse_instant("2024-07-19T05:41:59Z").unwrap();
         assert_eq!(short_span_utc(a, b), "04:09–05:41 UTC");
         let c = parse_instant("2024-07-20T01:00:00Z").unwrap();
-        assert_eq!(short_span_utc(a, c), "2024-07-19 04:09–2024-07-20 01:00 UTC");
+        assert_eq!(
+            short_span_utc(a, c),
+            "2024-07-19 04:09–2024-07-20 01:00 UTC"
+        );
         assert_eq!(format_utc(a), "2024-07-19T04:09:00Z");
     }
 }
