@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo bench --bench analytics -- generate <DIR> [ROWS]   # write the store (once)
-//! cargo bench --bench analytics -- run <DIR>               # time the three analyses
+//! cargo bench --bench analytics -- run <DIR> [both|shared|one-shot]   # time the analyses
 //! ```
 //!
 //! The rows come from the simulator's record generator (`simulate::simulate_reports`: the
@@ -23,7 +23,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use blastradius::fleet::analytics::{
-    self, ClusterOptions, DriverCatalog, DriverOptions, HostOptions, SimilarityParams,
+    self, Analysis, ClusterOptions, DriverCatalog, DriverOptions, HostOptions, HostStateParams,
+    SimilarityParams, Window,
 };
 use blastradius::fleet::inventory::read_inventory;
 use blastradius::fleet::store::{BatchBuilder, Store};
@@ -78,24 +79,29 @@ fn generate(dir: &Path, rows: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The figures the analyses must reproduce, so a fast wrong answer cannot pass.
-fn run(dir: &Path) -> anyhow::Result<()> {
+/// Runs the three analyses twice: as three one-shot calls (what three CLI commands do, each
+/// reading the store), then from one shared `Analysis` (one read). Prints the figures (so a
+/// fast wrong answer cannot pass unnoticed) and the timings as JSON.
+fn run(dir: &Path, mode: &str) -> anyhow::Result<()> {
+    if mode != "both" {
+        return run_one_mode(dir, mode == "shared");
+    }
     let store = Store::open(dir)?;
     let rules = Rules::builtin();
     let catalog: &dyn DriverCatalog = &rules;
+    let cluster_opts = ClusterOptions {
+        similarity: Some(SimilarityParams::default()),
+        ..ClusterOptions::default()
+    };
 
     let t = Instant::now();
     let clusters = analytics::clusters(
         store.lazy_crashes()?,
         Some(store.lazy_drivers()?),
         store.inventory()?,
-        &ClusterOptions {
-            similarity: Some(SimilarityParams::default()),
-            ..ClusterOptions::default()
-        },
+        &cluster_opts,
     )?;
     let t_clusters = t.elapsed().as_secs_f64();
-
     let t = Instant::now();
     let hosts = analytics::hosts(
         store.lazy_crashes()?,
@@ -103,7 +109,6 @@ fn run(dir: &Path) -> anyhow::Result<()> {
         &HostOptions::default(),
     )?;
     let t_hosts = t.elapsed().as_secs_f64();
-
     let t = Instant::now();
     let drivers = analytics::drivers(
         store.lazy_crashes()?,
@@ -113,6 +118,28 @@ fn run(dir: &Path) -> anyhow::Result<()> {
         &DriverOptions::default(),
     )?;
     let t_drivers = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let shared = Analysis::new(
+        store.lazy_crashes()?,
+        store.inventory()?,
+        Window::default(),
+        HostStateParams::default(),
+    )?;
+    let t_prepare = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let clusters2 = shared.clusters(Some(store.lazy_drivers()?), &cluster_opts)?;
+    let t_clusters2 = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let hosts2 = shared.hosts(&HostOptions::default())?;
+    let t_hosts2 = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let drivers2 = shared.drivers(store.lazy_drivers()?, catalog, &DriverOptions::default())?;
+    let t_drivers2 = t.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        clusters2 == clusters && hosts2 == hosts && drivers2 == drivers,
+        "the shared analysis must give the one-shot results"
+    );
 
     let signatures: usize = clusters
         .clusters
@@ -131,17 +158,79 @@ fn run(dir: &Path) -> anyhow::Result<()> {
             "top_cluster": top.map(|c| &c.cause),
             "top_hosts": top.map(|c| c.hosts),
             "top_boot_loop_hosts": top.map(|c| c.boot_loop_hosts),
-            "top_related": top.map(|c| c.children.first().map(|b| b.children.first().map(|s| s.related.len()))),
             "host_rows": hosts.hosts.len(),
             "hosts_by_state": hosts.by_state.iter().map(|(s, n)| (s.as_str(), n)).collect::<std::collections::BTreeMap<_, _>>(),
             "driver_rows": drivers.drivers.len(),
             "hosts_with_driver_data": drivers.hosts_with_driver_data,
-            "seconds": {
+            "seconds_one_shot": {
                 "clusters": t_clusters,
                 "hosts": t_hosts,
                 "drivers": t_drivers,
                 "total": t_clusters + t_hosts + t_drivers,
+            },
+            "seconds_shared": {
+                "prepare": t_prepare,
+                "clusters": t_clusters2,
+                "hosts": t_hosts2,
+                "drivers": t_drivers2,
+                "total": t_prepare + t_clusters2 + t_hosts2 + t_drivers2,
             }
+        })
+    );
+    Ok(())
+}
+
+/// One way only (for a clean peak-RSS figure of each): `shared` or the three one-shot calls.
+fn run_one_mode(dir: &Path, shared: bool) -> anyhow::Result<()> {
+    let store = Store::open(dir)?;
+    let rules = Rules::builtin();
+    let cluster_opts = ClusterOptions {
+        similarity: Some(SimilarityParams::default()),
+        ..ClusterOptions::default()
+    };
+    let t = Instant::now();
+    let (clusters, hosts, drivers) = if shared {
+        let a = Analysis::new(
+            store.lazy_crashes()?,
+            store.inventory()?,
+            Window::default(),
+            HostStateParams::default(),
+        )?;
+        (
+            a.clusters(Some(store.lazy_drivers()?), &cluster_opts)?,
+            a.hosts(&HostOptions::default())?,
+            a.drivers(store.lazy_drivers()?, &rules, &DriverOptions::default())?,
+        )
+    } else {
+        (
+            analytics::clusters(
+                store.lazy_crashes()?,
+                Some(store.lazy_drivers()?),
+                store.inventory()?,
+                &cluster_opts,
+            )?,
+            analytics::hosts(
+                store.lazy_crashes()?,
+                store.inventory()?,
+                &HostOptions::default(),
+            )?,
+            analytics::drivers(
+                store.lazy_crashes()?,
+                store.lazy_drivers()?,
+                store.inventory()?,
+                &rules,
+                &DriverOptions::default(),
+            )?,
+        )
+    };
+    println!(
+        "{}",
+        serde_json::json!({
+            "mode": if shared { "shared" } else { "one-shot" },
+            "seconds": t.elapsed().as_secs_f64(),
+            "clusters": clusters.clusters.len(),
+            "hosts": hosts.hosts.len(),
+            "drivers": drivers.drivers.len(),
         })
     );
     Ok(())
@@ -155,9 +244,10 @@ fn main() -> anyhow::Result<()> {
     match args.as_slice() {
         [cmd, dir] if cmd == "generate" => generate(Path::new(dir), DEFAULT_ROWS),
         [cmd, dir, rows] if cmd == "generate" => generate(Path::new(dir), rows.parse()?),
-        [cmd, dir] if cmd == "run" => run(Path::new(dir)),
+        [cmd, dir] if cmd == "run" => run(Path::new(dir), "both"),
+        [cmd, dir, mode] if cmd == "run" => run(Path::new(dir), mode),
         _ => {
-            eprintln!("usage: analytics generate <DIR> [ROWS] | analytics run <DIR>");
+            eprintln!("usage: analytics generate <DIR> [ROWS] | analytics run <DIR> [both|shared|one-shot]");
             Ok(())
         }
     }

@@ -111,7 +111,7 @@ export -f catall
 
 say "# scan benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 say ""
-say "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2 / 1048576}' /proc/meminfo) RAM; fleet: $dumps_big dumps, $((bytes / 1048576)) MB ($source_dir); median of $runs runs"
+say "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2 / 1048576}' /proc/meminfo) RAM, load average $(cut -d' ' -f1-3 /proc/loadavg) at start; fleet: $dumps_big dumps, $((bytes / 1048576)) MB ($source_dir); median of $runs runs"
 say ""
 say "| step | wall | peak RSS |"
 say "|---|---:|---:|"
@@ -145,7 +145,8 @@ j2_s="$med_s"
 compare_py='
 import json, sys, polars as pl
 def table(store, name, drop, keys):
-    files = [f"{store}/{f[\"file\"]}" for f in json.load(open(f"{store}/manifest.json"))[name]]
+    entries = json.load(open(store + "/manifest.json"))[name]
+    files = [store + "/" + f["file"] for f in entries]
     df = pl.read_parquet(files) if files else None
     return None if df is None else df.drop([c for c in drop if c in df.columns]).sort(keys)
 same = True
@@ -154,7 +155,8 @@ for name, drop, keys in [("crashes", ["ingested_at"], ["dump_id"]),
                          ("quarantine", ["seen_at"], ["path", "error"])]:
     a, b = table(sys.argv[1], name, drop, keys), table(sys.argv[2], name, drop, keys)
     equal = (a is None and b is None) or (a is not None and b is not None and a.equals(b))
-    print(f"{name}: {0 if a is None else a.height} rows, {\"identical\" if equal else \"DIFFERENT\"}")
+    verdict = "identical" if equal else "DIFFERENT"
+    print(name + ": " + str(0 if a is None else a.height) + " rows, " + verdict)
     same = same and equal
 sys.exit(0 if same else 1)
 '

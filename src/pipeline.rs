@@ -44,6 +44,12 @@ impl Pipeline {
 
     /// The same for bytes already in memory; `path` names them in the report and errors.
     pub fn process_bytes(&self, path: &Path, bytes: &[u8]) -> Result<CrashReport, DumpError> {
+        self.process_bytes_with_id(path, bytes, content_id(bytes))
+    }
+
+    /// `process_bytes` when the caller already computed `content_id(bytes)` (scan hashes
+    /// every file first to skip stored ones; hashing twice was 5 % of a scan's CPU).
+    pub fn process_bytes_with_id(&self, path: &Path, bytes: &[u8], id: String) -> Result<CrashReport, DumpError> {
         let kind = sniff(bytes).ok_or_else(|| {
             if bytes.is_empty() {
                 DumpError::malformed(path, "empty file")
@@ -51,7 +57,6 @@ impl Pipeline {
                 DumpError::NotADump { path: path.to_path_buf() }
             }
         })?;
-        let id = content_id(bytes);
         let mut report = match kind {
             DumpKind::Kernel64 | DumpKind::Kernel32 => self.kernel(path, bytes, id)?,
             DumpKind::Minidump => self.minidump(path, bytes, id)?,

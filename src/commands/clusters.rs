@@ -35,6 +35,10 @@ pub struct Args {
     /// Onset-curve bucket size (default: from the window's span, 1 min .. 1 day).
     #[arg(long, value_name = "DURATION")]
     pub bucket: Option<String>,
+    /// Values listed per inventory column in a breakdown (largest first, the rest summed as
+    /// "(other)"); 0 = all.
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub breakdown_values: usize,
     /// Skip the related-signature (stack similarity) pass.
     #[arg(long)]
     pub no_related: bool,
@@ -64,6 +68,7 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
             ..SimilarityParams::default()
         }),
         bucket_seconds,
+        breakdown_limit: args.breakdown_values,
     };
     let table = analytics::clusters(
         store.lazy_crashes()?,

@@ -89,7 +89,7 @@ pub fn render_text(table: &HostTable) -> String {
             short_time(h.first_crash.as_deref()),
             short_time(h.last_crash.as_deref()),
         ];
-        row.extend(h.inventory.iter().map(|(_, v)| v.clone()));
+        row.extend(h.inventory.iter().map(|(_, v)| v.to_string()));
         t.push(&row);
     }
     let mut out = if t.is_empty() {

@@ -28,9 +28,10 @@ pub use host::{parent_folder_host, HostFrom, HostMap, HostMapError, UNKNOWN_HOST
 pub use shard::{shard_of, Shard, ShardParseError};
 pub use walk::{list_files, Candidate, Listing, RootError};
 
-/// Rows per commit unless told otherwise: large enough that Parquet files stay few, small
-/// enough that a batch's columns take some tens of MB.
-pub const DEFAULT_BATCH_SIZE: usize = 1000;
+/// Rows per commit unless told otherwise: 20 files per table per 10,000 dumps (`store compact`
+/// merges them), and a batch's columns plus its Parquet encoding stay around 20 MB, which is
+/// what bounds a scan's peak memory (measured: 1,000 rows gave a higher and noisier peak).
+pub const DEFAULT_BATCH_SIZE: usize = 500;
 /// Quarantined files listed in a summary (all of them are in the store's quarantine table).
 pub const SUMMARY_QUARANTINE_LIMIT: usize = 1000;
 /// Most files examined per parallel step; a batch is committed between steps, so a step never
@@ -136,34 +137,59 @@ pub fn scan(
         batch_size: options.batch_size.max(1),
         known: store.known_dump_ids(),
     };
-    let seen = store.seen_by_path();
+    let seen = store.quick_check_index();
+    // Workers skip content stored before this run; duplicates within the run are caught by
+    // the fold, which keeps `run.known` up to date.
+    let known_at_start = run.known.clone();
     progress.start(listing.files.len() as u64);
 
     for (path, error) in &listing.errors {
         run.quarantine(path, None, error);
     }
-    for chunk in listing.files.chunks(run.batch_size.min(MAX_CHUNK)) {
+    let chunk_size = run.batch_size.min(MAX_CHUNK);
+    let hosts = &options.hosts;
+    // Two stages overlap: the rayon workers examine chunk N+1 while a writer thread folds
+    // chunk N into the batch and commits it (building columns and encoding Parquet are
+    // serial work; run in line they left the workers idle for a third of the scan). The
+    // channel is a rendezvous, so at most two chunks of reports are in memory at once.
+    let (sender, receiver) =
+        std::sync::mpsc::sync_channel::<(&[walk::Candidate], Vec<Examined>)>(0);
+    let run = std::thread::scope(|scope| {
+        let writer = scope.spawn(move || -> Result<Run, ScanError> {
+            for (chunk, outcomes) in receiver {
+                for (candidate, outcome) in chunk.iter().zip(outcomes) {
+                    run.fold(candidate, outcome, hosts);
+                }
+                if run.batch.crash_rows() + run.batch.quarantine_rows() >= run.batch_size {
+                    run.commit(store)?;
+                }
+            }
+            run.commit(store)?;
+            Ok(run)
+        });
         let examiner = Examiner {
             pipeline,
             seen: &seen,
-            known: &run.known,
+            known: &known_at_start,
         };
-        let outcomes: Vec<Examined> = chunk
-            .par_iter()
-            .map(|candidate| {
-                let outcome = examiner.examine(&candidate.path);
-                progress.advance(1);
-                outcome
-            })
-            .collect();
-        for (candidate, outcome) in chunk.iter().zip(outcomes) {
-            run.fold(candidate, outcome, &options.hosts);
+        for chunk in listing.files.chunks(chunk_size) {
+            let outcomes: Vec<Examined> = chunk
+                .par_iter()
+                .map(|candidate| {
+                    let outcome = examiner.examine(&candidate.path);
+                    progress.advance(1);
+                    outcome
+                })
+                .collect();
+            if sender.send((chunk, outcomes)).is_err() {
+                break; // the writer stopped on an error; join() below returns it
+            }
         }
-        if run.batch.crash_rows() + run.batch.quarantine_rows() >= run.batch_size {
-            run.commit(store)?;
-        }
-    }
-    run.commit(store)?;
+        drop(sender);
+        writer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })?;
 
     let mut summary = run.summary;
     summary.elapsed_seconds = started.elapsed().as_secs_f64();

@@ -212,20 +212,19 @@ impl Store {
             .collect()
     }
 
-    /// The quick-check records by path.
-    pub fn seen_by_path(&self) -> HashMap<String, SeenRecord> {
+    /// The quick-check index: path -> (size, mtime in ns since the epoch).
+    pub fn quick_check_index(&self) -> HashMap<String, (u64, i64)> {
         self.manifest
             .seen
             .iter()
-            .map(|r| (r.path.clone(), r.clone()))
+            .map(|r| (r.path.clone(), (r.size, r.mtime_ns)))
             .collect()
     }
 
     /// Appends one batch: one new Parquet file per non-empty table, then the manifest.
     pub fn commit(&mut self, batch: Batch) -> Result<(), StoreError> {
         self.lock_for_writing()?;
-        let mut next = self.manifest.clone();
-        let mut written = Vec::new();
+        let mut entries = Vec::new();
         let tables = [
             (Table::Crashes, batch.crashes),
             (Table::Drivers, batch.drivers),
@@ -236,15 +235,21 @@ impl Store {
                 continue;
             }
             match self.write_part(table, &mut df) {
-                Ok(entry) => {
-                    written.push(entry.file.clone());
-                    next.files_mut(table).push(entry);
-                }
+                Ok(entry) => entries.push((table, entry)),
                 Err(err) => {
-                    self.remove_files(&written);
+                    self.remove_files(
+                        &entries.into_iter().map(|(_, e)| e.file).collect::<Vec<_>>(),
+                    );
                     return Err(err);
                 }
             }
+        }
+        let written: Vec<String> = entries.iter().map(|(_, e)| e.file.clone()).collect();
+        // Edited in place rather than cloned: with one quick-check record per file ever
+        // scanned, a clone per batch was the part of a scan's memory that grew with the store.
+        let mut next = std::mem::take(&mut self.manifest);
+        for (table, entry) in entries {
+            next.files_mut(table).push(entry);
         }
         next.upsert_seen(batch.seen);
         if let Err(err) = self.write_manifest(next) {
@@ -394,18 +399,29 @@ impl Store {
         })
     }
 
-    /// The commit: writes `next` as the manifest (temp + fsync + rename).
+    /// The commit: writes `next` as the manifest (temp + fsync + rename). On failure the
+    /// in-memory manifest is re-read from disk, which still holds the last committed one.
     fn write_manifest(&mut self, mut next: Manifest) -> Result<(), StoreError> {
         next.updated_at = Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
         let path = self.dir.join(MANIFEST_FILE);
-        let text = serde_json::to_vec_pretty(&next).map_err(|e| StoreError::Invalid {
-            path: path.clone(),
-            problem: format!("cannot serialize the manifest: {e}"),
-        })?;
-        durable::write_atomically(&path, |f| io::Write::write_all(f, &text))
-            .map_err(io_err(&path))?;
-        self.manifest = next;
-        Ok(())
+        // Streamed into the temp file: the manifest grows with every file ever scanned, and a
+        // serialized copy in memory per commit was a transient the size of the manifest.
+        let result = durable::write_atomically(&path, |f| {
+            let mut out = io::BufWriter::new(f);
+            serde_json::to_writer(&mut out, &next).map_err(io::Error::from)?;
+            io::Write::flush(&mut out)
+        })
+        .map_err(io_err(&path));
+        match result {
+            Ok(()) => self.manifest = next,
+            Err(_) => {
+                self.manifest = match read_manifest(&self.dir) {
+                    Ok(Some(on_disk)) => on_disk,
+                    _ => next,
+                }
+            }
+        }
+        result
     }
 
     fn remove_files(&self, rel_paths: &[String]) {

@@ -38,7 +38,7 @@ use super::window::{bucket_seconds_for_span, rfc3339_utc};
 use super::{AnalyticsError, Scope};
 
 /// Options of `clusters`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ClusterOptions {
     pub scope: Scope,
     pub host_states: HostStateParams,
@@ -46,6 +46,21 @@ pub struct ClusterOptions {
     pub similarity: Option<SimilarityParams>,
     /// Onset bucket size in seconds; `None` chooses from the span.
     pub bucket_seconds: Option<i64>,
+    /// Values listed per inventory column in a breakdown (largest first; the rest are summed
+    /// under "(other)"); 0 = all.
+    pub breakdown_limit: usize,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            scope: Scope::default(),
+            host_states: HostStateParams::default(),
+            similarity: None,
+            bucket_seconds: None,
+            breakdown_limit: 50,
+        }
+    }
 }
 
 /// Which level a cluster node is.
@@ -145,7 +160,18 @@ pub fn clusters(
     opts: &ClusterOptions,
 ) -> Result<ClusterTable, AnalyticsError> {
     let prepared = prepare::prepare(crashes.clone(), &opts.scope.window, opts.host_states)?;
-    cluster_table(&prepared, crashes, drivers, inventory.as_ref(), opts)
+    let codes = match &inventory {
+        Some(inv) => Some(prepared.host_inventory_codes(inv)?),
+        None => None,
+    };
+    cluster_table(
+        &prepared,
+        crashes,
+        drivers,
+        inventory.as_ref(),
+        codes.as_ref(),
+        opts,
+    )
 }
 
 /// Per-key aggregates of one level.
@@ -254,46 +280,78 @@ fn pair_rollup(finer: &DataFrame, key: &str, carry: &[&str]) -> Result<DataFrame
         .collect()?)
 }
 
-/// Hosts per inventory value, per key of one level: the pairs' `host_idx` picks each host's
-/// code (a gather, no join), then one integer group-by per inventory column.
+/// Largest dense (key × value) counter array a breakdown allocates (8 bytes each).
+const DENSE_COUNT_LIMIT: usize = 4_000_000;
+
+/// Value name of the hosts summed over a column's less frequent values.
+const OTHER_VALUES: &str = "(other)";
+
+/// Hosts per inventory value, per key of one level. Counting walks the level's (key, host)
+/// pairs once per inventory column, looking the host's value code up in a dense array: the
+/// pairs are one per cluster and host (about the number of crashing hosts), and this is the
+/// cheapest exact count. Per key and column, the `limit` largest values are kept and the rest
+/// summed under "(other)" (a serial-number column would otherwise list every host).
 fn level_breakdown(
     pairs: &DataFrame,
     key: &str,
     inventory: &prepare::InventoryCodes,
+    limit: usize,
 ) -> Result<HashMap<u32, Breakdown>, AnalyticsError> {
-    let idx = pairs.column("host_idx")?.u32()?.clone();
-    let keys = pairs.column(key)?.clone();
+    let keys = prepare::u32_values(pairs, key)?;
+    let hosts = prepare::u32_values(pairs, "host_idx")?;
     let mut out: HashMap<u32, Breakdown> = HashMap::new();
-    for (i, (column, dictionary)) in inventory.dictionaries.iter().enumerate() {
-        let codes = inventory
-            .codes
-            .column(format!("c{i}").as_str())?
-            .as_materialized_series()
-            .take(&idx)?;
-        let df = DataFrame::new(
-            pairs.height(),
-            vec![keys.clone(), codes.with_name("code".into()).into_column()],
-        )?;
-        let counts = df
-            .lazy()
-            .group_by([col(key), col("code")])
-            .agg([len().alias("__hosts")])
-            .collect()?;
-        let k = prepare::u32_values(&counts, key)?;
-        let code = counts.column("code")?.u32()?;
-        let hosts = u64_at(&counts, "__hosts")?;
-        for j in 0..k.len() {
-            let value = code
-                .get(j)
-                .and_then(|c| dictionary.get(c as usize))
-                .map(String::as_str)
-                .unwrap_or(prepare::NOT_IN_INVENTORY);
-            *out.entry(k[j])
-                .or_default()
-                .entry(column.clone())
-                .or_default()
-                .entry(value.to_string())
-                .or_insert(0) += hosts[j];
+    for (codes, (column, dictionary)) in inventory.codes.iter().zip(inventory.dictionaries.iter()) {
+        let mut per_key: HashMap<u32, Vec<(u64, u32)>> = HashMap::new();
+        let width = dictionary.len().max(1);
+        let key_count = keys.iter().max().map_or(0, |k| *k as usize + 1);
+        if key_count.saturating_mul(width) <= DENSE_COUNT_LIMIT {
+            // Few keys × few values (the usual case): a dense counter array.
+            let mut counts = vec![0u64; key_count * width];
+            for (k, h) in keys.iter().zip(&hosts) {
+                let code = codes.get(*h as usize).copied().unwrap_or(0) as usize;
+                if let Some(slot) = counts.get_mut(*k as usize * width + code.min(width - 1)) {
+                    *slot += 1;
+                }
+            }
+            for (i, n) in counts.into_iter().enumerate() {
+                if n > 0 {
+                    per_key
+                        .entry((i / width) as u32)
+                        .or_default()
+                        .push((n, (i % width) as u32));
+                }
+            }
+        } else {
+            let mut counts: PlHashMap<(u32, u32), u64> = PlHashMap::new();
+            for (k, h) in keys.iter().zip(&hosts) {
+                let code = codes.get(*h as usize).copied().unwrap_or(0);
+                *counts.entry((*k, code)).or_insert(0) += 1;
+            }
+            for ((k, code), n) in counts {
+                per_key.entry(k).or_default().push((n, code));
+            }
+        }
+        for (k, mut values) in per_key {
+            // Largest first; ties by value name (codes follow host order, which is arbitrary).
+            let name = |code: u32| dictionary.get(code as usize).map_or("", |v| &**v);
+            values.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| name(a.1).cmp(name(b.1))));
+            let mut map: BTreeMap<String, u64> = BTreeMap::new();
+            let mut other = 0u64;
+            for (i, (n, code)) in values.into_iter().enumerate() {
+                if limit > 0 && i >= limit {
+                    other += n;
+                    continue;
+                }
+                let value = dictionary
+                    .get(code as usize)
+                    .map(|v| v.to_string())
+                    .unwrap_or_default();
+                *map.entry(value).or_insert(0) += n;
+            }
+            if other > 0 {
+                *map.entry(OTHER_VALUES.to_string()).or_insert(0) += other;
+            }
+            out.entry(k).or_default().insert(column.to_string(), map);
         }
     }
     Ok(out)
@@ -422,10 +480,18 @@ fn exposure(
     Ok((out, known))
 }
 
+/// Rows further apart than this are read by separate range scans (see below).
+const REP_RANGE_GAP: IdxSize = 65_536;
+
 /// Representative frames of each signature in `sigs`: the stack of the signature's first
 /// dump in scan order, starting at the blamed frame (the frames above it are the bugcheck
-/// machinery). Reading list columns is the costly part, so the scan is cut at the last
-/// representative row (slice pushdown) and filtered to the representative rows.
+/// machinery).
+///
+/// Reading list columns is the costly part: Parquet readers decode a nested column for a whole
+/// row group even when a predicate keeps one row of it. So the representatives (first
+/// occurrences, hence mostly early in the table) are grouped into row ranges, each range is
+/// read with a slice (which the scan pushes down: row groups outside it are skipped) and
+/// filtered on dump_id.
 fn representative_stacks(
     crashes: LazyFrame,
     prepared: &Prepared,
@@ -444,88 +510,111 @@ fn representative_stacks(
             return Ok(HashMap::new());
         }
     }
-    let mut wanted: HashMap<IdxSize, Vec<u32>> = HashMap::new();
+    // dump_id -> signatures it represents, and (row, dump_id) sorted by row.
+    let mut wanted: HashMap<String, Vec<u32>> = HashMap::new();
+    let mut by_row: Vec<(IdxSize, String)> = Vec::new();
     for &s in sigs {
-        if let Some(r) = prepared.sigs.get(s as usize).and_then(|x| x.rep_row) {
-            wanted.entry(r).or_default().push(s);
+        let Some(info) = prepared.sigs.get(s as usize) else {
+            continue;
+        };
+        let (Some(d), Some(r)) = (info.rep_dump_id.clone(), info.rep_row) else {
+            continue;
+        };
+        let entry = wanted.entry(d.clone()).or_default();
+        if entry.is_empty() {
+            by_row.push((r, d));
         }
+        entry.push(s);
     }
-    let Some(&last_row) = wanted.keys().max() else {
-        return Ok(HashMap::new());
-    };
-    // A balanced OR of equalities (no `is_in` in this polars build) keeps the expression
-    // tree shallow.
-    let mut terms: Vec<Expr> = wanted.keys().map(|r| col("row").eq(lit(*r))).collect();
-    while terms.len() > 1 {
-        let mut next = Vec::with_capacity(terms.len().div_ceil(2));
-        let mut it = terms.into_iter();
-        while let Some(a) = it.next() {
-            match it.next() {
-                Some(b) => next.push(a.or(b)),
-                None => next.push(a),
+    by_row.sort();
+    let mut ranges: Vec<(IdxSize, IdxSize, Vec<String>)> = Vec::new();
+    for (r, d) in by_row {
+        match ranges.last_mut() {
+            Some((_, end, dumps)) if r.saturating_sub(*end) <= REP_RANGE_GAP => {
+                *end = r;
+                dumps.push(d);
             }
+            _ => ranges.push((r, r, vec![d])),
         }
-        terms = next;
     }
-    let Some(predicate) = terms.pop() else {
-        return Ok(HashMap::new());
-    };
     let has_index = schema.get("blame_frame_index").is_some();
-    let df = crashes
-        .with_row_index("row", None)
-        .slice(0, last_row.saturating_add(1))
-        .select([
-            col("row"),
-            col("stack_module"),
-            col("stack_function"),
-            col("stack_offset"),
-            col("stack_address"),
-            if has_index {
-                col("blame_frame_index").cast(DataType::UInt32)
-            } else {
-                lit(NULL).cast(DataType::UInt32).alias("blame_frame_index")
-            },
-        ])
-        .filter(predicate)
-        .collect()?;
-    let rows = df.column("row")?.idx()?;
-    let modules = df.column("stack_module")?.list()?;
-    let functions = df.column("stack_function")?.list()?;
-    let offsets = df.column("stack_offset")?.list()?;
-    let addresses = df.column("stack_address")?.list()?;
-    let index = df.column("blame_frame_index")?.u32()?;
     let mut out = HashMap::new();
-    for i in 0..df.height() {
-        let Some(r) = rows.get(i) else { continue };
-        let Some(targets) = wanted.remove(&r) else {
-            continue;
-        };
-        let m = modules.get_as_series(i);
-        let f = functions.get_as_series(i);
-        let o = offsets.get_as_series(i);
-        let a = addresses.get_as_series(i);
-        let (Some(m), Some(f), Some(o), Some(a)) = (m, f, o, a) else {
-            continue;
-        };
-        let (m, f, o, a) = (m.str()?, f.str()?, o.str()?, a.str()?);
-        let len = m.len().min(f.len()).min(o.len()).min(a.len());
-        let start = index
-            .get(i)
-            .map(|x| x as usize)
-            .filter(|&x| x < len)
-            .unwrap_or(0);
-        let frames: Vec<u32> = (start..len)
-            .map(|k| {
-                interner.intern(similarity::normalize_frame(
-                    m.get(k),
-                    f.get(k),
-                    o.get(k),
-                    a.get(k),
-                ))
-            })
+    for (start, end, dumps) in ranges {
+        // A balanced OR of equalities (no `is_in` in this polars build) keeps the expression
+        // tree shallow.
+        let mut terms: Vec<Expr> = dumps
+            .iter()
+            .map(|d| col("dump_id").eq(lit(d.clone())))
             .collect();
-        for s in targets {
-            out.insert(s, frames.clone());
+        while terms.len() > 1 {
+            let mut next = Vec::with_capacity(terms.len().div_ceil(2));
+            let mut it = terms.into_iter();
+            while let Some(a) = it.next() {
+                match it.next() {
+                    Some(b) => next.push(a.or(b)),
+                    None => next.push(a),
+                }
+            }
+            terms = next;
+        }
+        let Some(predicate) = terms.pop() else {
+            continue;
+        };
+        let df = crashes
+            .clone()
+            .slice(i64::from(start), end - start + 1)
+            .filter(predicate)
+            .select([
+                col("dump_id"),
+                col("stack_module"),
+                col("stack_function"),
+                col("stack_offset"),
+                col("stack_address"),
+                if has_index {
+                    col("blame_frame_index").cast(DataType::UInt32)
+                } else {
+                    lit(NULL).cast(DataType::UInt32).alias("blame_frame_index")
+                },
+            ])
+            .collect()?;
+        let dump = df.column("dump_id")?.str()?;
+        let modules = df.column("stack_module")?.list()?;
+        let functions = df.column("stack_function")?.list()?;
+        let offsets = df.column("stack_offset")?.list()?;
+        let addresses = df.column("stack_address")?.list()?;
+        let index = df.column("blame_frame_index")?.u32()?;
+        for i in 0..df.height() {
+            let Some(d) = dump.get(i) else { continue };
+            let Some(targets) = wanted.remove(d) else {
+                continue;
+            };
+            let m = modules.get_as_series(i);
+            let f = functions.get_as_series(i);
+            let o = offsets.get_as_series(i);
+            let a = addresses.get_as_series(i);
+            let (Some(m), Some(f), Some(o), Some(a)) = (m, f, o, a) else {
+                continue;
+            };
+            let (m, f, o, a) = (m.str()?, f.str()?, o.str()?, a.str()?);
+            let len = m.len().min(f.len()).min(o.len()).min(a.len());
+            let start = index
+                .get(i)
+                .map(|x| x as usize)
+                .filter(|&x| x < len)
+                .unwrap_or(0);
+            let frames: Vec<u32> = (start..len)
+                .map(|k| {
+                    interner.intern(similarity::normalize_frame(
+                        m.get(k),
+                        f.get(k),
+                        o.get(k),
+                        a.get(k),
+                    ))
+                })
+                .collect();
+            for s in targets {
+                out.insert(s, frames.clone());
+            }
         }
     }
     Ok(out)
@@ -764,9 +853,10 @@ pub(crate) fn cluster_table(
     crashes: LazyFrame,
     drivers: Option<LazyFrame>,
     inventory: Option<&DataFrame>,
+    codes: Option<&prepare::InventoryCodes>,
     opts: &ClusterOptions,
 ) -> Result<ClusterTable, AnalyticsError> {
-    let _phase = super::Phase::start("clusters: scope");
+    let mut phase = super::Phase::start("clusters: scope");
     let prepare::Scoped {
         rows,
         fleet_hosts,
@@ -802,7 +892,7 @@ pub(crate) fn cluster_table(
         .unwrap_or(0);
 
     // (cluster, host) pairs at the three levels.
-    let _phase = super::Phase::start("clusters: pairs");
+    phase.next("clusters: pairs");
     let pairs3 = rows
         .clone()
         .lazy()
@@ -824,24 +914,24 @@ pub(crate) fn cluster_table(
     let counts2 = level_counts(&pairs2, "bkt", end_ms, p)?;
     let counts1 = level_counts(&pairs1, "cause", end_ms, p)?;
 
-    let _phase = super::Phase::start("clusters: breakdown");
-    let (bd3, bd2, bd1) = match inventory {
-        Some(inv) => {
-            let codes = prepared.host_inventory_codes(inv)?;
+    phase.next("clusters: breakdown");
+    let (bd3, bd2, bd1) = match codes {
+        Some(codes) => {
+            let limit = opts.breakdown_limit;
             (
-                level_breakdown(&pairs3, "sig", &codes)?,
-                level_breakdown(&pairs2, "bkt", &codes)?,
-                level_breakdown(&pairs1, "cause", &codes)?,
+                level_breakdown(&pairs3, "sig", codes, limit)?,
+                level_breakdown(&pairs2, "bkt", codes, limit)?,
+                level_breakdown(&pairs1, "cause", codes, limit)?,
             )
         }
         None => (HashMap::new(), HashMap::new(), HashMap::new()),
     };
 
-    let _phase = super::Phase::start("clusters: onset");
+    phase.next("clusters: onset");
     let times = sig_times(&rows, origin_ms, bucket_ms)?;
     let sig_crashes: HashMap<u32, u64> = counts3.iter().map(|(k, c)| (*k, c.crashes)).collect();
 
-    let _phase = super::Phase::start("clusters: exposure");
+    phase.next("clusters: exposure");
     let exposure = match drivers {
         Some(d) => {
             let wanted: Vec<String> = counts1
@@ -865,13 +955,13 @@ pub(crate) fn cluster_table(
     };
     let hosts_with_driver_data = exposure.as_ref().map(|(_, k)| *k);
 
-    let _phase = super::Phase::start("clusters: related");
+    phase.next("clusters: related");
     let related = match &opts.similarity {
         Some(params) => related_links(crashes, prepared, &sig_crashes, params)?,
         None => HashMap::new(),
     };
 
-    let _phase = super::Phase::start("clusters: assemble");
+    phase.next("clusters: assemble");
     let asm = Assembly {
         prepared,
         fleet_hosts,
@@ -975,6 +1065,7 @@ pub(crate) fn cluster_table(
     }
     sort_nodes(&mut top);
 
+    drop(phase);
     let hosts_in_scope = rows
         .clone()
         .lazy()

@@ -5,7 +5,8 @@
 //! with the hosts that load each and the crashes blamed on each.
 //!
 //! A crash's version is the timestamp of the blamed driver in that same dump's driver list,
-//! so "which versions crash" is exact per dump. Microsoft's own drivers are left out unless
+//! so "which versions crash" is exact per dump (a driver seen at a single version in scope
+//! gets all its blamed crashes on that version without the lookup). Microsoft's own drivers are left out unless
 //! asked for (`include_microsoft`).
 
 use std::collections::{BTreeMap, HashMap};
@@ -13,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use polars::prelude::*;
 use serde::Serialize;
 
-use super::prepare::{self, load_base};
+use super::prepare::{self, load_base, BaseColumns};
 use super::{AnalyticsError, Scope};
 
 /// What the rules know about drivers. Implemented for `triage::Rules`; tests pass their own.
@@ -94,18 +95,28 @@ pub fn drivers(
     catalog: &dyn DriverCatalog,
     opts: &DriverOptions,
 ) -> Result<DriverTable, AnalyticsError> {
-    let base = load_base(crashes, &opts.scope.window)?;
+    let phase = super::Phase::start("drivers: load crashes");
+    let base = load_base(crashes, &opts.scope.window, BaseColumns::Exposure)?;
+    drop(phase);
+    driver_table(&base, drivers, inventory.as_ref(), catalog, opts)
+}
 
+/// The table from the window's crash rows (`prepare::load_base`: dump_id, host, driver).
+pub(crate) fn driver_table(
+    base: &DataFrame,
+    drivers: LazyFrame,
+    inventory: Option<&DataFrame>,
+    catalog: &dyn DriverCatalog,
+    opts: &DriverOptions,
+) -> Result<DriverTable, AnalyticsError> {
     // Hosts in scope (inventory filters).
     let allowed_hosts: Option<DataFrame> = if opts.scope.inventory_filters.is_empty() {
         None
     } else {
-        let inv = inventory
-            .as_ref()
-            .ok_or_else(|| AnalyticsError::UnknownInventoryColumn {
-                column: opts.scope.inventory_filters[0].0.clone(),
-                available: "there is no inventory (give one to `scan --inventory`)".into(),
-            })?;
+        let inv = inventory.ok_or_else(|| AnalyticsError::UnknownInventoryColumn {
+            column: opts.scope.inventory_filters[0].0.clone(),
+            available: "there is no inventory (give one to `scan --inventory`)".into(),
+        })?;
         let filtered = prepare::filter_inventory(inv, &opts.scope.inventory_filters)?;
         Some(
             filtered
@@ -117,6 +128,7 @@ pub fn drivers(
     };
 
     let mut crash_lf = base
+        .clone()
         .lazy()
         .select([col("dump_id"), col("host"), col("driver")]);
     if let Some(hosts) = &allowed_hosts {
@@ -151,15 +163,16 @@ pub fn drivers(
             JoinArgs::new(JoinType::Inner),
         );
     }
+    let phase = super::Phase::start("drivers: load drivers");
     let dl = dl.collect()?;
-
+    drop(phase);
+    let _phase = super::Phase::start("drivers: aggregate");
     let known = dl
         .clone()
         .lazy()
         .select([col("host").n_unique().cast(DataType::UInt64).alias("n")])
         .collect()?;
     let hosts_with_driver_data = known.column("n")?.u64()?.get(0).unwrap_or(0);
-
     let per_driver = dl
         .clone()
         .lazy()
@@ -179,21 +192,6 @@ pub fn drivers(
         .group_by([col("driver")])
         .agg([len().alias("crashes")])
         .collect()?;
-    // The version of the blamed driver in the crashing dump's own driver list.
-    let crashes_per_version = scoped
-        .lazy()
-        .filter(col("driver").is_not_null())
-        .join(
-            dl.lazy()
-                .select([col("dump_id"), col("driver"), col("timestamp")]),
-            [col("dump_id"), col("driver")],
-            [col("dump_id"), col("driver")],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .group_by([col("driver"), col("timestamp")])
-        .agg([col("dump_id").n_unique().alias("crashes")])
-        .collect()?;
-
     let mut crash_count: HashMap<String, u64> = HashMap::new();
     {
         let names = crashes_per_driver.column("driver")?.str()?;
@@ -201,17 +199,6 @@ pub fn drivers(
         for i in 0..n.len() {
             if let Some(name) = names.get(i) {
                 crash_count.insert(name.to_string(), n[i]);
-            }
-        }
-    }
-    let mut version_crashes: HashMap<(String, u32), u64> = HashMap::new();
-    {
-        let names = crashes_per_version.column("driver")?.str()?;
-        let ts = crashes_per_version.column("timestamp")?.u32()?;
-        let n = u64_values(&crashes_per_version, "crashes")?;
-        for i in 0..n.len() {
-            if let (Some(name), Some(t)) = (names.get(i), ts.get(i)) {
-                version_crashes.insert((name.to_string(), t), n[i]);
             }
         }
     }
@@ -226,6 +213,73 @@ pub fn drivers(
                     .entry(name.to_string())
                     .or_default()
                     .insert(t, n[i]);
+            }
+        }
+    }
+
+    // Crashes per version: the version of the blamed driver in the crashing dump's own
+    // driver list. A driver seen at one version only needs no lookup: its blamed crashes are
+    // that version's (blame names a module of the dump's own list). For drivers seen at
+    // several versions, one join on dump_id alone (a two-string-key join row-encodes its keys
+    // and costs twice as much), with both sides cut to those drivers. A dump lists a driver
+    // once, so counting joined rows counts dumps.
+    let mut version_crashes: HashMap<(String, u32), u64> = HashMap::new();
+    let mut multi_version: Vec<String> = Vec::new();
+    for (name, n) in &crash_count {
+        match versions.get(name) {
+            Some(v) if v.len() == 1 => {
+                if let Some(ts) = v.keys().next() {
+                    version_crashes.insert((name.clone(), *ts), *n);
+                }
+            }
+            Some(_) => multi_version.push(name.clone()),
+            None => {}
+        }
+    }
+    if !multi_version.is_empty() {
+        let _p = super::Phase::start("drivers: crash versions");
+        let names_df = DataFrame::new(
+            multi_version.len(),
+            vec![Column::new("loaded".into(), multi_version.clone())],
+        )?;
+        let loaded = dl
+            .lazy()
+            .select([
+                col("dump_id"),
+                col("driver").alias("loaded"),
+                col("timestamp"),
+            ])
+            .join(
+                names_df.clone().lazy(),
+                [col("loaded")],
+                [col("loaded")],
+                JoinArgs::new(JoinType::Inner),
+            );
+        let crashes_per_version = scoped
+            .lazy()
+            .select([col("dump_id"), col("driver")])
+            .join(
+                names_df.lazy().select([col("loaded").alias("driver")]),
+                [col("driver")],
+                [col("driver")],
+                JoinArgs::new(JoinType::Inner),
+            )
+            .join(
+                loaded,
+                [col("dump_id")],
+                [col("dump_id")],
+                JoinArgs::new(JoinType::Inner),
+            )
+            .filter(col("driver").eq(col("loaded")))
+            .group_by([col("driver"), col("timestamp")])
+            .agg([len().alias("crashes")])
+            .collect()?;
+        let names = crashes_per_version.column("driver")?.str()?;
+        let ts = crashes_per_version.column("timestamp")?.u32()?;
+        let n = u64_values(&crashes_per_version, "crashes")?;
+        for i in 0..n.len() {
+            if let (Some(name), Some(t)) = (names.get(i), ts.get(i)) {
+                version_crashes.insert((name.to_string(), t), n[i]);
             }
         }
     }

@@ -10,13 +10,14 @@
 //! Order: most urgent first — boot-loop, failing, single, recovered — then crashes, then name.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use polars::prelude::*;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
 use super::hoststate::{HostState, HostStateParams};
-use super::prepare::{self, Prepared};
+use super::prepare::{self, Dictionaries, Prepared};
 use super::window::rfc3339_utc;
 use super::{AnalyticsError, Scope};
 
@@ -47,7 +48,39 @@ pub struct HostRow {
     /// may have looped).
     pub boot_looped: bool,
     /// Inventory columns in inventory order (empty without an inventory).
-    pub inventory: Vec<(String, String)>,
+    pub inventory: HostInventory,
+}
+
+/// A host's inventory values: codes into dictionaries shared by all rows, so 100,000 hosts ×
+/// 25 columns cost 100,000 small arrays, not 5 million strings. Read with [`HostInventory::iter`].
+#[derive(Debug, Clone, Default)]
+pub struct HostInventory {
+    codes: Vec<u32>,
+    dictionaries: Option<Arc<Dictionaries>>,
+}
+
+impl HostInventory {
+    /// (column, value) in inventory order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.codes
+            .iter()
+            .zip(self.dictionaries.iter().flat_map(|d| d.iter()))
+            .map(|(code, (name, values))| {
+                let value = values.get(*code as usize).map_or("", |v| &**v);
+                (&**name, value)
+            })
+    }
+
+    /// The value of one column.
+    pub fn get(&self, column: &str) -> Option<&str> {
+        self.iter().find(|(c, _)| *c == column).map(|(_, v)| v)
+    }
+}
+
+impl PartialEq for HostInventory {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
 }
 
 const FIXED_FIELDS: [&str; 9] = [
@@ -64,7 +97,7 @@ const FIXED_FIELDS: [&str; 9] = [
 
 impl Serialize for HostRow {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(FIXED_FIELDS.len() + self.inventory.len()))?;
+        let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("host", &self.host)?;
         map.serialize_entry("state", &self.state)?;
         map.serialize_entry("crashes", &self.crashes)?;
@@ -74,8 +107,8 @@ impl Serialize for HostRow {
         map.serialize_entry("last_crash", &self.last_crash)?;
         map.serialize_entry("boot_loop_since", &self.boot_loop_since)?;
         map.serialize_entry("boot_looped", &self.boot_looped)?;
-        for (column, value) in &self.inventory {
-            if FIXED_FIELDS.contains(&column.as_str()) {
+        for (column, value) in self.inventory.iter() {
+            if FIXED_FIELDS.contains(&column) {
                 map.serialize_entry(&format!("inventory_{column}"), value)?;
             } else {
                 map.serialize_entry(column, value)?;
@@ -104,13 +137,19 @@ pub fn hosts(
     opts: &HostOptions,
 ) -> Result<HostTable, AnalyticsError> {
     let prepared = prepare::prepare(crashes, &opts.scope.window, opts.host_states)?;
-    host_table(&prepared, inventory.as_ref(), opts)
+    let _phase = super::Phase::start("hosts: table");
+    let codes = match &inventory {
+        Some(inv) => Some(prepared.host_inventory_codes(inv)?),
+        None => None,
+    };
+    host_table(&prepared, inventory.as_ref(), codes.as_ref(), opts)
 }
 
 /// Builds the table from a prepared window.
 pub(crate) fn host_table(
     prepared: &Prepared,
     inventory: Option<&DataFrame>,
+    codes: Option<&prepare::InventoryCodes>,
     opts: &HostOptions,
 ) -> Result<HostTable, AnalyticsError> {
     let scoped = prepared.scoped_rows(&opts.scope, inventory)?.rows;
@@ -145,34 +184,28 @@ pub(crate) fn host_table(
         causes_of.entry(h[i]).or_default().push((n[i], c[i]));
     }
 
-    let (mut inv_rows, inventory_columns): (HashMap<u32, Vec<(String, String)>>, Vec<String>) =
-        match inventory {
-            Some(inv) => {
-                let (host_inv, columns) = prepared.host_inventory(inv)?;
-                let idx = prepare::u32_values(&host_inv, "host_idx")?;
-                let mut values: Vec<&StringChunked> = Vec::with_capacity(columns.len());
-                for column in &columns {
-                    values.push(host_inv.column(column.as_str())?.str()?);
-                }
-                let mut map = HashMap::with_capacity(idx.len());
-                for (i, hidx) in idx.iter().enumerate() {
-                    let row = columns
-                        .iter()
-                        .zip(&values)
-                        .map(|(name, ca)| {
-                            (
-                                name.clone(),
-                                ca.get(i).unwrap_or(prepare::EMPTY_VALUE).to_string(),
-                            )
-                        })
-                        .collect();
-                    map.insert(*hidx, row);
-                }
-                (map, columns)
-            }
-            None => (HashMap::new(), Vec::new()),
-        };
-
+    let inventory_columns: Vec<String> = codes
+        .as_ref()
+        .map(|c| {
+            c.dictionaries
+                .iter()
+                .map(|(name, _)| name.to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    let inventory_of = |hidx: u32| -> HostInventory {
+        match codes {
+            Some(codes) => HostInventory {
+                codes: codes
+                    .codes
+                    .iter()
+                    .map(|c| c.get(hidx as usize).copied().unwrap_or(0))
+                    .collect(),
+                dictionaries: Some(codes.dictionaries.clone()),
+            },
+            None => HostInventory::default(),
+        }
+    };
     let mut rows = Vec::with_capacity(listed.len());
     let mut by_state: BTreeMap<HostState, u64> = BTreeMap::new();
     for hidx in listed {
@@ -199,7 +232,7 @@ pub(crate) fn host_table(
             last_crash: info.last_ms.and_then(rfc3339_utc),
             boot_loop_since: info.verdict.loop_start_ms.and_then(rfc3339_utc),
             boot_looped: info.looped,
-            inventory: inv_rows.remove(&hidx).unwrap_or_default(),
+            inventory: inventory_of(hidx),
         });
     }
     rows.sort_by(|a, b| {

@@ -9,6 +9,7 @@
 //! `drivers`). Filters (`--site`, `--where`, `--cluster`, `--driver`) narrow what is counted,
 //! but a host's state always comes from all its crashes in the window.
 
+pub mod analysis;
 pub mod clusters;
 pub mod drivers;
 pub mod hosts;
@@ -20,6 +21,7 @@ pub mod window;
 
 use polars::prelude::PolarsError;
 
+pub use analysis::Analysis;
 pub use clusters::{
     cluster_assignments, clusters, ClusterLevel, ClusterNode, ClusterOptions, ClusterTable, Onset,
     RelatedSignature,
@@ -87,8 +89,15 @@ impl Phase {
     }
 }
 
-impl Drop for Phase {
-    fn drop(&mut self) {
+impl Phase {
+    /// Reports this phase and starts the next one.
+    pub(crate) fn next(&mut self, name: &'static str) {
+        self.report();
+        self.name = name;
+        self.started = std::time::Instant::now();
+    }
+
+    fn report(&self) {
         if std::env::var_os("BLASTRADIUS_PROFILE").is_some() {
             eprintln!(
                 "profile: {:<28} {:>8.1} ms",
@@ -96,5 +105,11 @@ impl Drop for Phase {
                 self.started.elapsed().as_secs_f64() * 1000.0
             );
         }
+    }
+}
+
+impl Drop for Phase {
+    fn drop(&mut self) {
+        self.report();
     }
 }

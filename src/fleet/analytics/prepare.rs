@@ -5,13 +5,17 @@
 //! - `base`: one row per crash in the window, the columns the analyses need (strings kept);
 //! - `sigs` / `buckets` / `causes`: the three cluster levels as small tables (index = key);
 //! - `hosts`: one entry per host with its verdict;
-//! - `rows`: one row per crash with integer keys only (`row` into `base`, `host_idx`, `t`,
-//!   `sig`, `bkt`, `cause`) plus the per-crash outputs of the state machine (`lost_ms`) and
-//!   `in_loop` (the crash belongs to a boot loop), and the host's `state` / `host_crashes`
-//!   repeated on each of its rows, so that
-//!   later group-bys need no join to know a host's state.
+//! - `rows`: one row per crash, in `base` order, with integer keys only (`row`, `host_idx`,
+//!   `t`, `sig`, `bkt`, `cause`) plus the per-crash outputs of the state machine (`lost_ms`,
+//!   `in_loop`: the crash belongs to a boot loop) and the host's `state` / `host_crashes`
+//!   repeated on each of its rows, so that later group-bys need no join to know a host's state.
+//!
+//! No join and no global sort: signature and host groups come from polars group-bys that
+//! also return each group's row positions, and the per-crash results are scattered back by
+//! position; only each host's own few crashes are sorted by time.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use polars::prelude::*;
 
@@ -88,8 +92,9 @@ pub(crate) struct SigInfo {
     pub owner: Option<String>,
     pub third_party: bool,
     pub bugcheck_codes: Vec<u32>,
-    /// The row number (crash table scan order) of the signature's first dump, whose stack
-    /// represents it in the similarity pass.
+    /// The signature's first dump (scan order), whose stack represents it in the similarity
+    /// pass, and its row number in the crash table's scan order.
+    pub rep_dump_id: Option<String>,
     pub rep_row: Option<IdxSize>,
     pub id: String,
 }
@@ -162,8 +167,22 @@ fn time_ms_expr(schema: &Schema) -> Result<Expr, AnalyticsError> {
     })
 }
 
+/// Which columns `load_base` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BaseColumns {
+    /// Everything the cluster and host analyses need.
+    All,
+    /// `dump_id`, `host`, `driver`, `t`, `row`, `pos`: enough for the exposure table, and
+    /// the Parquet scan then decodes no signature or bucket strings.
+    Exposure,
+}
+
 /// Reads the window's crash rows: the `base` frame, with a `row` index.
-pub(crate) fn load_base(crashes: LazyFrame, window: &Window) -> Result<DataFrame, AnalyticsError> {
+pub(crate) fn load_base(
+    crashes: LazyFrame,
+    window: &Window,
+    columns: BaseColumns,
+) -> Result<DataFrame, AnalyticsError> {
     let mut crashes = crashes;
     let schema = crashes.collect_schema()?;
     for column in REQUIRED {
@@ -198,9 +217,22 @@ pub(crate) fn load_base(crashes: LazyFrame, window: &Window) -> Result<DataFrame
         col("blame_third_party").fill_null(lit(false)),
         col("bugcheck_code").cast(DataType::UInt32),
     ];
-    // `row` numbers the crash table in scan order before the window filter, so it addresses
-    // the same row in a later scan of the same store (see `clusters::representative_stacks`).
+    // `row` numbers the crash table in scan order before the window filter: it identifies a
+    // crash in `base`, and addresses the same row in a later scan of the same store (see
+    // `clusters::representative_stacks`).
     select.push(col("row"));
+    if columns == BaseColumns::Exposure {
+        select = vec![
+            col("dump_id"),
+            col("host").fill_null(lit(UNKNOWN_HOST)),
+            time_ms_expr(&schema)?.alias("t"),
+            when(col("blame_module_lc").str().len_bytes().gt(lit(0u32)))
+                .then(col("blame_module_lc"))
+                .otherwise(lit(NULL).cast(DataType::String))
+                .alias("driver"),
+            col("row"),
+        ];
+    }
     let mut lf = crashes.with_row_index("row", None).select(select);
     if let Some(since) = window.since_ms {
         lf = lf.filter(col("t").gt_eq(lit(since)));
@@ -208,7 +240,8 @@ pub(crate) fn load_base(crashes: LazyFrame, window: &Window) -> Result<DataFrame
     if let Some(until) = window.until_ms {
         lf = lf.filter(col("t").lt_eq(lit(until)));
     }
-    Ok(lf.collect()?)
+    // `pos` = position in `base` (0..n), for scattering per-crash results back.
+    Ok(lf.with_row_index("pos", None).collect()?)
 }
 
 fn str_at<'a>(ca: &'a StringChunked, i: usize) -> Option<&'a str> {
@@ -216,9 +249,11 @@ fn str_at<'a>(ca: &'a StringChunked, i: usize) -> Option<&'a str> {
 }
 
 /// Builds the signature / bucket / cause tables from `base`.
+/// Also returns the signature index of every crash of `base`, by position.
+#[allow(clippy::type_complexity)]
 fn cluster_tables(
     base: &DataFrame,
-) -> Result<(Vec<SigInfo>, Vec<BucketInfo>, Vec<CauseInfo>, DataFrame), AnalyticsError> {
+) -> Result<(Vec<SigInfo>, Vec<BucketInfo>, Vec<CauseInfo>, Vec<u32>), AnalyticsError> {
     let table = base
         .clone()
         .lazy()
@@ -229,7 +264,9 @@ fn cluster_tables(
             col("blame_owner").drop_nulls().first().alias("owner"),
             col("blame_third_party").any(true).alias("third_party"),
             col("bugcheck_code").drop_nulls().unique().alias("codes"),
+            col("dump_id").first().alias("rep_dump_id"),
             col("row").first().alias("rep_row"),
+            col("pos").alias("positions"),
         ])
         .sort(
             ["cause", "bucket_id", "signature"],
@@ -244,15 +281,16 @@ fn cluster_tables(
     let owner_col = table.column("owner")?.str()?;
     let third_col = table.column("third_party")?.bool()?;
     let codes_col = table.column("codes")?.list()?;
+    let rep_dump_col = table.column("rep_dump_id")?.str()?;
     let rep_row_col = table.column("rep_row")?.idx()?;
+    let positions_col = table.column("positions")?.list()?;
+    let mut sig_of_pos: Vec<u32> = vec![0; base.height()];
 
     let mut causes: Vec<CauseInfo> = Vec::new();
     let mut cause_index: HashMap<String, u32> = HashMap::new();
     let mut buckets: Vec<BucketInfo> = Vec::new();
     let mut bucket_index: HashMap<(u32, String), u32> = HashMap::new();
     let mut sigs: Vec<SigInfo> = Vec::with_capacity(table.height());
-    let (mut m_cause, mut m_bucket, mut m_sig) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut m_sig_idx, mut m_bkt_idx, mut m_cause_idx) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..table.height() {
         let cause = str_at(cause_col, i).unwrap_or(UNKNOWN_CAUSE).to_string();
         let bucket = str_at(bucket_col, i).unwrap_or("").to_string();
@@ -299,28 +337,18 @@ fn cluster_tables(
             owner: str_at(owner_col, i).map(str::to_string),
             third_party: third_col.get(i).unwrap_or(false),
             bugcheck_codes: codes,
+            rep_dump_id: str_at(rep_dump_col, i).map(str::to_string),
             rep_row: rep_row_col.get(i),
         });
-        m_cause.push(cause);
-        m_bucket.push(bucket);
-        m_sig.push(signature);
-        m_sig_idx.push(s);
-        m_bkt_idx.push(b);
-        m_cause_idx.push(c);
+        if let Some(positions) = positions_col.get_as_series(i) {
+            for p in positions.idx()?.iter().flatten() {
+                if let Some(slot) = sig_of_pos.get_mut(p as usize) {
+                    *slot = s;
+                }
+            }
+        }
     }
-    let height = sigs.len();
-    let map = DataFrame::new(
-        height,
-        vec![
-            Column::new("cause".into(), m_cause),
-            Column::new("bucket_id".into(), m_bucket),
-            Column::new("signature".into(), m_sig),
-            Column::new("sig".into(), m_sig_idx),
-            Column::new("bkt".into(), m_bkt_idx),
-            Column::new("cause_idx".into(), m_cause_idx),
-        ],
-    )?;
-    Ok((sigs, buckets, causes, map))
+    Ok((sigs, buckets, causes, sig_of_pos))
 }
 
 /// Runs the whole preparation (see the module doc).
@@ -330,57 +358,36 @@ pub(crate) fn prepare(
     params: HostStateParams,
 ) -> Result<Prepared, AnalyticsError> {
     let phase = super::Phase::start("prepare: load");
-    let base = load_base(crashes, window)?;
+    let base = load_base(crashes, window, BaseColumns::All)?;
     drop(phase);
     let phase = super::Phase::start("prepare: cluster tables");
-    let (sigs, buckets, causes, sig_map) = cluster_tables(&base)?;
+    let (sigs, buckets, causes, sig_of_pos) = cluster_tables(&base)?;
     drop(phase);
-    let phase = super::Phase::start("prepare: join + sort");
 
-    let sorted = base
-        .clone()
-        .lazy()
-        .select([
-            col("row"),
-            col("host"),
-            col("t"),
-            col("uptime"),
-            col("cause"),
-            col("bucket_id"),
-            col("signature"),
-        ])
-        .join(
-            sig_map.lazy(),
-            [col("cause"), col("bucket_id"), col("signature")],
-            [col("cause"), col("bucket_id"), col("signature")],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .select([
-            col("row"),
-            col("host"),
-            col("t"),
-            col("uptime"),
-            col("sig"),
-            col("bkt"),
-            col("cause_idx").alias("cause"),
-        ])
-        .sort(
-            ["host", "t"],
-            SortMultipleOptions::default().with_nulls_last(true),
-        )
-        .collect()?;
-
-    drop(phase);
     let _phase = super::Phase::start("prepare: host states");
     let (start_data, end_data) = time_extent(&base)?;
     let end_ms = window.until_ms.or(end_data);
     let start_ms = window.since_ms.or(start_data);
+    let (hosts, host_columns) = run_host_states(&base, end_ms, &params)?;
 
-    let (hosts, derived) = run_host_states(&sorted, end_ms, &params)?;
-    let mut rows = sorted.drop("host")?;
-    for column in derived {
-        rows.with_column(column)?;
-    }
+    let bkt: Vec<u32> = sig_of_pos
+        .iter()
+        .map(|s| sigs.get(*s as usize).map_or(0, |x| x.bkt))
+        .collect();
+    let cause: Vec<u32> = sig_of_pos
+        .iter()
+        .map(|s| sigs.get(*s as usize).map_or(0, |x| x.cause))
+        .collect();
+    let height = base.height();
+    let mut columns = vec![
+        base.column("row")?.clone(),
+        base.column("t")?.clone(),
+        Column::new("sig".into(), sig_of_pos),
+        Column::new("bkt".into(), bkt),
+        Column::new("cause".into(), cause),
+    ];
+    columns.extend(host_columns);
+    let rows = DataFrame::new(height, columns)?;
     Ok(Prepared {
         base,
         sigs,
@@ -399,113 +406,103 @@ fn time_extent(base: &DataFrame) -> Result<(Option<i64>, Option<i64>), Analytics
     Ok((t.min(), t.max()))
 }
 
-/// The one per-row pass: rows sorted by (host, t) with untimed rows last in each host.
-/// Returns the host table and the per-row columns `host_idx`, `lost_ms`, `state`,
-/// `in_loop`, `host_crashes`.
+/// The host state machine over every host: `base` is grouped by host (positions per host),
+/// each host's crashes are sorted by time (untimed last) and classified, and the per-crash
+/// results are scattered back to `base` order. Returns the host table and the per-crash
+/// columns `host_idx`, `lost_ms`, `state`, `in_loop`, `host_crashes` (in `base` order).
 fn run_host_states(
-    sorted: &DataFrame,
+    base: &DataFrame,
     end_ms: Option<i64>,
     params: &HostStateParams,
 ) -> Result<(Vec<HostInfo>, Vec<Column>), AnalyticsError> {
-    let n = sorted.height();
-    let host = sorted.column("host")?.str()?;
-    let t = sorted.column("t")?.i64()?;
-    let uptime = sorted.column("uptime")?.u64()?;
+    let n = base.height();
+    let t: Vec<Option<i64>> = base.column("t")?.i64()?.iter().collect();
+    let uptime: Vec<Option<u64>> = base.column("uptime")?.u64()?.iter().collect();
+    let groups = base
+        .clone()
+        .lazy()
+        .group_by([col("host")])
+        .agg([col("pos").alias("positions")])
+        .collect()?;
+    let names = groups.column("host")?.str()?;
+    let positions = groups.column("positions")?.list()?;
 
-    let mut host_idx: Vec<u32> = Vec::with_capacity(n);
-    let mut lost_ms: Vec<i64> = Vec::with_capacity(n);
-    let mut state: Vec<u32> = Vec::with_capacity(n);
-    let mut in_loop: Vec<bool> = Vec::with_capacity(n);
-    let mut host_crashes: Vec<u32> = Vec::with_capacity(n);
-    let mut hosts: Vec<HostInfo> = Vec::new();
+    let mut host_idx: Vec<u32> = vec![0; n];
+    let mut lost_ms: Vec<i64> = vec![0; n];
+    let mut state: Vec<u32> = vec![0; n];
+    let mut in_loop: Vec<bool> = vec![false; n];
+    let mut host_crashes: Vec<u32> = vec![0; n];
+    let mut hosts: Vec<HostInfo> = Vec::with_capacity(groups.height());
 
     // Reused per-host buffers.
+    let mut order: Vec<usize> = Vec::new();
     let mut times: Vec<i64> = Vec::new();
     let mut ups: Vec<Option<u64>> = Vec::new();
     let mut lost: Vec<i64> = Vec::new();
+    let mut flags: Vec<bool> = Vec::new();
 
-    let mut host_iter = host.iter();
-    let mut t_iter = t.iter();
-    let mut up_iter = uptime.iter();
-    let mut current: Option<&str> = None;
-    let mut group_len = 0usize;
-    let mut untimed = 0usize;
-    let mut min_up: Option<u64> = None;
-
-    let mut flush = |name: &str,
-                     times: &mut Vec<i64>,
-                     ups: &mut Vec<Option<u64>>,
-                     untimed: usize,
-                     min_up: Option<u64>,
-                     group_len: usize| {
+    for g in 0..groups.height() {
+        order.clear();
+        if let Some(list) = positions.get_as_series(g) {
+            order.extend(
+                list.idx()?
+                    .iter()
+                    .flatten()
+                    .map(|p| p as usize)
+                    .filter(|p| *p < n),
+            );
+        }
+        if order.is_empty() {
+            continue;
+        }
+        // Timed crashes by time (ties by position, for determinism), untimed last.
+        order.sort_unstable_by_key(|&p| (t[p].is_none(), t[p], p));
+        times.clear();
+        ups.clear();
+        let mut untimed = 0usize;
+        let mut min_up: Option<u64> = None;
+        for &p in &order {
+            match t[p] {
+                Some(time) => {
+                    times.push(time);
+                    ups.push(uptime[p]);
+                }
+                None => untimed += 1,
+            }
+            if let Some(u) = uptime[p] {
+                min_up = Some(min_up.map_or(u, |m| m.min(u)));
+            }
+        }
         let crashes = HostCrashes {
-            times_ms: times,
-            uptimes_s: ups,
+            times_ms: &times,
+            uptimes_s: &ups,
             untimed,
         };
         let verdict = hoststate::classify(&crashes, end_ms, params);
         lost.clear();
         let untimed_cost =
             hoststate::lost_ms_per_crash(&crashes, &verdict, end_ms, params, &mut lost);
+        flags.clear();
+        hoststate::loop_flags(&crashes, params, &mut flags);
         let idx = hosts.len() as u32;
-        for &l in &lost {
-            lost_ms.push(l);
-        }
-        for _ in 0..untimed {
-            lost_ms.push(untimed_cost);
-        }
-        let flags_from = in_loop.len();
-        hoststate::loop_flags(&crashes, params, &mut in_loop);
-        in_loop.extend(std::iter::repeat_n(false, untimed));
-        let looped = in_loop[flags_from..].iter().any(|f| *f);
-        for _ in 0..group_len {
-            host_idx.push(idx);
-            state.push(u32::from(verdict.state.code()));
-            host_crashes.push(group_len as u32);
+        let count = order.len() as u32;
+        for (k, &p) in order.iter().enumerate() {
+            host_idx[p] = idx;
+            lost_ms[p] = lost.get(k).copied().unwrap_or(untimed_cost);
+            state[p] = u32::from(verdict.state.code());
+            in_loop[p] = flags.get(k).copied().unwrap_or(false);
+            host_crashes[p] = count;
         }
         hosts.push(HostInfo {
-            name: name.to_string(),
-            looped,
+            name: names.get(g).unwrap_or(UNKNOWN_HOST).to_string(),
+            looped: flags.iter().any(|f| *f),
             first_ms: times.first().copied(),
             last_ms: times.last().copied(),
             min_uptime_s: min_up,
-            crashes: group_len as u32,
+            crashes: count,
             verdict,
         });
-        times.clear();
-        ups.clear();
-    };
-
-    for _ in 0..n {
-        let h = host_iter.next().flatten().unwrap_or(UNKNOWN_HOST);
-        let time = t_iter.next().flatten();
-        let up = up_iter.next().flatten();
-        if current != Some(h) {
-            if let Some(prev) = current {
-                flush(prev, &mut times, &mut ups, untimed, min_up, group_len);
-            }
-            current = Some(h);
-            group_len = 0;
-            untimed = 0;
-            min_up = None;
-        }
-        group_len += 1;
-        min_up = match (min_up, up) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        match time {
-            Some(time) => {
-                times.push(time);
-                ups.push(up);
-            }
-            None => untimed += 1,
-        }
     }
-    if let Some(prev) = current {
-        flush(prev, &mut times, &mut ups, untimed, min_up, group_len);
-    }
-    drop(flush);
 
     let columns = vec![
         Column::new("host_idx".into(), host_idx),
@@ -632,7 +629,11 @@ impl Prepared {
     }
 
     /// `rows` narrowed by the scope's filters, with what `selected_hosts` returned.
-    pub fn scoped_rows(&self, scope: &Scope, inventory: Option<&DataFrame>) -> Result<Scoped, AnalyticsError> {
+    pub fn scoped_rows(
+        &self,
+        scope: &Scope,
+        inventory: Option<&DataFrame>,
+    ) -> Result<Scoped, AnalyticsError> {
         let (hosts, fleet_hosts) = self.selected_hosts(scope, inventory)?;
         let sigs = self.selected_sigs(scope)?;
         if hosts.is_none() && sigs.is_none() {
@@ -667,114 +668,87 @@ impl Prepared {
             hosts,
         })
     }
-
-    /// Inventory columns per `host_idx` (every column but `host`), for breakdowns and the
-    /// hosts table: hosts the inventory lacks get "(not in inventory)", empty cells "(none)".
-    pub fn host_inventory(
-        &self,
-        inventory: &DataFrame,
-    ) -> Result<(DataFrame, Vec<String>), AnalyticsError> {
-        let columns: Vec<String> = inventory
-            .get_column_names()
-            .iter()
-            .map(|c| c.to_string())
-            .filter(|c| c != "host")
-            .collect();
-        let inv = inventory
-            .clone()
-            .lazy()
-            .select(
-                std::iter::once(col("host"))
-                    .chain(
-                        columns
-                            .iter()
-                            .map(|c| col(c.as_str()).cast(DataType::String)),
-                    )
-                    .collect::<Vec<_>>(),
-            )
-            .unique(Some(cols(["host"])), UniqueKeepStrategy::First)
-            .with_column(lit(true).alias("__listed"));
-        let fills: Vec<Expr> = columns
-            .iter()
-            .map(|c| {
-                when(col("__listed").is_null())
-                    .then(lit(NOT_IN_INVENTORY))
-                    .otherwise(col(c.as_str()).fill_null(lit(EMPTY_VALUE)))
-                    .alias(c.as_str())
-            })
-            .collect();
-        let joined = self
-            .host_frame()?
-            .lazy()
-            .join(
-                inv,
-                [col("host")],
-                [col("host")],
-                JoinArgs::new(JoinType::Left),
-            )
-            .with_columns(fills)
-            .drop(cols(["__listed", "host"]))
-            .collect()?;
-        Ok((joined, columns))
-    }
 }
 
-/// Inventory values as integer codes, for breakdowns on integer keys.
+/// Per inventory column: its name and the value of each code.
+pub type Dictionaries = Vec<(Arc<str>, Vec<Arc<str>>)>;
+
+/// Every host's inventory values as small integer codes, one column per inventory column
+/// (all but `host`): what breakdowns count on and what the hosts table prints. Code 0 is
+/// "(not in inventory)" (a crashing host the inventory lacks), code 1 "(none)" (an empty or
+/// null cell); values are interned once, so 100,000 hosts × 25 columns cost 25 small
+/// dictionaries, not 2.5 million strings.
 pub(crate) struct InventoryCodes {
-    /// One u32 code column per inventory column, row i = host_idx i.
-    pub codes: DataFrame,
-    /// Per column: its name and the value of each code.
-    pub dictionaries: Vec<(String, Vec<String>)>,
+    /// Per inventory column: the code of each host, indexed by `host_idx`.
+    pub codes: Vec<Vec<u32>>,
+    /// Per inventory column: its name and the value of each code.
+    pub dictionaries: Arc<Dictionaries>,
 }
 
 impl Prepared {
-    /// The inventory of every host (see `host_inventory`) as dense integer codes.
+    /// Codes the inventory of every host in `hosts` (see `InventoryCodes`).
     pub fn host_inventory_codes(
         &self,
         inventory: &DataFrame,
     ) -> Result<InventoryCodes, AnalyticsError> {
-        let (host_inv, columns) = self.host_inventory(inventory)?;
-        let host_inv = host_inv
+        // The inventory row of each host_idx: one join on the host name.
+        let inv_rows = inventory
+            .clone()
             .lazy()
-            .sort(["host_idx"], SortMultipleOptions::default())
+            .with_row_index("__inv_row", None)
+            .select([col("host").cast(DataType::String), col("__inv_row")])
+            .unique_stable(Some(cols(["host"])), UniqueKeepStrategy::First);
+        let mapped = self
+            .host_frame()?
+            .lazy()
+            .join(
+                inv_rows,
+                [col("host")],
+                [col("host")],
+                JoinArgs::new(JoinType::Left),
+            )
+            .select([col("host_idx"), col("__inv_row")])
             .collect()?;
-        let mut code_columns = Vec::with_capacity(columns.len());
-        let mut dictionaries = Vec::with_capacity(columns.len());
-        for (i, column) in columns.iter().enumerate() {
-            let values = host_inv
-                .clone()
-                .lazy()
-                .select([col(column.as_str()).alias("value")])
-                .unique_stable(None, UniqueKeepStrategy::First)
-                .with_row_index("code", None)
-                .collect()?;
-            let dictionary: Vec<String> = values
-                .column("value")?
-                .str()?
-                .iter()
-                .map(|v| v.unwrap_or(EMPTY_VALUE).to_string())
-                .collect();
-            let name = format!("c{i}");
-            let coded = host_inv
-                .clone()
-                .lazy()
-                .select([col("host_idx"), col(column.as_str()).alias("value")])
-                .join(
-                    values.lazy(),
-                    [col("value")],
-                    [col("value")],
-                    JoinArgs::new(JoinType::Left),
-                )
-                .sort(["host_idx"], SortMultipleOptions::default())
-                .select([col("code").cast(DataType::UInt32).alias(name.as_str())])
-                .collect()?;
-            code_columns.push(coded.column(name.as_str())?.clone());
-            dictionaries.push((column.clone(), dictionary));
+        let mut row_of_host: Vec<Option<IdxSize>> = vec![None; self.hosts.len()];
+        {
+            let h = mapped.column("host_idx")?.u32()?;
+            let r = mapped.column("__inv_row")?.idx()?;
+            for (h, r) in h.iter().zip(r.iter()) {
+                if let Some(slot) = h.and_then(|h| row_of_host.get_mut(h as usize)) {
+                    *slot = r;
+                }
+            }
         }
-        let height = host_inv.height();
+        let mut inventory = inventory.clone();
+        inventory.rechunk_mut_par();
+        let mut codes = Vec::new();
+        let mut dictionaries = Vec::new();
+        for name in inventory.get_column_names() {
+            if name.as_str() == "host" {
+                continue;
+            }
+            let column = inventory.column(name.as_str())?.cast(&DataType::String)?;
+            let values = column.str()?;
+            let mut dictionary: Vec<Arc<str>> =
+                vec![Arc::from(NOT_IN_INVENTORY), Arc::from(EMPTY_VALUE)];
+            let mut index: PlHashMap<&str, u32> = PlHashMap::new();
+            let host_codes: Vec<u32> = row_of_host
+                .iter()
+                .map(|row| match row.map(|r| values.get(r as usize)) {
+                    None => 0,
+                    Some(None) | Some(Some("")) => 1,
+                    Some(Some(v)) => *index.entry(v).or_insert_with(|| {
+                        dictionary.push(Arc::from(v));
+                        (dictionary.len() - 1) as u32
+                    }),
+                })
+                .collect();
+            codes.push(host_codes);
+            dictionaries.push((Arc::from(name.as_str()), dictionary));
+        }
         Ok(InventoryCodes {
-            codes: DataFrame::new(height, code_columns)?,
-            dictionaries,
+            codes,
+            dictionaries: Arc::new(dictionaries),
         })
     }
 }

@@ -118,7 +118,38 @@ pub fn parse_duration(text: &str) -> Result<u64, AnalyticsError> {
 
 /// `2024-07-19T04:09:00Z`; `None` for an instant chrono cannot represent.
 pub fn rfc3339_utc(ms: i64) -> Option<String> {
+    // Years 1970..=9999 (every crash time there is) take the fast path: the hosts table
+    // formats three instants per host, hundreds of thousands of times.
+    if (0..253_402_300_800_000).contains(&ms) {
+        let secs = ms.div_euclid(1000);
+        let days = secs.div_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        let sod = secs.rem_euclid(86_400);
+        let mut out = String::with_capacity(20);
+        use std::fmt::Write;
+        let _ = write!(
+            out,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+            sod / 3600,
+            sod / 60 % 60,
+            sod % 60
+        );
+        return Some(out);
+    }
     DateTime::<Utc>::from_timestamp_millis(ms).map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+/// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
 /// RFC 3339 UTC, or the raw milliseconds when out of chrono's range (never panics).
@@ -215,6 +246,26 @@ mod tests {
         assert_eq!(bucket_seconds_for_span(30 * 86_400 * 1000), 21_600);
         assert_eq!(bucket_seconds_for_span(365 * 86_400 * 1000), 86_400);
         assert_eq!(bucket_seconds_for_span(0), 60);
+    }
+
+    #[test]
+    fn fast_rfc3339_agrees_with_chrono() {
+        let mut ms: i64 = 0;
+        // Every ~3.7 days from 1970 to 2100, plus leap days and year ends.
+        while ms < 4_102_444_800_000 {
+            let chrono = DateTime::<Utc>::from_timestamp_millis(ms)
+                .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
+            assert_eq!(rfc3339_utc(ms), chrono, "{ms}");
+            ms += 321_987_654;
+        }
+        for text in [
+            "2024-02-29T23:59:59Z",
+            "2000-02-29T00:00:00Z",
+            "1999-12-31T23:59:59Z",
+        ] {
+            assert_eq!(rfc3339_utc(parse_instant(text).unwrap()).unwrap(), text);
+        }
+        assert_eq!(rfc3339_utc(-1000).unwrap(), "1969-12-31T23:59:59Z");
     }
 
     #[test]

@@ -37,8 +37,8 @@ pub enum Examined {
 /// The read-only state every worker consults.
 pub struct Examiner<'a> {
     pub pipeline: &'a Pipeline,
-    /// Quick-check records by path, from the manifest at the start of the scan.
-    pub seen: &'a HashMap<String, SeenRecord>,
+    /// Size and mtime by path, from the manifest's quick-check records at the start of the scan.
+    pub seen: &'a HashMap<String, (u64, i64)>,
     /// Content ids already stored, and whether each went to the quarantine.
     pub known: &'a HashMap<String, bool>,
 }
@@ -59,10 +59,8 @@ impl Examiner<'_> {
                 Err(before) => i64::try_from(before.duration().as_nanos()).ok().map(|n| -n),
             })
             .unwrap_or(0);
-        if let Some(record) = self.seen.get(&path_text) {
-            if record.size == size && record.mtime_ns == mtime_ns {
-                return Examined::Unchanged;
-            }
+        if self.seen.get(&path_text) == Some(&(size, mtime_ns)) {
+            return Examined::Unchanged;
         }
         if size == 0 {
             // No content, so nothing says it is a dump: counted with the other non-dumps
@@ -93,12 +91,12 @@ impl Examiner<'_> {
         // A reader bug must cost one file, not the whole scan: a panic becomes a quarantine
         // entry like any other unreadable dump.
         let result = catch_unwind(AssertUnwindSafe(|| {
-            self.pipeline.process_bytes(path, bytes)
+            self.pipeline
+                .process_bytes_with_id(path, bytes, dump_id.clone())
         }));
         match result {
             Ok(Ok(mut report)) => {
                 report.path = path_text.clone();
-                report.dump_id = dump_id.clone();
                 Examined::Read {
                     report: Box::new(report),
                     seen: record(false),

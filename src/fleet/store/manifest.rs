@@ -14,8 +14,6 @@
 //!             "dump_id": "…", "quarantined": false}] }
 //! ```
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 /// The value of `format` in every manifest this code writes.
@@ -135,14 +133,27 @@ impl Manifest {
 
     /// Inserts or replaces quick-check records (by path) and keeps `seen` sorted by path.
     pub fn upsert_seen(&mut self, records: impl IntoIterator<Item = SeenRecord>) {
-        let mut by_path: BTreeMap<String, SeenRecord> = std::mem::take(&mut self.seen)
-            .into_iter()
-            .map(|r| (r.path.clone(), r))
-            .collect();
-        for record in records {
-            by_path.insert(record.path.clone(), record);
+        let before = self.seen.len();
+        self.seen.extend(records);
+        if self.seen.len() == before {
+            return;
         }
-        self.seen = by_path.into_values().collect();
+        // Stable sort: for equal paths the newer record (appended later) stays after the older
+        // one; reversing each run of equals before dedup keeps the newer. No path is cloned.
+        self.seen.sort_by(|a, b| a.path.cmp(&b.path));
+        let mut start = 0;
+        while start < self.seen.len() {
+            let mut end = start + 1;
+            while end < self.seen.len() && self.seen[end].path == self.seen[start].path {
+                end += 1;
+            }
+            if end - start > 1 {
+                self.seen.swap(start, end - 1);
+            }
+            start = end;
+        }
+        self.seen
+            .dedup_by(|later, earlier| later.path == earlier.path);
     }
 }
 
@@ -171,6 +182,24 @@ mod tests {
             .map(|r| (r.path.as_str(), r.dump_id.as_str()))
             .collect();
         assert_eq!(got, [("/a", "2"), ("/b", "3")]);
+    }
+
+    #[test]
+    fn upsert_keeps_the_newest_of_duplicates_in_one_call() {
+        let mut m = Manifest::default();
+        m.upsert_seen([record("/c", "0"), record("/a", "0")]);
+        m.upsert_seen([
+            record("/a", "1"),
+            record("/b", "1"),
+            record("/a", "2"),
+            record("/a", "3"),
+        ]);
+        let got: Vec<(&str, &str)> = m
+            .seen
+            .iter()
+            .map(|r| (r.path.as_str(), r.dump_id.as_str()))
+            .collect();
+        assert_eq!(got, [("/a", "3"), ("/b", "1"), ("/c", "0")]);
     }
 
     #[test]

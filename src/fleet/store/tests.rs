@@ -439,3 +439,13 @@ fn replace_crashes_rejects_foreign_columns_and_swaps_atomically() {
         .collect();
     assert_eq!(buckets, [Some("NEW_BUCKET"), Some("NEW_BUCKET")]);
 }
+
+#[test]
+fn module_key_is_the_lower_case_base_name() {
+    assert_eq!(
+        module_key("\\SystemRoot\\System32\\drivers\\CSAgent.SYS"),
+        "csagent.sys"
+    );
+    assert_eq!(module_key("C:/Windows/System32/ÄBC.dll"), "äbc.dll");
+    assert_eq!(module_key("amdppm.sys"), "amdppm.sys");
+}
