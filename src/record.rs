@@ -33,6 +33,11 @@ impl DumpFormat {
             DumpFormat::Minidump => "minidump",
         }
     }
+
+    /// A kernel dump of any type: its module list is the kernel's driver list.
+    pub fn is_kernel(self) -> bool {
+        !matches!(self, DumpFormat::Minidump)
+    }
 }
 
 /// The stop code and its four parameters.

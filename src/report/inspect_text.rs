@@ -96,9 +96,17 @@ pub fn render(report: &CrashReport, opts: InspectTextOptions) -> String {
     let b = &report.blame;
     match &b.module {
         Some(m) => {
-            let owner = b.owner.as_deref().unwrap_or("unknown owner");
+            // "Microsoft, Microsoft" said nothing twice, and a module nobody owns is not
+            // Microsoft's just because `third_party` is false: name the party only when the
+            // owner does not already say it.
             let party = if b.third_party { "third-party" } else { "Microsoft" };
-            let _ = writeln!(o, "  Blamed       {}  (owner: {}, {party})", safe(m), safe(owner));
+            let who = match b.owner.as_deref() {
+                None if b.third_party => "owner unknown, third-party".to_string(),
+                None => "owner unknown".to_string(),
+                Some(owner) if owner == party => format!("owner: {}", safe(owner)),
+                Some(owner) => format!("owner: {}, {party}", safe(owner)),
+            };
+            let _ = writeln!(o, "  Blamed       {}  ({who})", safe(m));
         }
         None => {
             let _ = writeln!(o, "  Blamed       no driver");

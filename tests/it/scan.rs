@@ -232,11 +232,20 @@ fn mixed_hostile_tree_counts_are_exact_and_rerun_ingests_nothing() {
     // Drivers of the x64 sample: 151 loaded drivers.
     let drivers = opened.read_table(Table::Drivers).unwrap();
     let ws1 = drivers
+        .clone()
         .lazy()
         .filter(col("host").eq(lit("WS-0001")))
         .collect()
         .unwrap();
     assert_eq!(ws1.height(), 151);
+    // The minidumps' modules are one process's DLLs, not kernel drivers: none are listed.
+    let app_rows = drivers
+        .clone()
+        .lazy()
+        .filter(col("host").str().starts_with(lit("APP-")))
+        .collect()
+        .unwrap();
+    assert_eq!(app_rows.height(), 0, "user-mode modules in the drivers table");
 
     let again = scan(&[
         dumps.to_str().unwrap(),

@@ -364,7 +364,7 @@ fn append_nullable<'a>(
     }
 }
 
-/// `drivers/*.parquet`: one row per loaded module per dump, for exposure analytics.
+/// `drivers/*.parquet`: one row per loaded driver per kernel dump, for exposure analytics.
 struct DriverColumns {
     rows: usize,
     key: String,
@@ -391,6 +391,12 @@ impl DriverColumns {
     }
 
     fn push(&mut self, r: &CrashReport, host: &str) {
+        // The table is the kernel's driver lists: a user-mode minidump's modules are DLLs of
+        // one process, and counting them would put `user32.dll` among "who runs in our
+        // kernel" and dilute every driver's loaded share.
+        if !r.format.is_kernel() {
+            return;
+        }
         for module in &r.modules {
             self.rows += 1;
             self.dump_id.append_value(&r.dump_id);
