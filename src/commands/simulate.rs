@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::builder::PossibleValue;
 
-use crate::simulate::{self, Scenario, SimulateConfig};
+use crate::simulate::{self, CapturedMemory, Scenario, SimulateConfig};
 
 /// A scenario name on the command line; `--help` lists each with its one-line summary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +27,13 @@ impl clap::ValueEnum for ScenarioArg {
     fn to_possible_value(&self) -> Option<PossibleValue> {
         Some(PossibleValue::new(self.0.name()).help(self.0.summary()))
     }
+}
+
+/// `--captured-memory` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CapturedMemoryArg {
+    Realistic,
+    Minimal,
 }
 
 /// Arguments of `blastradius simulate`.
@@ -57,6 +64,11 @@ pub struct Args {
     /// MinidumpsCount). Boot-looping hosts crash dozens of times; a low value keeps a fleet small.
     #[arg(long, default_value_t = simulate::DEFAULT_MINIDUMPS_COUNT)]
     pub minidumps_count: usize,
+    /// Captured kernel memory per triage dump: `realistic` (the block counts and sizes of real
+    /// dumps: ~1.2 MB on Windows 10+ x64/ARM64, ~25 KB on x86) or `minimal` (only what triage
+    /// reads; ~55 KB dumps, for a small demo fleet).
+    #[arg(long, value_enum, default_value_t = CapturedMemoryArg::Realistic)]
+    pub captured_memory: CapturedMemoryArg,
     /// Replace a fleet already written in the output folder.
     #[arg(long)]
     pub force: bool,
@@ -105,6 +117,10 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
         seed: args.seed,
         start,
         minidumps_count: args.minidumps_count,
+        captured_memory: match args.captured_memory {
+            CapturedMemoryArg::Realistic => CapturedMemory::Realistic,
+            CapturedMemoryArg::Minimal => CapturedMemory::Minimal,
+        },
     };
     let began = Instant::now();
     let summary = simulate::write_fleet(&config, &args.out, &args.out.display().to_string())?;

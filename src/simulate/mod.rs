@@ -14,6 +14,7 @@
 //! Everything is deterministic for a seed: one SplitMix64 stream per host, boot and crash
 //! ([`rng`]), no hash-map iteration order anywhere in the output.
 
+pub mod captured_memory;
 pub mod catalog;
 pub mod cause;
 pub mod fleet;
@@ -29,6 +30,7 @@ pub mod scenario;
 pub mod truth;
 pub mod user_crash;
 
+pub use captured_memory::CapturedMemory;
 pub use generate::DEFAULT_MINIDUMPS_COUNT;
 pub use kernel_writer::{write_triage_dump, SimDriver, SimUnloaded, TriageDumpSpec};
 pub use minidump_writer::{write_minidump, MdmpException, MdmpModule, MdmpThread, MinidumpSpec};

@@ -5,6 +5,8 @@
 //! results are collected in host order, so the bytes of every file depend only on the
 //! arguments.
 
+use super::captured_memory::{pool_blocks, CapturedMemory};
+use super::rng::{hash_str, Rng};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -32,6 +34,8 @@ pub struct SimulateConfig {
     /// Kernel minidumps each host keeps (Windows' CrashControl `MinidumpsCount`, default 50):
     /// older ones are deleted, as Windows does.
     pub minidumps_count: usize,
+    /// The pool memory each kernel triage dump captures (`realistic` sizes by default).
+    pub captured_memory: CapturedMemory,
 }
 
 /// 2024-07-19T04:09:00Z, when channel file 291 went out.
@@ -92,6 +96,9 @@ pub fn command_line(config: &SimulateConfig, out: &str) -> String {
     if config.minidumps_count != DEFAULT_MINIDUMPS_COUNT {
         let _ = write!(cmd, " --minidumps-count {}", config.minidumps_count);
     }
+    if config.captured_memory != CapturedMemory::default() {
+        let _ = write!(cmd, " --captured-memory {}", config.captured_memory.as_str());
+    }
     cmd
 }
 
@@ -115,9 +122,17 @@ fn simulate_host(
         let dir = out_dir.join("dumps").join(&host.name);
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     }
-    for crash in crashes {
-        let bytes = match &crash.content {
-            CrashContent::Kernel(k) => write_triage_dump(&k.spec),
+    for mut crash in crashes {
+        let bytes = match &mut crash.content {
+            CrashContent::Kernel(k) => {
+                if config.captured_memory == CapturedMemory::Realistic {
+                    // A stream of its own: the rest of the fleet is the same either way.
+                    let mut rng = Rng::derive(config.seed, "captured-memory", hash_str(&crash.relative_path));
+                    let blocks = pool_blocks(&mut rng, k.spec.arch, k.spec.os_build);
+                    k.spec.data_blocks.extend(blocks);
+                }
+                write_triage_dump(&k.spec)
+            }
             CrashContent::User(u) => write_minidump(&u.spec),
         };
         let path = out_dir.join(&crash.relative_path);

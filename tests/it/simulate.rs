@@ -573,6 +573,8 @@ fn write_fleet(
         seed,
         start: blastradius::simulate::DEFAULT_START,
         minidumps_count,
+        // Small files keep the tests fast; one test checks the realistic blocks on their own.
+        captured_memory: blastradius::simulate::CapturedMemory::Minimal,
     };
     blastradius::simulate::write_fleet(&config, dir, "fleet").unwrap();
     serde_json::from_slice(&std::fs::read(dir.join("truth.json")).unwrap()).unwrap()
@@ -952,7 +954,7 @@ fn simulate_cli_lists_scenarios_and_protects_an_existing_fleet() {
 fn committed_sample_fleet_is_what_its_readme_command_writes() {
     let committed = common::project_root().join("sample-dumps");
     let readme = std::fs::read_to_string(committed.join("README.md")).unwrap();
-    let command = "blastradius simulate --scenario channel-file-291,baseline --hosts 200 --seed 1 --out sample-dumps --minidumps-count 4";
+    let command = "blastradius simulate --scenario channel-file-291,baseline --hosts 200 --seed 1 --out sample-dumps --minidumps-count 4 --captured-memory minimal";
     assert!(
         readme.contains(command),
         "sample-dumps/README.md lacks the command"
@@ -964,6 +966,7 @@ fn committed_sample_fleet_is_what_its_readme_command_writes() {
         seed: 1,
         start: blastradius::simulate::DEFAULT_START,
         minidumps_count: 4,
+        captured_memory: blastradius::simulate::CapturedMemory::Minimal,
     };
     blastradius::simulate::write_fleet(&config, dir.path(), "sample-dumps").unwrap();
     let files = |root: &std::path::Path| -> Vec<std::path::PathBuf> {
@@ -991,4 +994,83 @@ fn committed_sample_fleet_is_what_its_readme_command_writes() {
             rel.display()
         );
     }
+}
+
+/// `--captured-memory realistic` gives Windows 10+ 64-bit dumps the data-block count and file
+/// size of the real Win10 x64 sample (1,831 blocks, 1.4 MB), x86 dumps the few blocks of the
+/// real Win7 one; and it changes nothing a triage reads: every dump gives the same report as
+/// the same fleet written `minimal`.
+#[test]
+fn realistic_captured_memory_matches_real_sizes_and_changes_no_triage() {
+    use blastradius::dump::kernel::KernelDump;
+    use blastradius::pipeline::Pipeline;
+    use blastradius::simulate::CapturedMemory;
+
+    let write = |memory: CapturedMemory| {
+        let dir = tempfile::tempdir().unwrap();
+        let config = SimulateConfig {
+            scenarios: vec![Scenario::ChannelFile291, Scenario::Baseline],
+            hosts: 40,
+            seed: 11,
+            start: blastradius::simulate::DEFAULT_START,
+            minidumps_count: 2,
+            captured_memory: memory,
+        };
+        blastradius::simulate::write_fleet(&config, dir.path(), "fleet").unwrap();
+        let truth: Truth =
+            serde_json::from_slice(&std::fs::read(dir.path().join("truth.json")).unwrap()).unwrap();
+        (dir, truth)
+    };
+    let (real_dir, real_truth) = write(CapturedMemory::Realistic);
+    let (min_dir, min_truth) = write(CapturedMemory::Minimal);
+    assert_eq!(real_truth.dumps.len(), min_truth.dumps.len());
+    assert!(real_truth.command.ends_with("--minidumps-count 2"), "{}", real_truth.command);
+
+    // The real sample's numbers, read from it when present (else as samples/README.md gives them).
+    let (real_blocks, real_size) = match common::sample("kernel/win10-x64-0x7E-amdppm.dmp") {
+        Some(p) => {
+            let b = std::fs::read(&p).unwrap();
+            let d = KernelDump::parse(&p, &b).unwrap();
+            (d.triage.unwrap().data_blocks.len(), b.len())
+        }
+        None => (1831, 1_444_532),
+    };
+    assert_eq!(real_blocks, 1831);
+
+    let pipeline = Pipeline::default();
+    let (mut wide, mut narrow) = (0, 0);
+    for d in &real_truth.dumps {
+        if d.format != "kernel-triage" {
+            continue;
+        }
+        let path = real_dir.path().join(&d.path);
+        let bytes = std::fs::read(&path).unwrap();
+        let dump = KernelDump::parse(&path, &bytes).unwrap();
+        let triage = dump.triage.as_ref().unwrap();
+        assert!(triage.valid_marker, "{}", d.path);
+        let blocks = triage.data_blocks.len();
+        let a = pipeline.process_bytes(&path, &bytes).unwrap();
+        if a.arch == "x86" {
+            narrow += 1;
+            assert!((8..=20).contains(&blocks), "{}: {blocks} blocks", d.path);
+        } else if a.os_build.is_some_and(|b| b >= 10240) {
+            wide += 1;
+            // Within a third of the real sample's block count and file size.
+            assert!(blocks * 3 >= real_blocks * 2 && blocks * 3 <= real_blocks * 4, "{}: {blocks} blocks", d.path);
+            assert!(bytes.len() * 3 >= real_size * 2 && bytes.len() * 3 <= real_size * 4, "{}: {} bytes", d.path, bytes.len());
+        }
+        let min_path = min_dir.path().join(&d.path);
+        let b = pipeline.process_file(&min_path).unwrap();
+        assert!(b.size_bytes < a.size_bytes);
+        assert_eq!(
+            (&a.bugcheck, &a.fault, &a.blame, &a.bucket_id, &a.signature, &a.crash_time),
+            (&b.bugcheck, &b.fault, &b.blame, &b.bucket_id, &b.signature, &b.crash_time),
+            "{}",
+            d.path
+        );
+        assert_eq!(a.stack, b.stack, "{}", d.path);
+        assert_eq!(a.modules, b.modules, "{}", d.path);
+    }
+    assert!(wide > 20, "only {wide} Windows 10+ 64-bit dumps");
+    let _ = narrow;
 }
