@@ -7,6 +7,7 @@
 //! `pipeline` ties the first three together for one file; `commands` are the CLI's verbs as
 //! library functions, so `main.rs` only parses arguments and dispatches.
 
+pub mod civil_date;
 pub mod commands;
 pub mod dump;
 pub mod fleet;

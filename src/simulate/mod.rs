@@ -49,16 +49,7 @@ pub fn filetime_from_unix(unix_secs: i64) -> u64 {
 
 /// (year, month, day) of a Unix time (proleptic Gregorian, Howard Hinnant's civil_from_days).
 pub fn utc_date_parts(unix_secs: i64) -> (i64, u32, u32) {
-    let z = unix_secs.div_euclid(86_400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    crate::civil_date::civil_from_days(unix_secs.div_euclid(86_400))
 }
 
 /// `2024-07-19T04:09:00Z`.

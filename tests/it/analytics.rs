@@ -1012,6 +1012,10 @@ fn simulated_fleets_match_their_truth() {
             seed,
             "--out",
             sim.to_str().unwrap(),
+            // The triage is the same either way (tests/it/simulate.rs checks); small files
+            // keep the suite fast.
+            "--captured-memory",
+            "minimal",
         ]);
         assert_eq!(code, 0, "simulate {scenarios}: {err}");
         let mut scan_args = vec![

@@ -123,7 +123,7 @@ pub fn rfc3339_utc(ms: i64) -> Option<String> {
     if (0..253_402_300_800_000).contains(&ms) {
         let secs = ms.div_euclid(1000);
         let days = secs.div_euclid(86_400);
-        let (y, m, d) = civil_from_days(days);
+        let (y, m, d) = crate::civil_date::civil_from_days(days);
         let sod = secs.rem_euclid(86_400);
         let mut out = String::with_capacity(20);
         use std::fmt::Write;
@@ -137,19 +137,6 @@ pub fn rfc3339_utc(ms: i64) -> Option<String> {
         return Some(out);
     }
     DateTime::<Utc>::from_timestamp_millis(ms).map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
-}
-
-/// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
 /// RFC 3339 UTC, or the raw milliseconds when out of chrono's range (never panics).
