@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use blastradius::commands;
 
 #[derive(Parser, Debug)]
-#[command(name = "blastradius", version, about = "Windows crash-dump triage and fleet blast radius")]
+#[command(
+    name = "blastradius",
+    version,
+    about = "Windows crash-dump triage and fleet blast radius"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

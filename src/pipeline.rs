@@ -28,7 +28,12 @@ impl Default for Pipeline {
 
 impl Pipeline {
     pub fn new(symbols: Arc<SymbolCache>) -> Pipeline {
-        Pipeline { symbols, rules: Arc::new(Rules::builtin()), all_threads: false, max_frames: DEFAULT_MAX_FRAMES }
+        Pipeline {
+            symbols,
+            rules: Arc::new(Rules::builtin()),
+            all_threads: false,
+            max_frames: DEFAULT_MAX_FRAMES,
+        }
     }
 
     pub fn with_rules(mut self, rules: Arc<Rules>) -> Pipeline {
@@ -49,12 +54,19 @@ impl Pipeline {
 
     /// `process_bytes` when the caller already computed `content_id(bytes)` (scan hashes
     /// every file first to skip stored ones; hashing twice was 5 % of a scan's CPU).
-    pub fn process_bytes_with_id(&self, path: &Path, bytes: &[u8], id: String) -> Result<CrashReport, DumpError> {
+    pub fn process_bytes_with_id(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        id: String,
+    ) -> Result<CrashReport, DumpError> {
         let kind = sniff(bytes).ok_or_else(|| {
             if bytes.is_empty() {
                 DumpError::malformed(path, "empty file")
             } else {
-                DumpError::NotADump { path: path.to_path_buf() }
+                DumpError::NotADump {
+                    path: path.to_path_buf(),
+                }
             }
         })?;
         let mut report = match kind {
@@ -68,11 +80,19 @@ impl Pipeline {
     fn kernel(&self, path: &Path, bytes: &[u8], id: String) -> Result<CrashReport, DumpError> {
         let dump = KernelDump::parse(path, bytes)?;
         let mut report = kernel_report::build_report(path, bytes, &dump, id);
-        let (Some(context), Some(stack_range)) = (kernel_report::fault_context(&dump, bytes), dump.stack_range()) else {
+        let (Some(context), Some(stack_range)) = (
+            kernel_report::fault_context(&dump, bytes),
+            dump.stack_range(),
+        ) else {
             return Ok(report);
         };
         let memory = dump.memory(bytes);
-        let input = KernelStackInput { context: &context, memory: &memory, stack_range, modules: dump.drivers() };
+        let input = KernelStackInput {
+            context: &context,
+            memory: &memory,
+            stack_range,
+            modules: dump.drivers(),
+        };
         report.stack = walk_kernel_stack(&input, &self.symbols, self.max_frames);
         fill_fault_symbol(&mut report);
         Ok(report)
@@ -80,7 +100,8 @@ impl Pipeline {
 
     fn minidump(&self, path: &Path, bytes: &[u8], id: String) -> Result<CrashReport, DumpError> {
         let mut report = crate::dump::minidump::build_report(path, bytes, id)?;
-        match crate::stack::minidump::process_minidump(path, bytes, &self.symbols, self.all_threads) {
+        match crate::stack::minidump::process_minidump(path, bytes, &self.symbols, self.all_threads)
+        {
             Ok(stack) => {
                 report.stack = stack.crashing_thread.map(|t| t.frames).unwrap_or_default();
                 report.warnings.extend(stack.warnings);
@@ -94,7 +115,9 @@ impl Pipeline {
 
 /// Copies the symbol of the frame at the faulting address into `fault.symbol`.
 fn fill_fault_symbol(report: &mut CrashReport) {
-    let Some(address) = report.fault.address.as_ref() else { return };
+    let Some(address) = report.fault.address.as_ref() else {
+        return;
+    };
     if let Some(f) = report.stack.iter().find(|f| &f.address == address) {
         if let Some(func) = &f.function {
             report.fault.symbol = Some(match &f.function_offset {

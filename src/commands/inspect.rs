@@ -44,10 +44,14 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<u8> {
-    let symbols = SymbolCache::from_cli(args.symbols.as_deref()).context("cannot use the symbol path")?;
+    let symbols =
+        SymbolCache::from_cli(args.symbols.as_deref()).context("cannot use the symbol path")?;
     let rules = Rules::from_cli(args.rules.as_deref())?;
     let pipeline = Pipeline::new(Arc::new(symbols)).with_rules(Arc::new(rules));
-    let pipeline = Pipeline { all_threads: args.all_threads, ..pipeline };
+    let pipeline = Pipeline {
+        all_threads: args.all_threads,
+        ..pipeline
+    };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut failed = 0usize;
@@ -62,7 +66,16 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
                     if i > 0 {
                         writeln!(out)?;
                     }
-                    write!(out, "{}", render(&report, InspectTextOptions { drivers: args.drivers }))?;
+                    write!(
+                        out,
+                        "{}",
+                        render(
+                            &report,
+                            InspectTextOptions {
+                                drivers: args.drivers
+                            }
+                        )
+                    )?;
                 }
             },
             Err(e) => {
@@ -73,7 +86,10 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     }
     out.flush()?;
     if failed > 0 {
-        eprintln!("blastradius: {failed} of {} file(s) could not be read", args.dumps.len());
+        eprintln!(
+            "blastradius: {failed} of {} file(s) could not be read",
+            args.dumps.len()
+        );
         return Ok(2);
     }
     Ok(0)

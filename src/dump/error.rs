@@ -20,6 +20,9 @@ pub enum DumpError {
 
 impl DumpError {
     pub fn malformed(path: impl Into<PathBuf>, problem: impl Into<String>) -> DumpError {
-        DumpError::Malformed { path: path.into(), problem: problem.into() }
+        DumpError::Malformed {
+            path: path.into(),
+            problem: problem.into(),
+        }
     }
 }

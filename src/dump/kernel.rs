@@ -16,10 +16,12 @@ mod triage;
 use std::path::Path;
 
 pub use context::{arm64_link_register, parse_context, AMD64_CONTEXT_SIZE};
-pub use header::{parse_header, sniff_width, DumpHeader, DumpType, ExceptionRecord, HeaderWidth, PAGE};
+pub use header::{
+    parse_header, sniff_width, DumpHeader, DumpType, ExceptionRecord, HeaderWidth, PAGE,
+};
 pub use triage::{
-    fields, guid_string, parse_triage_header, read_dump_string, DumpBlob, MemoryRegion, TriageHeader, UnloadedDriver,
-    TRIAGE_VALID,
+    fields, guid_string, parse_triage_header, read_dump_string, DumpBlob, MemoryRegion,
+    TriageHeader, UnloadedDriver, TRIAGE_VALID,
 };
 
 use crate::dump::memory::MemoryRead;
@@ -69,7 +71,9 @@ impl KernelDump {
             .and_then(|c| parse_context(c, header.arch))
             .filter(|c| c.ip != 0 || c.sp != 0);
         if let crate::dump::Arch::Other(m) = header.arch {
-            warnings.push(format!("unknown machine type {m:#x}: no context or stack is read"));
+            warnings.push(format!(
+                "unknown machine type {m:#x}: no context or stack is read"
+            ));
         }
         let triage = match header.dump_type {
             DumpType::Triage => parse_triage(bytes, &header, &mut warnings),
@@ -81,7 +85,12 @@ impl KernelDump {
                 None
             }
         };
-        Ok(KernelDump { header, context, triage, warnings })
+        Ok(KernelDump {
+            header,
+            context,
+            triage,
+            warnings,
+        })
     }
 
     /// The loaded drivers (empty for non-triage dumps).
@@ -98,7 +107,11 @@ impl KernelDump {
         KernelMemory {
             bytes,
             regions: self.triage.as_ref().map_or(&[], |t| &t.regions),
-            address_mask: if self.header.width == HeaderWidth::Bits32 { 0xFFFF_FFFF } else { u64::MAX },
+            address_mask: if self.header.width == HeaderWidth::Bits32 {
+                0xFFFF_FFFF
+            } else {
+                u64::MAX
+            },
         }
     }
 
@@ -122,7 +135,11 @@ fn dump_type_words(t: DumpType) -> String {
     }
 }
 
-fn parse_triage(bytes: &[u8], header: &DumpHeader, warnings: &mut Vec<String>) -> Option<TriageDump> {
+fn parse_triage(
+    bytes: &[u8],
+    header: &DumpHeader,
+    warnings: &mut Vec<String>,
+) -> Option<TriageDump> {
     let at = match header.width {
         HeaderWidth::Bits64 => HEADER64_SIZE,
         HeaderWidth::Bits32 => HEADER32_SIZE,
@@ -133,7 +150,8 @@ fn parse_triage(bytes: &[u8], header: &DumpHeader, warnings: &mut Vec<String>) -
     };
     // The marker is written last; its absence means a dump cut short (disk full, power loss,
     // copy interrupted). Keep reading: most of what triage needs comes before it.
-    let valid_marker = t.valid_offset != 0 && u32_at(bytes, t.valid_offset as usize) == Some(TRIAGE_VALID);
+    let valid_marker =
+        t.valid_offset != 0 && u32_at(bytes, t.valid_offset as usize) == Some(TRIAGE_VALID);
     if !valid_marker {
         warnings.push(format!(
             "triage validity marker 'TRGD' missing at {:#x}: the dump is truncated or was not completely written",
@@ -141,7 +159,11 @@ fn parse_triage(bytes: &[u8], header: &DumpHeader, warnings: &mut Vec<String>) -
         ));
     }
     if (t.size_of_dump as usize) > bytes.len() {
-        warnings.push(format!("SizeOfDump {:#x} is past the end of the file ({:#x} bytes)", t.size_of_dump, bytes.len()));
+        warnings.push(format!(
+            "SizeOfDump {:#x} is past the end of the file ({:#x} bytes)",
+            t.size_of_dump,
+            bytes.len()
+        ));
     }
     let fields = header.minidump_fields.unwrap_or(u32::MAX);
     let has = |bit: u32| fields & bit != 0;
@@ -155,11 +177,17 @@ fn parse_triage(bytes: &[u8], header: &DumpHeader, warnings: &mut Vec<String>) -
         warnings.push("driver list was truncated by Windows (TRIAGE_OPTION_OVERFLOWED)".into());
     }
     let unloaded = if t.unloaded_drivers_offset != 0 {
-        triage::parse_unloaded(bytes, t.unloaded_drivers_offset as usize, header.width, warnings)
+        triage::parse_unloaded(
+            bytes,
+            t.unloaded_drivers_offset as usize,
+            header.width,
+            warnings,
+        )
     } else {
         Vec::new()
     };
-    let call_stack = if has(fields::STACK) && t.call_stack_offset != 0 && t.size_of_call_stack != 0 {
+    let call_stack = if has(fields::STACK) && t.call_stack_offset != 0 && t.size_of_call_stack != 0
+    {
         let region = MemoryRegion {
             address: t.top_of_stack,
             file_offset: t.call_stack_offset as usize,
@@ -190,12 +218,30 @@ fn parse_triage(bytes: &[u8], header: &DumpHeader, warnings: &mut Vec<String>) -
         }
         _ => None,
     };
-    let blobs = if valid_marker { triage::parse_blobs(bytes, t.size_of_dump as usize, warnings) } else { Vec::new() };
+    let blobs = if valid_marker {
+        triage::parse_blobs(bytes, t.size_of_dump as usize, warnings)
+    } else {
+        Vec::new()
+    };
 
-    let mut regions: Vec<MemoryRegion> =
-        call_stack.iter().chain(data_blocks.iter()).chain(debugger_data.iter()).copied().collect();
+    let mut regions: Vec<MemoryRegion> = call_stack
+        .iter()
+        .chain(data_blocks.iter())
+        .chain(debugger_data.iter())
+        .copied()
+        .collect();
     regions.sort_by_key(|r| r.address);
-    Some(TriageDump { header: t, valid_marker, drivers, unloaded, call_stack, data_blocks, debugger_data, blobs, regions })
+    Some(TriageDump {
+        header: t,
+        valid_marker,
+        drivers,
+        unloaded,
+        call_stack,
+        data_blocks,
+        debugger_data,
+        blobs,
+        regions,
+    })
 }
 
 /// Captured virtual memory of a kernel dump: the stack, the data blocks and the debugger data.

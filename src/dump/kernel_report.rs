@@ -13,7 +13,8 @@ use crate::dump::modules::module_at;
 use crate::dump::os_version::{product_type_name, release_name};
 use crate::dump::{Arch, CpuContext};
 use crate::record::{
-    hex, Blame, BugcheckRecord, CrashReport, DumpFormat, ExceptionRecord, Fault, ModuleRecord, UnloadedModuleRecord,
+    hex, Blame, BugcheckRecord, CrashReport, DumpFormat, ExceptionRecord, Fault, ModuleRecord,
+    UnloadedModuleRecord,
 };
 
 pub use crate::dump::modules::UNKNOWN_MODULE;
@@ -37,7 +38,11 @@ pub struct ModuleHit {
 
 pub fn locate(dump: &KernelDump, address: u64) -> ModuleHit {
     if let Some(m) = module_at(dump.drivers(), address) {
-        return ModuleHit { name: m.name.clone(), base: Some(m.base), offset: Some(address - m.base) };
+        return ModuleHit {
+            name: m.name.clone(),
+            base: Some(m.base),
+            offset: Some(address - m.base),
+        };
     }
     if let Some(u) = dump.unloaded().iter().find(|u| u.contains(address)) {
         return ModuleHit {
@@ -46,7 +51,11 @@ pub fn locate(dump: &KernelDump, address: u64) -> ModuleHit {
             offset: Some(address - u.start),
         };
     }
-    ModuleHit { name: UNKNOWN_MODULE.into(), base: None, offset: None }
+    ModuleHit {
+        name: UNKNOWN_MODULE.into(),
+        base: None,
+        offset: None,
+    }
 }
 
 fn address_mask(arch: Arch) -> u64 {
@@ -73,7 +82,10 @@ pub fn fault_context(dump: &KernelDump, bytes: &[u8]) -> Option<CpuContext> {
     };
     if let (Some(va), Arch::Amd64) = (ctx_va, h.arch) {
         let mem = dump.memory(bytes);
-        if let Some(ctx) = mem.read_bytes(va, AMD64_CONTEXT_SIZE).and_then(|b| parse_context(b, h.arch)) {
+        if let Some(ctx) = mem
+            .read_bytes(va, AMD64_CONTEXT_SIZE)
+            .and_then(|b| parse_context(b, h.arch))
+        {
             if ctx.ip != 0 && ctx.sp != 0 {
                 return Some(ctx);
             }
@@ -84,7 +96,10 @@ pub fn fault_context(dump: &KernelDump, bytes: &[u8]) -> Option<CpuContext> {
 
 /// For exception bugchecks (0x1E, 0x7E, 0x8E, 0x3B and `_M`), the exception the parameters
 /// name, refined with the original EXCEPTION_RECORD when the stack captured it (0x7E: P3).
-fn recovered_exception(dump: &KernelDump, bytes: &[u8]) -> Option<(ExceptionRecord, Option<&'static str>, Option<u64>)> {
+fn recovered_exception(
+    dump: &KernelDump,
+    bytes: &[u8],
+) -> Option<(ExceptionRecord, Option<&'static str>, Option<u64>)> {
     let h = &dump.header;
     let p = h.bugcheck_parameters;
     let base = h.bugcheck_code & !0x1000_0000;
@@ -93,15 +108,25 @@ fn recovered_exception(dump: &KernelDump, bytes: &[u8]) -> Option<(ExceptionReco
     }
     let code = p[0] as u32;
     let mask = address_mask(h.arch);
-    let name = bugcheck::exception_name(code).unwrap_or("UNKNOWN_EXCEPTION").to_string();
-    let record = ExceptionRecord { code, name, address: hex(p[1] & mask) };
+    let name = bugcheck::exception_name(code)
+        .unwrap_or("UNKNOWN_EXCEPTION")
+        .to_string();
+    let record = ExceptionRecord {
+        code,
+        name,
+        address: hex(p[1] & mask),
+    };
     // An access violation's ExceptionInformation: [0] = 0 read / 1 write / 8 execute, [1] = address.
     let info: Option<[u64; 2]> = match base {
         0x1E => Some([p[2], p[3]]),
         0x7E if h.arch == Arch::Amd64 => {
             let mem = dump.memory(bytes);
             // EXCEPTION_RECORD64: Code at +0, Address at +0x10, NumberParameters +0x18, Information +0x20.
-            match (mem.read_u32(p[2]), mem.read_u64(p[2] + 0x10), mem.read_u32(p[2] + 0x18)) {
+            match (
+                mem.read_u32(p[2]),
+                mem.read_u64(p[2] + 0x10),
+                mem.read_u32(p[2] + 0x18),
+            ) {
                 (Some(c), Some(a), Some(n)) if c == code && a & mask == p[1] & mask && n >= 2 => {
                     Some([mem.read_u64(p[2] + 0x20)?, mem.read_u64(p[2] + 0x28)?])
                 }
@@ -136,7 +161,9 @@ pub fn build_report(path: &Path, bytes: &[u8], dump: &KernelDump, dump_id: Strin
     let format = match h.dump_type {
         DumpType::Triage if dump.triage.is_some() => DumpFormat::KernelTriage,
         DumpType::Full | DumpType::Summary => DumpFormat::KernelFull,
-        DumpType::BitmapFull | DumpType::BitmapKernel | DumpType::Automatic => DumpFormat::KernelBitmap,
+        DumpType::BitmapFull | DumpType::BitmapKernel | DumpType::Automatic => {
+            DumpFormat::KernelBitmap
+        }
         _ => DumpFormat::KernelHeader,
     };
 
@@ -152,7 +179,8 @@ pub fn build_report(path: &Path, bytes: &[u8], dump: &KernelDump, dump_id: Strin
         .map(|a| a & mask)
         .filter(|&a| a != 0)
         .or_else(|| context.as_ref().map(|c| c.ip & mask).filter(|&a| a != 0));
-    let mut access = bugcheck::access(h.bugcheck_code, &params, Some(h.build), h.arch).map(|a| a.as_str());
+    let mut access =
+        bugcheck::access(h.bugcheck_code, &params, Some(h.build), h.arch).map(|a| a.as_str());
     let mut referenced = bugcheck::referenced_address(h.bugcheck_code, &params).map(|a| a & mask);
     let exception = match recovered_exception(dump, bytes) {
         Some((record, exc_access, exc_referenced)) => {
@@ -181,10 +209,24 @@ pub fn build_report(path: &Path, bytes: &[u8], dump: &KernelDump, dump_id: Strin
             }
         }
         None => {
-            if !matches!(bugcheck::lookup(h.bugcheck_code).map(|b| b.kind), Some(bugcheck::BugcheckKind::PowerButtonHold | bugcheck::BugcheckKind::ManualCrash | bugcheck::BugcheckKind::Hardware)) {
-                warnings.push("no faulting address: neither the bugcheck parameters nor a context give one".into());
+            if !matches!(
+                bugcheck::lookup(h.bugcheck_code).map(|b| b.kind),
+                Some(
+                    bugcheck::BugcheckKind::PowerButtonHold
+                        | bugcheck::BugcheckKind::ManualCrash
+                        | bugcheck::BugcheckKind::Hardware
+                )
+            ) {
+                warnings.push(
+                    "no faulting address: neither the bugcheck parameters nor a context give one"
+                        .into(),
+                );
             }
-            Fault { access: access.map(str::to_string), referenced_address: referenced.map(hex), ..Fault::default() }
+            Fault {
+                access: access.map(str::to_string),
+                referenced_address: referenced.map(hex),
+                ..Fault::default()
+            }
         }
     };
 
@@ -207,7 +249,11 @@ pub fn build_report(path: &Path, bytes: &[u8], dump: &KernelDump, dump_id: Strin
     let unloaded_modules = dump
         .unloaded()
         .iter()
-        .map(|u| UnloadedModuleRecord { name: u.name.clone(), start: hex(u.start), end: hex(u.end) })
+        .map(|u| UnloadedModuleRecord {
+            name: u.name.clone(),
+            start: hex(u.start),
+            end: hex(u.end),
+        })
         .collect();
 
     let crash_time = h.system_time.and_then(filetime_to_rfc3339);
@@ -224,7 +270,10 @@ pub fn build_report(path: &Path, bytes: &[u8], dump: &KernelDump, dump_id: Strin
         os_build: Some(h.build),
         os_version: Some(release_name(h.build, h.product_type)),
         processors: Some(h.processors),
-        product_type: h.product_type.and_then(product_type_name).map(str::to_string),
+        product_type: h
+            .product_type
+            .and_then(product_type_name)
+            .map(str::to_string),
         crash_time,
         uptime_seconds: h.system_uptime.map(|u| u / 10_000_000),
         boot_id: h.boot_id,

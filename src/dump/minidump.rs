@@ -5,13 +5,16 @@
 use std::path::Path;
 
 use minidump::{
-    system_info::Cpu, Minidump, MinidumpException, MinidumpModuleList, MinidumpSystemInfo, MinidumpUnloadedModuleList, Module,
+    system_info::Cpu, Minidump, MinidumpException, MinidumpModuleList, MinidumpSystemInfo,
+    MinidumpUnloadedModuleList, Module,
 };
 
-use crate::dump::modules::UNKNOWN_MODULE;
 use crate::dump::modules::base_name;
+use crate::dump::modules::UNKNOWN_MODULE;
 use crate::dump::DumpError;
-use crate::record::{hex, Blame, CrashReport, DumpFormat, ExceptionRecord, Fault, ModuleRecord, UnloadedModuleRecord};
+use crate::record::{
+    hex, Blame, CrashReport, DumpFormat, ExceptionRecord, Fault, ModuleRecord, UnloadedModuleRecord,
+};
 
 /// A real process loads a few hundred modules; a hostile list may claim millions.
 const MAX_MODULES: usize = 4096;
@@ -31,11 +34,17 @@ pub fn build_report(path: &Path, bytes: &[u8], dump_id: String) -> Result<CrashR
     // The minidump crate is fuzzed upstream; catching a panic anyway keeps one hostile file
     // from taking a whole batch down.
     let parsed = std::panic::catch_unwind(|| read_minidump(path, bytes, dump_id));
-    parsed.unwrap_or_else(|_| Err(DumpError::malformed(path, "minidump parser failed on this file")))
+    parsed.unwrap_or_else(|_| {
+        Err(DumpError::malformed(
+            path,
+            "minidump parser failed on this file",
+        ))
+    })
 }
 
 fn read_minidump(path: &Path, bytes: &[u8], dump_id: String) -> Result<CrashReport, DumpError> {
-    let dump = Minidump::read(bytes).map_err(|e| DumpError::malformed(path, format!("unreadable minidump: {e}")))?;
+    let dump = Minidump::read(bytes)
+        .map_err(|e| DumpError::malformed(path, format!("unreadable minidump: {e}")))?;
     let mut warnings = Vec::new();
     let sys = dump.get_stream::<MinidumpSystemInfo>().ok();
     if sys.is_none() {
@@ -48,7 +57,10 @@ fn read_minidump(path: &Path, bytes: &[u8], dump_id: String) -> Result<CrashRepo
         Some(s) => (
             arch_name(s.cpu),
             Some(s.raw.build_number),
-            Some(format!("{} {}.{}.{}", s.os, s.raw.major_version, s.raw.minor_version, s.raw.build_number)),
+            Some(format!(
+                "{} {}.{}.{}",
+                s.os, s.raw.major_version, s.raw.minor_version, s.raw.build_number
+            )),
             Some(u32::from(s.raw.number_of_processors)),
         ),
         None => ("unknown".into(), None, None, None),
@@ -73,14 +85,21 @@ fn read_minidump(path: &Path, bytes: &[u8], dump_id: String) -> Result<CrashRepo
         let module = modules.as_ref().and_then(|m| m.module_at_address(ip));
         fault = Fault {
             address: Some(hex(ip)),
-            module: Some(module.map_or_else(|| UNKNOWN_MODULE.to_string(), |m| base_name(&m.code_file()).to_string())),
+            module: Some(module.map_or_else(
+                || UNKNOWN_MODULE.to_string(),
+                |m| base_name(&m.code_file()).to_string(),
+            )),
             module_base: module.map(|m| hex(m.base_address())),
             offset: module.map(|m| hex(ip - m.base_address())),
             symbol: None,
             access: access.map(str::to_string),
             referenced_address: access.map(|_| hex(data_address)),
         };
-        exception_record = Some(ExceptionRecord { code, name: reason, address: hex(ip) });
+        exception_record = Some(ExceptionRecord {
+            code,
+            name: reason,
+            address: hex(ip),
+        });
     } else {
         warnings.push("no exception stream: this minidump does not record a crash".into());
     }
@@ -112,15 +131,19 @@ fn read_minidump(path: &Path, bytes: &[u8], dump_id: String) -> Result<CrashRepo
                 .map(|m| UnloadedModuleRecord {
                     name: base_name(&m.name).to_string(),
                     start: hex(m.raw.base_of_image),
-                    end: hex(m.raw.base_of_image.saturating_add(u64::from(m.raw.size_of_image))),
+                    end: hex(m
+                        .raw
+                        .base_of_image
+                        .saturating_add(u64::from(m.raw.size_of_image))),
                 })
                 .collect()
         })
         .unwrap_or_default();
 
-    let crash_time = chrono::DateTime::<chrono::Utc>::from_timestamp(i64::from(dump.header.time_date_stamp), 0)
-        .filter(|_| dump.header.time_date_stamp != 0)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let crash_time =
+        chrono::DateTime::<chrono::Utc>::from_timestamp(i64::from(dump.header.time_date_stamp), 0)
+            .filter(|_| dump.header.time_date_stamp != 0)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
 
     Ok(CrashReport {
         path: path.display().to_string(),

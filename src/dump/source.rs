@@ -38,7 +38,10 @@ impl DumpFile {
     /// dump folders are written once by Windows and copied whole, so mapping is the right
     /// trade for reading only the pages a parse needs.)
     pub fn open(path: &Path) -> Result<DumpFile, DumpError> {
-        let io = |source| DumpError::Io { path: path.to_path_buf(), source };
+        let io = |source| DumpError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         let file = File::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
         let bytes = if len == 0 {
@@ -47,12 +50,18 @@ impl DumpFile {
             // SAFETY: read-only private mapping; see the note above about concurrent truncation.
             DumpBytes::Mapped(unsafe { Mmap::map(&file) }.map_err(io)?)
         };
-        Ok(DumpFile { path: path.to_path_buf(), bytes })
+        Ok(DumpFile {
+            path: path.to_path_buf(),
+            bytes,
+        })
     }
 
     /// Wraps bytes already in memory (tests, fuzzing, network input).
     pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> DumpFile {
-        DumpFile { path: path.to_path_buf(), bytes: DumpBytes::Owned(bytes) }
+        DumpFile {
+            path: path.to_path_buf(),
+            bytes: DumpBytes::Owned(bytes),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -90,7 +99,9 @@ pub fn u64_at(bytes: &[u8], offset: usize) -> Option<u64> {
 /// Decodes UTF-16LE, replacing invalid units, and drops control characters so that a name
 /// read from a dump can be printed and used as a map key safely.
 pub fn utf16_lossy(bytes: &[u8]) -> String {
-    let units = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]));
+    let units = bytes
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]));
     char::decode_utf16(units)
         .map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER))
         .take_while(|&c| c != '\0')

@@ -27,7 +27,12 @@ fn arch_of(report: &CrashReport) -> Arch {
 
 /// `3d 04:05:06` for an uptime in seconds.
 pub fn duration_words(seconds: u64) -> String {
-    let (d, h, m, s) = (seconds / 86_400, seconds / 3600 % 24, seconds / 60 % 60, seconds % 60);
+    let (d, h, m, s) = (
+        seconds / 86_400,
+        seconds / 3600 % 24,
+        seconds / 60 % 60,
+        seconds % 60,
+    );
     if d > 0 {
         format!("{d}d {h:02}:{m:02}:{s:02}")
     } else {
@@ -39,11 +44,21 @@ pub fn duration_words(seconds: u64) -> String {
 pub fn render(report: &CrashReport, opts: InspectTextOptions) -> String {
     let mut o = String::new();
     let size_kb = report.size_bytes as f64 / 1024.0;
-    let _ = writeln!(o, "{}  ({}, {size_kb:.0} KiB, id {})", safe(&report.path), report.format.as_str(), report.dump_id);
+    let _ = writeln!(
+        o,
+        "{}  ({}, {size_kb:.0} KiB, id {})",
+        safe(&report.path),
+        report.format.as_str(),
+        report.dump_id
+    );
 
     if let Some(b) = &report.bugcheck {
         let _ = writeln!(o, "  Bugcheck     {} {}", b.code_hex, b.name);
-        let params: Vec<u64> = b.parameters.iter().map(|p| parse_hex(p).unwrap_or(0)).collect();
+        let params: Vec<u64> = b
+            .parameters
+            .iter()
+            .map(|p| parse_hex(p).unwrap_or(0))
+            .collect();
         let mut p4 = [0u64; 4];
         for (d, s) in p4.iter_mut().zip(&params) {
             *d = *s;
@@ -63,7 +78,11 @@ pub fn render(report: &CrashReport, opts: InspectTextOptions) -> String {
         }
     }
     if let Some(e) = &report.exception {
-        let _ = writeln!(o, "  Exception    {:#010x} {} at {}", e.code, e.name, e.address);
+        let _ = writeln!(
+            o,
+            "  Exception    {:#010x} {} at {}",
+            e.code, e.name, e.address
+        );
     }
 
     let f = &report.fault;
@@ -99,7 +118,11 @@ pub fn render(report: &CrashReport, opts: InspectTextOptions) -> String {
             // "Microsoft, Microsoft" said nothing twice, and a module nobody owns is not
             // Microsoft's just because `third_party` is false: name the party only when the
             // owner does not already say it.
-            let party = if b.third_party { "third-party" } else { "Microsoft" };
+            let party = if b.third_party {
+                "third-party"
+            } else {
+                "Microsoft"
+            };
             let who = match b.owner.as_deref() {
                 None if b.third_party => "owner unknown, third-party".to_string(),
                 None => "owner unknown".to_string(),
@@ -118,9 +141,16 @@ pub fn render(report: &CrashReport, opts: InspectTextOptions) -> String {
     let _ = writeln!(o, "  Signature    {}", safe(&report.signature));
 
     let time = report.crash_time.as_deref().unwrap_or("unknown");
-    let uptime = report.uptime_seconds.map(duration_words).unwrap_or_else(|| "unknown".into());
+    let uptime = report
+        .uptime_seconds
+        .map(duration_words)
+        .unwrap_or_else(|| "unknown".into());
     let _ = writeln!(o, "  Crash time   {time}   uptime {uptime}");
-    let os = report.os_version.clone().or(report.os_build.map(|b| format!("build {b}"))).unwrap_or_else(|| "unknown".into());
+    let os = report
+        .os_version
+        .clone()
+        .or(report.os_build.map(|b| format!("build {b}")))
+        .unwrap_or_else(|| "unknown".into());
     let mut sys = format!("  System       {}, {}", safe(&os), report.arch);
     if let Some(p) = report.processors {
         let _ = write!(sys, ", {p} processors");
@@ -132,7 +162,12 @@ pub fn render(report: &CrashReport, opts: InspectTextOptions) -> String {
         let _ = write!(sys, ", boot id {boot}");
     }
     let _ = writeln!(o, "{sys}");
-    let _ = writeln!(o, "  Modules      {} loaded, {} unloaded", report.modules.len(), report.unloaded_modules.len());
+    let _ = writeln!(
+        o,
+        "  Modules      {} loaded, {} unloaded",
+        report.modules.len(),
+        report.unloaded_modules.len()
+    );
 
     if !report.stack.is_empty() {
         let _ = writeln!(o, "  Stack");
@@ -145,9 +180,23 @@ pub fn render(report: &CrashReport, opts: InspectTextOptions) -> String {
                 (Some(m), None) => format!("{}+{}", safe(m), fr.offset.as_deref().unwrap_or("?")),
                 (None, _) => "?".into(),
             };
-            let src = fr.source_line.as_deref().map(|s| format!("  [{}]", safe(s))).unwrap_or_default();
-            let mark = if Some(fr.index) == b.frame_index { " <- blamed" } else { "" };
-            let _ = writeln!(o, "    #{:<2} {:<20} {place}{src}  ({}){mark}", fr.index, fr.address, fr.trust.as_str());
+            let src = fr
+                .source_line
+                .as_deref()
+                .map(|s| format!("  [{}]", safe(s)))
+                .unwrap_or_default();
+            let mark = if Some(fr.index) == b.frame_index {
+                " <- blamed"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                o,
+                "    #{:<2} {:<20} {place}{src}  ({}){mark}",
+                fr.index,
+                fr.address,
+                fr.trust.as_str()
+            );
         }
     }
     if !report.warnings.is_empty() {
@@ -158,9 +207,21 @@ pub fn render(report: &CrashReport, opts: InspectTextOptions) -> String {
     }
     if opts.drivers {
         let _ = writeln!(o, "  Loaded drivers ({})", report.modules.len());
-        let _ = writeln!(o, "    {:<20} {:<10} {:<10} {}", "base", "size", "timestamp", "name (path)");
+        let _ = writeln!(
+            o,
+            "    {:<20} {:<10} {:<10} {}",
+            "base", "size", "timestamp", "name (path)"
+        );
         for m in &report.modules {
-            let _ = writeln!(o, "    {:<20} {:<#10x} {:<#10x} {}  ({})", m.base, m.size, m.timestamp, safe(&m.name), safe(&m.path));
+            let _ = writeln!(
+                o,
+                "    {:<20} {:<#10x} {:<#10x} {}  ({})",
+                m.base,
+                m.size,
+                m.timestamp,
+                safe(&m.name),
+                safe(&m.path)
+            );
         }
         if !report.unloaded_modules.is_empty() {
             let _ = writeln!(o, "  Unloaded drivers ({})", report.unloaded_modules.len());

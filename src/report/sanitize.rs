@@ -55,6 +55,9 @@ mod tests {
         assert_eq!(csv_safe("=cmd|' /C calc'!A0"), "'=cmd|' /C calc'!A0");
         assert_eq!(csv_safe("-2+3"), "'-2+3");
         assert_eq!(csv_safe("csagent.sys"), "csagent.sys");
-        assert_eq!(html_escape("<script>&\"'"), "&lt;script&gt;&amp;&quot;&#39;");
+        assert_eq!(
+            html_escape("<script>&\"'"),
+            "&lt;script&gt;&amp;&quot;&#39;"
+        );
     }
 }

@@ -97,7 +97,11 @@ pub fn command_line(config: &SimulateConfig, out: &str) -> String {
         let _ = write!(cmd, " --minidumps-count {}", config.minidumps_count);
     }
     if config.captured_memory != CapturedMemory::default() {
-        let _ = write!(cmd, " --captured-memory {}", config.captured_memory.as_str());
+        let _ = write!(
+            cmd,
+            " --captured-memory {}",
+            config.captured_memory.as_str()
+        );
     }
     cmd
 }
@@ -127,7 +131,11 @@ fn simulate_host(
             CrashContent::Kernel(k) => {
                 if config.captured_memory == CapturedMemory::Realistic {
                     // A stream of its own: the rest of the fleet is the same either way.
-                    let mut rng = Rng::derive(config.seed, "captured-memory", hash_str(&crash.relative_path));
+                    let mut rng = Rng::derive(
+                        config.seed,
+                        "captured-memory",
+                        hash_str(&crash.relative_path),
+                    );
                     let blocks = pool_blocks(&mut rng, k.spec.arch, k.spec.os_build);
                     k.spec.data_blocks.extend(blocks);
                 }

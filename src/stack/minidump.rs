@@ -82,7 +82,11 @@ fn summarize(state: &ProcessState, all_threads: bool) -> MinidumpStack {
     if crashing_thread.is_none() {
         warnings.push("the minidump names no crashing or requesting thread".to_string());
     }
-    MinidumpStack { crashing_thread, other_threads, warnings }
+    MinidumpStack {
+        crashing_thread,
+        other_threads,
+        warnings,
+    }
 }
 
 fn thread_stack(thread: &CallStack) -> ThreadStack {

@@ -12,7 +12,13 @@ use super::TriageInput;
 pub fn blame(input: &TriageInput, rules: &Rules) -> Blame {
     if let Some(code) = input.bugcheck_code {
         if let Some(why) = rules.non_driver_reason(code) {
-            return Blame { module: None, owner: None, third_party: false, frame_index: None, reason: why.to_string() };
+            return Blame {
+                module: None,
+                owner: None,
+                third_party: false,
+                frame_index: None,
+                reason: why.to_string(),
+            };
         }
     }
     let fault = input.fault_module;
@@ -69,7 +75,11 @@ pub fn blame(input: &TriageInput, rules: &Rules) -> Blame {
     }
 
     // Every frame ignored: like Socorro's fallback, the faulting module carries the crash.
-    let fallback = if unknown_fault { None } else { fault.or(first_module.map(|(_, m)| m)) };
+    let fallback = if unknown_fault {
+        None
+    } else {
+        fault.or(first_module.map(|(_, m)| m))
+    };
     match fallback {
         Some(module) => Blame {
             module: Some(module.to_string()),
@@ -104,5 +114,7 @@ fn owner_name(rules: &Rules, module: &str, function: Option<&str>) -> Option<Str
     if let Some(info) = rules.driver_info(module) {
         return Some(info.vendor.clone());
     }
-    rules.is_microsoft_stem(&stem).then(|| "Microsoft".to_string())
+    rules
+        .is_microsoft_stem(&stem)
+        .then(|| "Microsoft".to_string())
 }

@@ -42,7 +42,11 @@ pub fn bucket_id(class: &str, blame: &Blame, input: &TriageInput, rules: &Rules)
         .and_then(|i| input.frames.get(i as usize))
         .and_then(|f| f.function)
         .unwrap_or("unknown_function");
-    let stem = if module == crate::dump::modules::UNKNOWN_MODULE { module.to_string() } else { module_stem(module, rules) };
+    let stem = if module == crate::dump::modules::UNKNOWN_MODULE {
+        module.to_string()
+    } else {
+        module_stem(module, rules)
+    };
     format!("{class}_{stem}!{function}")
 }
 

@@ -58,7 +58,12 @@ pub fn triage(input: &TriageInput, rules: &Rules) -> TriageOutcome {
     let failure_class = bucket::failure_class(input);
     let bucket_id = bucket::bucket_id(&failure_class, &blame, input, rules);
     let signature = signature::signature(input, rules);
-    TriageOutcome { blame, failure_class, bucket_id, signature }
+    TriageOutcome {
+        blame,
+        failure_class,
+        bucket_id,
+        signature,
+    }
 }
 
 /// The frames of a report as triage input, starting at the faulting frame when the walk
@@ -71,14 +76,28 @@ pub fn frames_of(report: &CrashReport) -> Vec<FrameRef<'_>> {
         .and_then(|a| report.stack.iter().position(|f| &f.address == a))
         .unwrap_or(0);
     let mut frames: Vec<FrameRef<'_>> = Vec::new();
-    if start == 0 && report.stack.first().map(|f| Some(&f.address) != report.fault.address.as_ref()).unwrap_or(true) {
+    if start == 0
+        && report
+            .stack
+            .first()
+            .map(|f| Some(&f.address) != report.fault.address.as_ref())
+            .unwrap_or(true)
+    {
         // The fault site is not on the walked stack (no stack, or the walk started elsewhere):
         // it still comes first for blame and signature.
         if let Some(m) = report.fault.module.as_deref() {
             frames.push(FrameRef {
                 module: Some(m).filter(|m| *m != crate::dump::modules::UNKNOWN_MODULE),
-                function: report.fault.symbol.as_deref().map(|s| s.split('+').next().unwrap_or(s)),
-                offset: report.fault.offset.as_deref().and_then(crate::record::parse_hex),
+                function: report
+                    .fault
+                    .symbol
+                    .as_deref()
+                    .map(|s| s.split('+').next().unwrap_or(s)),
+                offset: report
+                    .fault
+                    .offset
+                    .as_deref()
+                    .and_then(crate::record::parse_hex),
                 scanned: false,
             });
         }
@@ -112,7 +131,11 @@ pub fn apply(report: &mut CrashReport, rules: &Rules) {
         }),
         exception_code: report.exception.as_ref().map(|e| e.code),
         access: report.fault.access.as_deref(),
-        referenced_address: report.fault.referenced_address.as_deref().and_then(crate::record::parse_hex),
+        referenced_address: report
+            .fault
+            .referenced_address
+            .as_deref()
+            .and_then(crate::record::parse_hex),
         os_build: report.os_build,
         arch,
         fault_module: report.fault.module.as_deref(),

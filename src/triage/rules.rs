@@ -15,7 +15,10 @@ const DEFAULT_RULES: &str = include_str!("default_rules.toml");
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
     #[error("{path}: cannot read the rules file: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: not a valid rules file: {message}")]
     Parse { path: String, message: String },
 }
@@ -72,7 +75,9 @@ pub struct FramePattern {
 
 fn glob(pattern: &str, text: &str) -> bool {
     match pattern.strip_suffix('*') {
-        Some(prefix) => text.len() >= prefix.len() && text[..prefix.len()].eq_ignore_ascii_case(prefix),
+        Some(prefix) => {
+            text.len() >= prefix.len() && text[..prefix.len()].eq_ignore_ascii_case(prefix)
+        }
         None => pattern.eq_ignore_ascii_case(text),
     }
 }
@@ -80,8 +85,14 @@ fn glob(pattern: &str, text: &str) -> bool {
 impl FramePattern {
     pub fn parse(text: &str) -> FramePattern {
         match text.split_once('!') {
-            Some((m, f)) => FramePattern { module: m.to_ascii_lowercase(), function: Some(f.to_string()) },
-            None => FramePattern { module: text.to_ascii_lowercase(), function: None },
+            Some((m, f)) => FramePattern {
+                module: m.to_ascii_lowercase(),
+                function: Some(f.to_string()),
+            },
+            None => FramePattern {
+                module: text.to_ascii_lowercase(),
+                function: None,
+            },
         }
     }
 
@@ -102,7 +113,11 @@ impl FramePattern {
 
     /// How specific the pattern is (longer wins, like triage.ini).
     fn specificity(&self) -> usize {
-        self.module.trim_end_matches('*').len() * 2 + self.function.as_ref().map_or(0, |f| 1000 + f.trim_end_matches('*').len())
+        self.module.trim_end_matches('*').len() * 2
+            + self
+                .function
+                .as_ref()
+                .map_or(0, |f| 1000 + f.trim_end_matches('*').len())
     }
 }
 
@@ -156,9 +171,14 @@ impl Rules {
     /// The built-in rules with a user file merged over them.
     pub fn from_toml_file(path: &Path) -> Result<Rules, RulesError> {
         let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| RulesError::Io { path: p.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| RulesError::Io {
+            path: p.clone(),
+            source,
+        })?;
         let mut rules = Rules::builtin();
-        rules.merge_toml(&text).map_err(|message| RulesError::Parse { path: p, message })?;
+        rules
+            .merge_toml(&text)
+            .map_err(|message| RulesError::Parse { path: p, message })?;
         Ok(rules)
     }
 
@@ -180,25 +200,47 @@ impl Rules {
     fn merge(&mut self, file: RulesFile) {
         for (canonical, names) in file.aliases {
             for n in names {
-                self.aliases.insert(stem_of(&n), canonical.to_ascii_lowercase());
+                self.aliases
+                    .insert(stem_of(&n), canonical.to_ascii_lowercase());
             }
         }
         for (pattern, owner) in file.owners {
             let pattern = FramePattern::parse(&pattern);
-            let owner = if owner.eq_ignore_ascii_case("ignore") { Owner::Ignore } else { Owner::Named(owner) };
+            let owner = if owner.eq_ignore_ascii_case("ignore") {
+                Owner::Ignore
+            } else {
+                Owner::Named(owner)
+            };
             // A later file overrides an earlier entry for the same pattern.
             self.owners.retain(|(p, _)| *p != pattern);
             self.owners.push((pattern, owner));
         }
         // Most specific first, so the first match is the one triage.ini would pick.
-        self.owners.sort_by_key(|(p, _)| std::cmp::Reverse(p.specificity()));
-        self.microsoft.extend(file.microsoft.modules.iter().map(|m| m.to_ascii_lowercase()));
+        self.owners
+            .sort_by_key(|(p, _)| std::cmp::Reverse(p.specificity()));
+        self.microsoft.extend(
+            file.microsoft
+                .modules
+                .iter()
+                .map(|m| m.to_ascii_lowercase()),
+        );
         for (name, info) in file.drivers {
             self.drivers.insert(stem_of(&name), info);
         }
-        self.irrelevant.extend(file.signature.irrelevant.iter().map(|p| FramePattern::parse(p)));
-        self.prefix.extend(file.signature.prefix.iter().map(|p| FramePattern::parse(p)));
-        self.irrelevant_unsymbolized.extend(file.signature.irrelevant_unsymbolized.iter().map(|m| m.to_ascii_lowercase()));
+        self.irrelevant.extend(
+            file.signature
+                .irrelevant
+                .iter()
+                .map(|p| FramePattern::parse(p)),
+        );
+        self.prefix
+            .extend(file.signature.prefix.iter().map(|p| FramePattern::parse(p)));
+        self.irrelevant_unsymbolized.extend(
+            file.signature
+                .irrelevant_unsymbolized
+                .iter()
+                .map(|m| m.to_ascii_lowercase()),
+        );
         if let Some(n) = file.signature.max_frames {
             self.max_frames = n.clamp(1, 64);
         }
@@ -218,7 +260,10 @@ impl Rules {
 
     /// Who owns a frame, if any rule says.
     pub fn owner(&self, stem: &str, function: Option<&str>) -> Option<&Owner> {
-        self.owners.iter().find(|(p, _)| p.matches(stem, function)).map(|(_, o)| o)
+        self.owners
+            .iter()
+            .find(|(p, _)| p.matches(stem, function))
+            .map(|(_, o)| o)
     }
 
     pub fn is_microsoft_stem(&self, stem: &str) -> bool {
@@ -238,7 +283,10 @@ impl Rules {
     pub fn is_irrelevant(&self, stem: &str, function: Option<&str>) -> bool {
         match function {
             None => self.irrelevant_unsymbolized.contains(stem),
-            Some(_) => self.irrelevant.iter().any(|p| p.function.is_some() && p.matches(stem, function)),
+            Some(_) => self
+                .irrelevant
+                .iter()
+                .any(|p| p.function.is_some() && p.matches(stem, function)),
         }
     }
 
@@ -252,7 +300,10 @@ impl Rules {
 
     /// Why a bugcheck is not a driver's fault, when it is not (`_M` variants included).
     pub fn non_driver_reason(&self, code: u32) -> Option<&str> {
-        self.non_driver.get(&code).or_else(|| self.non_driver.get(&(code & !0x1000_0000))).map(String::as_str)
+        self.non_driver
+            .get(&code)
+            .or_else(|| self.non_driver.get(&(code & !0x1000_0000)))
+            .map(String::as_str)
     }
 }
 
@@ -273,15 +324,25 @@ mod tests {
     #[test]
     fn builtin_rules_parse_and_say_what_they_should() {
         let file: Result<RulesFile, _> = toml::from_str(DEFAULT_RULES);
-        assert!(file.is_ok(), "default_rules.toml must parse: {:?}", file.err());
+        assert!(
+            file.is_ok(),
+            "default_rules.toml must parse: {:?}",
+            file.err()
+        );
         let r = Rules::builtin();
-        assert_eq!(r.canonical_module("\\SystemRoot\\system32\\ntoskrnl.exe"), "nt");
+        assert_eq!(
+            r.canonical_module("\\SystemRoot\\system32\\ntoskrnl.exe"),
+            "nt"
+        );
         assert_eq!(r.canonical_module("ntkrnlmp.exe"), "nt");
         assert_eq!(r.owner("nt", Some("memcpy")), Some(&Owner::Ignore));
         assert_eq!(r.owner("csagent", None), None);
         assert!(r.is_microsoft("amdppm.sys"));
         assert!(!r.is_microsoft("csagent.sys"));
-        assert_eq!(r.driver_info("CSAgent.sys").map(|d| d.category.as_str()), Some("security"));
+        assert_eq!(
+            r.driver_info("CSAgent.sys").map(|d| d.category.as_str()),
+            Some("security")
+        );
         assert!(r.is_irrelevant("nt", Some("KeBugCheckEx")));
         assert!(r.is_irrelevant("nt", None));
         assert!(!r.is_irrelevant("csagent", None));
@@ -295,10 +356,19 @@ mod tests {
         let mut r = Rules::builtin();
         r.merge_toml("[owners]\n\"nt\" = \"Kernel Team\"\n\"acmenet!Filter*\" = \"Acme Networks\"\n[drivers]\nfoo = { vendor = \"Foo\", category = \"gpu\" }\n")
             .unwrap();
-        assert_eq!(r.owner("nt", Some("memcpy")), Some(&Owner::Named("Kernel Team".into())));
-        assert_eq!(r.owner("acmenet", Some("FilterSend")), Some(&Owner::Named("Acme Networks".into())));
+        assert_eq!(
+            r.owner("nt", Some("memcpy")),
+            Some(&Owner::Named("Kernel Team".into()))
+        );
+        assert_eq!(
+            r.owner("acmenet", Some("FilterSend")),
+            Some(&Owner::Named("Acme Networks".into()))
+        );
         assert_eq!(r.owner("acmenet", None), None);
-        assert_eq!(r.driver_info("foo.sys").map(|d| d.vendor.as_str()), Some("Foo"));
+        assert_eq!(
+            r.driver_info("foo.sys").map(|d| d.vendor.as_str()),
+            Some("Foo")
+        );
         assert!(r.merge_toml("[owners\n").is_err());
         assert!(r.merge_toml("[nonsense]\nx = 1\n").is_err());
     }

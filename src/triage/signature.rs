@@ -11,7 +11,10 @@ pub fn normalize(frame: &FrameRef, rules: &Rules) -> String {
     match (frame.module, frame.function) {
         (Some(m), Some(f)) => format!("{}!{}", stem_keep_case(m, rules), collapse_cpp(f)),
         (Some(m), None) => match frame.offset {
-            Some(o) => format!("{}@{o:#x}", crate::dump::modules::base_name(m).to_ascii_lowercase()),
+            Some(o) => format!(
+                "{}@{o:#x}",
+                crate::dump::modules::base_name(m).to_ascii_lowercase()
+            ),
             None => crate::dump::modules::base_name(m).to_ascii_lowercase(),
         },
         (None, Some(f)) => collapse_cpp(f),
@@ -66,7 +69,10 @@ pub fn signature(input: &TriageInput, rules: &Rules) -> String {
         if parts.len() >= rules.max_signature_frames() {
             break;
         }
-        let stem = f.module.map(|m| rules.canonical_module(m)).unwrap_or_default();
+        let stem = f
+            .module
+            .map(|m| rules.canonical_module(m))
+            .unwrap_or_default();
         if rules.is_irrelevant(&stem, f.function) {
             continue;
         }

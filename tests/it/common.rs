@@ -14,7 +14,10 @@ pub fn sample(rel: &str) -> Option<PathBuf> {
     if path.exists() {
         Some(path)
     } else {
-        eprintln!("SKIP: {} is absent (real samples live in ../shared/samples)", path.display());
+        eprintln!(
+            "SKIP: {} is absent (real samples live in ../shared/samples)",
+            path.display()
+        );
         None
     }
 }

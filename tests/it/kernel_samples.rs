@@ -18,7 +18,9 @@ fn parse(path: &Path) -> (Vec<u8>, KernelDump) {
 
 #[test]
 fn win10_x64_header_and_triage_parts() {
-    let Some(path) = sample("kernel/win10-x64-0x7E-amdppm.dmp") else { return };
+    let Some(path) = sample("kernel/win10-x64-0x7E-amdppm.dmp") else {
+        return;
+    };
     let (bytes, dump) = parse(&path);
     assert_eq!(sniff(&bytes), Some(DumpKind::Kernel64));
     let h = &dump.header;
@@ -39,13 +41,22 @@ fn win10_x64_header_and_triage_parts() {
     assert_eq!(t.drivers[0].path, r"\SystemRoot\system32\ntoskrnl.exe");
     assert_eq!(t.drivers[0].base, 0xFFFF_F804_7BA0_0000);
     let amdppm = t.drivers.iter().find(|d| d.name == "amdppm.sys").unwrap();
-    assert_eq!((amdppm.base, amdppm.size, amdppm.timestamp), (0xFFFF_F804_8B58_0000, 0x3b000, 0xC9C0_3000));
+    assert_eq!(
+        (amdppm.base, amdppm.size, amdppm.timestamp),
+        (0xFFFF_F804_8B58_0000, 0x3b000, 0xC9C0_3000)
+    );
     let stack = t.call_stack.unwrap();
     assert_eq!((stack.address, stack.size), (0xFFFF_8504_2989_0EE8, 0x2118));
     assert!(!t.data_blocks.is_empty());
-    assert!(!t.blobs.is_empty(), "DumpBlob secondary data follows SizeOfDump");
+    assert!(
+        !t.blobs.is_empty(),
+        "DumpBlob secondary data follows SizeOfDump"
+    );
     let ctx = dump.context.as_ref().unwrap();
-    assert_eq!(ctx.ip, 0xFFFF_F804_8B58_334C, "header context is the faulting one for 0x7E");
+    assert_eq!(
+        ctx.ip, 0xFFFF_F804_8B58_334C,
+        "header context is the faulting one for 0x7E"
+    );
     assert_eq!(ctx.sp, 0xFFFF_8504_2989_2120);
     // The data blocks include amdppm's PE header page: memory reads by VA work.
     use blastradius::dump::MemoryRead;
@@ -56,7 +67,9 @@ fn win10_x64_header_and_triage_parts() {
 
 #[test]
 fn win10_x64_report_fault_and_blame() {
-    let Some(path) = sample("kernel/win10-x64-0x7E-amdppm.dmp") else { return };
+    let Some(path) = sample("kernel/win10-x64-0x7E-amdppm.dmp") else {
+        return;
+    };
     let r = Pipeline::default().process_file(&path).unwrap();
     assert_eq!(r.format, DumpFormat::KernelTriage);
     assert_eq!(r.arch, "amd64");
@@ -74,7 +87,10 @@ fn win10_x64_report_fault_and_blame() {
     // record, checked byte by byte, says write — fitting a function named WriteIoMemRawEx —
     // and all-ones is what Windows reports for a non-canonical #GP address).
     assert_eq!(r.fault.access.as_deref(), Some("write"));
-    assert_eq!(r.fault.referenced_address.as_deref(), Some("0xffffffffffffffff"));
+    assert_eq!(
+        r.fault.referenced_address.as_deref(),
+        Some("0xffffffffffffffff")
+    );
     let e = r.exception.as_ref().unwrap();
     assert_eq!(e.code, 0xC000_0005);
     assert_eq!(r.blame.module.as_deref(), Some("amdppm.sys"));
@@ -88,7 +104,9 @@ fn win10_x64_report_fault_and_blame() {
 
 #[test]
 fn win7_x86_unknown_module() {
-    let Some(path) = sample("kernel/win7-x86-0x8E-unknown-module.dmp") else { return };
+    let Some(path) = sample("kernel/win7-x86-0x8E-unknown-module.dmp") else {
+        return;
+    };
     let (bytes, dump) = parse(&path);
     assert_eq!(sniff(&bytes), Some(DumpKind::Kernel32));
     assert_eq!(dump.header.build, 7601);
@@ -97,8 +115,14 @@ fn win7_x86_unknown_module() {
     assert_eq!(t.drivers.len(), 193);
     assert_eq!(t.unloaded.len(), 13);
     assert_eq!(t.unloaded[0].name, "spsys.sys");
-    assert_eq!((t.unloaded[0].start, t.unloaded[0].end), (0xcb81_3000, 0xcb87_d000));
-    assert_eq!(t.unloaded[3].name, "TSDefenseBt.", "unloaded names are cut at 12 characters");
+    assert_eq!(
+        (t.unloaded[0].start, t.unloaded[0].end),
+        (0xcb81_3000, 0xcb87_d000)
+    );
+    assert_eq!(
+        t.unloaded[3].name, "TSDefenseBt.",
+        "unloaded names are cut at 12 characters"
+    );
     assert_eq!(dump.context.as_ref().unwrap().ip, 0xAC45_17D7);
 
     let r = Pipeline::default().process_file(&path).unwrap();
@@ -108,7 +132,10 @@ fn win7_x86_unknown_module() {
     let b = r.bugcheck.as_ref().unwrap();
     assert_eq!(b.code_hex, "0x1000008E");
     assert_eq!(b.name, "KERNEL_MODE_EXCEPTION_NOT_HANDLED_M");
-    assert_eq!(b.parameters[..2], ["0xc0000005".to_string(), "0xac4517d7".to_string()]);
+    assert_eq!(
+        b.parameters[..2],
+        ["0xc0000005".to_string(), "0xac4517d7".to_string()]
+    );
     assert_eq!(r.fault.address.as_deref(), Some("0xac4517d7"));
     assert_eq!(r.fault.module.as_deref(), Some("unknown_module"));
     assert_eq!(r.fault.offset, None);
@@ -120,7 +147,9 @@ fn win7_x86_unknown_module() {
 
 #[test]
 fn full_summary_and_bitmap_dumps_triage_at_header_level() {
-    let Some(path) = sample("kernel/win10-x64-0x7E-amdppm.dmp") else { return };
+    let Some(path) = sample("kernel/win10-x64-0x7E-amdppm.dmp") else {
+        return;
+    };
     let original = std::fs::read(path).unwrap();
     for (dump_type, format) in [
         (1u32, DumpFormat::KernelFull),
@@ -131,13 +160,24 @@ fn full_summary_and_bitmap_dumps_triage_at_header_level() {
     ] {
         let mut bytes = original.clone();
         bytes[0xF98..0xF9C].copy_from_slice(&dump_type.to_le_bytes());
-        let r = Pipeline::default().process_bytes(Path::new("full.dmp"), &bytes).unwrap();
+        let r = Pipeline::default()
+            .process_bytes(Path::new("full.dmp"), &bytes)
+            .unwrap();
         assert_eq!(r.format, format, "DumpType {dump_type}");
         assert_eq!(r.bugcheck.as_ref().unwrap().code, 0x1000_007E);
         assert_eq!(r.crash_time.as_deref(), Some("2021-02-21T01:38:22Z"));
         assert_eq!(r.fault.address.as_deref(), Some("0xfffff8048b58334c"));
-        assert_eq!(r.fault.module, None, "no driver list is read from DumpType {dump_type}");
+        assert_eq!(
+            r.fault.module, None,
+            "no driver list is read from DumpType {dump_type}"
+        );
         assert!(r.modules.is_empty());
-        assert!(r.warnings.iter().any(|w| w.contains("only the header is read")), "{:?}", r.warnings);
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.contains("only the header is read")),
+            "{:?}",
+            r.warnings
+        );
     }
 }

@@ -4,10 +4,10 @@ mod common;
 
 mod analytics;
 mod bugcheck;
-mod independent_writer;
-mod kernel_samples;
 mod hostile;
+mod independent_writer;
 mod inspect_cli;
+mod kernel_samples;
 mod minidump_samples;
 mod scan;
 mod simulate;

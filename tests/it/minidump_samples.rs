@@ -23,7 +23,11 @@ fn process(rel: &str, symbols: &SymbolCache, all_threads: bool) -> Option<Minidu
 fn report(rel: &str) -> Option<CrashReport> {
     let path = common::sample(rel)?;
     let symbols = store()?;
-    Some(Pipeline::new(Arc::new(symbols)).process_file(&path).unwrap())
+    Some(
+        Pipeline::new(Arc::new(symbols))
+            .process_file(&path)
+            .unwrap(),
+    )
 }
 
 fn store() -> Option<SymbolCache> {
@@ -69,11 +73,20 @@ fn win10_x86_crash_exe_symbolizes_with_the_real_pdb() {
     assert_eq!(r.fault.referenced_address.as_deref(), Some("0x45"));
     assert_eq!(r.fault.access.as_deref(), Some("write"));
     assert_eq!(r.fault.module.as_deref(), Some("crash.exe"));
-    assert_eq!(r.fault.symbol.as_deref().map(|s| s.starts_with("main+")), Some(true));
+    assert_eq!(
+        r.fault.symbol.as_deref().map(|s| s.starts_with("main+")),
+        Some(true)
+    );
     assert_eq!(r.blame.module.as_deref(), Some("crash.exe"));
     assert_eq!(r.bucket_id, "NULL_POINTER_WRITE_c0000005_crash!main");
-    assert_eq!(r.stack.first().and_then(|f| f.function.as_deref()), Some("main"));
-    assert_eq!(r.modules.iter().filter(|m| m.name == "crash.exe").count(), 1);
+    assert_eq!(
+        r.stack.first().and_then(|f| f.function.as_deref()),
+        Some("main")
+    );
+    assert_eq!(
+        r.modules.iter().filter(|m| m.name == "crash.exe").count(),
+        1
+    );
 
     let thread = result.crashing_thread.as_ref().expect("crashing thread");
     assert_eq!(thread.thread_id, 1636);
@@ -124,7 +137,10 @@ fn winxp_test_app_symbolizes_with_the_breakpad_sym() {
     assert_eq!(exception.name, "EXCEPTION_ACCESS_VIOLATION_WRITE");
     assert_eq!(r.fault.referenced_address.as_deref(), Some("0x45"));
     assert_eq!(r.blame.module.as_deref(), Some("test_app.exe"));
-    assert_eq!(r.bucket_id, "NULL_POINTER_WRITE_c0000005_test_app!`anonymous namespace'::CrashFunction");
+    assert_eq!(
+        r.bucket_id,
+        "NULL_POINTER_WRITE_c0000005_test_app!`anonymous namespace'::CrashFunction"
+    );
 
     let frames = &result
         .crashing_thread

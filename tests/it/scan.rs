@@ -245,7 +245,11 @@ fn mixed_hostile_tree_counts_are_exact_and_rerun_ingests_nothing() {
         .filter(col("host").str().starts_with(lit("APP-")))
         .collect()
         .unwrap();
-    assert_eq!(app_rows.height(), 0, "user-mode modules in the drivers table");
+    assert_eq!(
+        app_rows.height(),
+        0,
+        "user-mode modules in the drivers table"
+    );
 
     let again = scan(&[
         dumps.to_str().unwrap(),

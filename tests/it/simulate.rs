@@ -1024,7 +1024,11 @@ fn realistic_captured_memory_matches_real_sizes_and_changes_no_triage() {
     let (real_dir, real_truth) = write(CapturedMemory::Realistic);
     let (min_dir, min_truth) = write(CapturedMemory::Minimal);
     assert_eq!(real_truth.dumps.len(), min_truth.dumps.len());
-    assert!(real_truth.command.ends_with("--minidumps-count 2"), "{}", real_truth.command);
+    assert!(
+        real_truth.command.ends_with("--minidumps-count 2"),
+        "{}",
+        real_truth.command
+    );
 
     // The real sample's numbers, read from it when present (else as samples/README.md gives them).
     let (real_blocks, real_size) = match common::sample("kernel/win10-x64-0x7E-amdppm.dmp") {
@@ -1056,15 +1060,38 @@ fn realistic_captured_memory_matches_real_sizes_and_changes_no_triage() {
         } else if a.os_build.is_some_and(|b| b >= 10240) {
             wide += 1;
             // Within a third of the real sample's block count and file size.
-            assert!(blocks * 3 >= real_blocks * 2 && blocks * 3 <= real_blocks * 4, "{}: {blocks} blocks", d.path);
-            assert!(bytes.len() * 3 >= real_size * 2 && bytes.len() * 3 <= real_size * 4, "{}: {} bytes", d.path, bytes.len());
+            assert!(
+                blocks * 3 >= real_blocks * 2 && blocks * 3 <= real_blocks * 4,
+                "{}: {blocks} blocks",
+                d.path
+            );
+            assert!(
+                bytes.len() * 3 >= real_size * 2 && bytes.len() * 3 <= real_size * 4,
+                "{}: {} bytes",
+                d.path,
+                bytes.len()
+            );
         }
         let min_path = min_dir.path().join(&d.path);
         let b = pipeline.process_file(&min_path).unwrap();
         assert!(b.size_bytes < a.size_bytes);
         assert_eq!(
-            (&a.bugcheck, &a.fault, &a.blame, &a.bucket_id, &a.signature, &a.crash_time),
-            (&b.bugcheck, &b.fault, &b.blame, &b.bucket_id, &b.signature, &b.crash_time),
+            (
+                &a.bugcheck,
+                &a.fault,
+                &a.blame,
+                &a.bucket_id,
+                &a.signature,
+                &a.crash_time
+            ),
+            (
+                &b.bugcheck,
+                &b.fault,
+                &b.blame,
+                &b.bucket_id,
+                &b.signature,
+                &b.crash_time
+            ),
             "{}",
             d.path
         );

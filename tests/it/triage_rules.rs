@@ -6,10 +6,20 @@ use blastradius::dump::Arch;
 use blastradius::triage::{triage, FrameRef, Rules, TriageInput};
 
 fn frame<'a>(module: &'a str, function: Option<&'a str>, offset: u64) -> FrameRef<'a> {
-    FrameRef { module: Some(module), function, offset: Some(offset), scanned: false }
+    FrameRef {
+        module: Some(module),
+        function,
+        offset: Some(offset),
+        scanned: false,
+    }
 }
 
-fn input<'a>(code: u32, p: [u64; 4], fault_module: &'a str, frames: &'a [FrameRef<'a>]) -> TriageInput<'a> {
+fn input<'a>(
+    code: u32,
+    p: [u64; 4],
+    fault_module: &'a str,
+    frames: &'a [FrameRef<'a>],
+) -> TriageInput<'a> {
     TriageInput {
         bugcheck_code: Some(code),
         parameters: p,
@@ -28,7 +38,11 @@ fn fault_in_nt_memcpy_blames_the_calling_driver() {
     let rules = Rules::builtin();
     let frames = [
         frame("ntoskrnl.exe", Some("memcpy"), 0x1f6a33),
-        frame("ndis.sys", Some("NdisMIndicateReceiveNetBufferLists"), 0x1234),
+        frame(
+            "ndis.sys",
+            Some("NdisMIndicateReceiveNetBufferLists"),
+            0x1234,
+        ),
         frame("WwanUsbMp.sys", None, 0x1c15f),
         frame("ndis.sys", None, 0x4444),
     ];
@@ -40,13 +54,20 @@ fn fault_in_nt_memcpy_blames_the_calling_driver() {
     assert_eq!(out.failure_class, "AV_R_INVALID");
     assert_eq!(out.bucket_id, "AV_R_INVALID_WwanUsbMp!unknown_function");
     // memcpy and the NDIS indicate routine are prefix frames: the signature goes through them.
-    assert_eq!(out.signature, "nt!memcpy | ndis!NdisMIndicateReceiveNetBufferLists | wwanusbmp.sys@0x1c15f");
+    assert_eq!(
+        out.signature,
+        "nt!memcpy | ndis!NdisMIndicateReceiveNetBufferLists | wwanusbmp.sys@0x1c15f"
+    );
 }
 
 #[test]
 fn crowdstrike_like_fault_buckets_like_windbg() {
     let rules = Rules::builtin();
-    let frames = [frame("csagent.sys", None, 0xe14ed), frame("csagent.sys", None, 0xe0000), frame("ntoskrnl.exe", None, 0x1000)];
+    let frames = [
+        frame("csagent.sys", None, 0xe14ed),
+        frame("csagent.sys", None, 0xe0000),
+        frame("ntoskrnl.exe", None, 0x1000),
+    ];
     let p = [0xffff8405_00000074, 0, 0xfffff806_715114ed, 2];
     let out = triage(&input(0x50, p, "csagent.sys", &frames), &rules);
     assert_eq!(out.bucket_id, "AV_R_INVALID_csagent!unknown_function");
@@ -59,19 +80,34 @@ fn crowdstrike_like_fault_buckets_like_windbg() {
 fn non_driver_bugchecks_blame_no_driver_and_say_why() {
     let rules = Rules::builtin();
     let frames = [frame("ntoskrnl.exe", None, 0x3f5c80)];
-    for (code, class) in [(0x1C8u32, "POWER_BUTTON_HOLD"), (0xE2, "MANUALLY_INITIATED_CRASH"), (0x124, "0x124_WHEA")] {
+    for (code, class) in [
+        (0x1C8u32, "POWER_BUTTON_HOLD"),
+        (0xE2, "MANUALLY_INITIATED_CRASH"),
+        (0x124, "0x124_WHEA"),
+    ] {
         let out = triage(&input(code, [0; 4], "ntoskrnl.exe", &frames), &rules);
         assert_eq!(out.blame.module, None, "{code:#x}");
         assert!(!out.blame.reason.is_empty());
         assert_eq!(out.failure_class, class);
-        assert_eq!(out.bucket_id, class, "non-driver causes are the class alone");
+        assert_eq!(
+            out.bucket_id, class,
+            "non-driver causes are the class alone"
+        );
     }
 }
 
 #[test]
 fn unloaded_driver_is_blamed_by_name() {
     let rules = Rules::builtin();
-    let out = triage(&input(0xCE, [0xfffff801_00001000, 0, 0xfffff801_00001000, 0], "unloaded oldfilt.sys", &[]), &rules);
+    let out = triage(
+        &input(
+            0xCE,
+            [0xfffff801_00001000, 0, 0xfffff801_00001000, 0],
+            "unloaded oldfilt.sys",
+            &[],
+        ),
+        &rules,
+    );
     assert_eq!(out.blame.module.as_deref(), Some("oldfilt.sys"));
     assert!(out.blame.reason.contains("unloaded"));
 }
@@ -79,12 +115,17 @@ fn unloaded_driver_is_blamed_by_name() {
 #[test]
 fn a_user_rule_changes_the_owner_and_blame() {
     let mut rules = Rules::builtin();
-    let frames = [frame("acmenet.sys", Some("FilterSend"), 0x1010), frame("contoso.sys", Some("Dispatch"), 0x40)];
+    let frames = [
+        frame("acmenet.sys", Some("FilterSend"), 0x1010),
+        frame("contoso.sys", Some("Dispatch"), 0x40),
+    ];
     let p = [0x10, 2, 1, 0xfffff801_0000_1010];
     let before = triage(&input(0xD1, p, "acmenet.sys", &frames), &rules);
     assert_eq!(before.bucket_id, "AV_W_acmenet!FilterSend");
     assert_eq!(before.blame.owner.as_deref(), Some("Acme Networks"));
-    rules.merge_toml("[owners]\n\"acmenet\" = \"ignore\"\n\"contoso\" = \"Contoso Storage Team\"\n").unwrap();
+    rules
+        .merge_toml("[owners]\n\"acmenet\" = \"ignore\"\n\"contoso\" = \"Contoso Storage Team\"\n")
+        .unwrap();
     let after = triage(&input(0xD1, p, "acmenet.sys", &frames), &rules);
     assert_eq!(after.blame.module.as_deref(), Some("contoso.sys"));
     assert_eq!(after.blame.owner.as_deref(), Some("Contoso Storage Team"));

@@ -256,7 +256,10 @@ pub fn parse_header(bytes: &[u8]) -> Result<DumpHeader, String> {
         suite_mask: unset32(u32_at(bytes, lay.suite_mask)),
         writer_status: unset32(u32_at(bytes, lay.writer_status)),
         attributes: unset32(u32_at(bytes, lay.attributes)),
-        boot_id: lay.boot_id.and_then(|o| unset32(u32_at(bytes, o))).filter(|&b| b != 0),
+        boot_id: lay
+            .boot_id
+            .and_then(|o| unset32(u32_at(bytes, o)))
+            .filter(|&b| b != 0),
         context_offset: lay.context,
         context_size: lay.context_size,
         exception: parse_exception(bytes, lay.exception, width),
@@ -273,8 +276,18 @@ pub fn parse_exception(bytes: &[u8], offset: usize, width: HeaderWidth) -> Optio
     }
     let flags = u32_at(bytes, offset + 4)?;
     let (address, count, info_at, step) = match width {
-        HeaderWidth::Bits64 => (u64_at(bytes, offset + 0x10)?, u32_at(bytes, offset + 0x18)?, 0x20, 8),
-        HeaderWidth::Bits32 => (u64::from(u32_at(bytes, offset + 0xC)?), u32_at(bytes, offset + 0x10)?, 0x14, 4),
+        HeaderWidth::Bits64 => (
+            u64_at(bytes, offset + 0x10)?,
+            u32_at(bytes, offset + 0x18)?,
+            0x20,
+            8,
+        ),
+        HeaderWidth::Bits32 => (
+            u64::from(u32_at(bytes, offset + 0xC)?),
+            u32_at(bytes, offset + 0x10)?,
+            0x14,
+            4,
+        ),
     };
     // EXCEPTION_MAXIMUM_PARAMETERS is 15; a larger count is damage, not data.
     let count = (count as usize).min(15);
@@ -288,5 +301,10 @@ pub fn parse_exception(bytes: &[u8], offset: usize, width: HeaderWidth) -> Optio
             }
         })
         .collect();
-    Some(ExceptionRecord { code, flags, address, information })
+    Some(ExceptionRecord {
+        code,
+        flags,
+        address,
+        information,
+    })
 }

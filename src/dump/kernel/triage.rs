@@ -124,7 +124,8 @@ pub fn read_dump_string(bytes: &[u8], offset: usize) -> Result<String, String> {
     if chars > MAX_NAME_CHARS {
         return Err(format!("string length {chars} is implausible"));
     }
-    let body = slice_at(bytes, offset + 4, chars * 2).ok_or("string runs past the end of the file")?;
+    let body =
+        slice_at(bytes, offset + 4, chars * 2).ok_or("string runs past the end of the file")?;
     Ok(utf16_lossy(body))
 }
 
@@ -173,7 +174,9 @@ pub fn parse_driver_list(
     let mut bad_names = 0usize;
     for i in 0..count {
         let e = list + i * stride;
-        let Some(entry) = slice_at(bytes, e, stride) else { break };
+        let Some(entry) = slice_at(bytes, e, stride) else {
+            break;
+        };
         let name_offset = u32_at(entry, 0).unwrap_or(0) as usize;
         let base = match width {
             HeaderWidth::Bits64 => u64_at(entry, base_at).unwrap_or(0),
@@ -196,7 +199,9 @@ pub fn parse_driver_list(
         });
     }
     if bad_names > 0 {
-        warnings.push(format!("driver list: {bad_names} driver name(s) unreadable (bad string offset or length)"));
+        warnings.push(format!(
+            "driver list: {bad_names} driver name(s) unreadable (bad string offset or length)"
+        ));
     }
     drivers
 }
@@ -218,7 +223,12 @@ impl UnloadedDriver {
     }
 }
 
-pub fn parse_unloaded(bytes: &[u8], offset: usize, width: HeaderWidth, warnings: &mut Vec<String>) -> Vec<UnloadedDriver> {
+pub fn parse_unloaded(
+    bytes: &[u8],
+    offset: usize,
+    width: HeaderWidth,
+    warnings: &mut Vec<String>,
+) -> Vec<UnloadedDriver> {
     let Some(count) = u32_at(bytes, offset) else {
         warnings.push("unloaded drivers: offset past the end of the file".into());
         return Vec::new();
@@ -230,13 +240,18 @@ pub fn parse_unloaded(bytes: &[u8], offset: usize, width: HeaderWidth, warnings:
     let mut count = count as usize;
     let fits = bytes.len().saturating_sub(first) / stride;
     if count > MAX_UNLOADED || count > fits {
-        warnings.push(format!("unloaded drivers: count {count} is implausible; reading {}", fits.min(MAX_UNLOADED)));
+        warnings.push(format!(
+            "unloaded drivers: count {count} is implausible; reading {}",
+            fits.min(MAX_UNLOADED)
+        ));
         count = fits.min(MAX_UNLOADED);
     }
     let mut out = Vec::with_capacity(count);
     for i in 0..count {
         let e = first + i * stride;
-        let Some(entry) = slice_at(bytes, e, stride) else { break };
+        let Some(entry) = slice_at(bytes, e, stride) else {
+            break;
+        };
         let (len_bytes, name_at, start, end) = match width {
             HeaderWidth::Bits64 => (
                 u16_at(entry, 0).unwrap_or(0) as usize,
@@ -253,7 +268,9 @@ pub fn parse_unloaded(bytes: &[u8], offset: usize, width: HeaderWidth, warnings:
         };
         let chars = (len_bytes / 2).clamp(0, 12);
         let chars = if chars == 0 { 12 } else { chars };
-        let name = slice_at(entry, name_at, chars * 2).map(utf16_lossy).unwrap_or_default();
+        let name = slice_at(entry, name_at, chars * 2)
+            .map(utf16_lossy)
+            .unwrap_or_default();
         out.push(UnloadedDriver { name, start, end });
     }
     out
@@ -268,7 +285,12 @@ pub struct MemoryRegion {
     pub size: usize,
 }
 
-pub fn parse_data_blocks(bytes: &[u8], t: &TriageHeader, width: HeaderWidth, warnings: &mut Vec<String>) -> Vec<MemoryRegion> {
+pub fn parse_data_blocks(
+    bytes: &[u8],
+    t: &TriageHeader,
+    width: HeaderWidth,
+    warnings: &mut Vec<String>,
+) -> Vec<MemoryRegion> {
     let at = t.data_blocks_offset as usize;
     let mut count = t.data_blocks_count as usize;
     if count == 0 || at == 0 {
@@ -276,14 +298,21 @@ pub fn parse_data_blocks(bytes: &[u8], t: &TriageHeader, width: HeaderWidth, war
     }
     let fits = bytes.len().saturating_sub(at) / 16;
     if count > fits || count > MAX_DATA_BLOCKS {
-        warnings.push(format!("data blocks: count {count} does not fit the file; reading {}", fits.min(MAX_DATA_BLOCKS)));
+        warnings.push(format!(
+            "data blocks: count {count} does not fit the file; reading {}",
+            fits.min(MAX_DATA_BLOCKS)
+        ));
         count = fits.min(MAX_DATA_BLOCKS);
     }
     let mut out = Vec::with_capacity(count);
     let mut dropped = 0usize;
     for i in 0..count {
         let e = at + i * 16;
-        let (Some(mut address), Some(offset), Some(size)) = (u64_at(bytes, e), u32_at(bytes, e + 8), u32_at(bytes, e + 12)) else {
+        let (Some(mut address), Some(offset), Some(size)) = (
+            u64_at(bytes, e),
+            u32_at(bytes, e + 8),
+            u32_at(bytes, e + 12),
+        ) else {
             break;
         };
         if width == HeaderWidth::Bits32 {
@@ -294,10 +323,16 @@ pub fn parse_data_blocks(bytes: &[u8], t: &TriageHeader, width: HeaderWidth, war
             dropped += 1;
             continue;
         }
-        out.push(MemoryRegion { address, file_offset: offset as usize, size: size as usize });
+        out.push(MemoryRegion {
+            address,
+            file_offset: offset as usize,
+            size: size as usize,
+        });
     }
     if dropped > 0 {
-        warnings.push(format!("data blocks: {dropped} block(s) point past the end of the file"));
+        warnings.push(format!(
+            "data blocks: {dropped} block(s) point past the end of the file"
+        ));
     }
     out
 }
@@ -319,8 +354,13 @@ pub fn parse_blobs(bytes: &[u8], size_of_dump: usize, warnings: &mut Vec<String>
         return Vec::new();
     }
     // 'Dump' 'Blob' as two little-endian u32s.
-    if u32_at(bytes, size_of_dump) != Some(0x706D_7544) || u32_at(bytes, size_of_dump + 4) != Some(0x626F_6C42) {
-        warnings.push(format!("{} bytes after SizeOfDump are not DumpBlob secondary data", bytes.len() - size_of_dump));
+    if u32_at(bytes, size_of_dump) != Some(0x706D_7544)
+        || u32_at(bytes, size_of_dump + 4) != Some(0x626F_6C42)
+    {
+        warnings.push(format!(
+            "{} bytes after SizeOfDump are not DumpBlob secondary data",
+            bytes.len() - size_of_dump
+        ));
         return Vec::new();
     }
     let header_size = u32_at(bytes, size_of_dump + 8).unwrap_or(0x10) as usize;
@@ -338,12 +378,18 @@ pub fn parse_blobs(bytes: &[u8], size_of_dump: usize, warnings: &mut Vec<String>
             break;
         };
         let data_offset = at.saturating_add(hs as usize).saturating_add(pre as usize);
-        let next = data_offset.saturating_add(data as usize).saturating_add(post as usize);
+        let next = data_offset
+            .saturating_add(data as usize)
+            .saturating_add(post as usize);
         if hs < 0x20 || next > bytes.len() {
             warnings.push("DumpBlob: a blob runs past the end of the file".into());
             break;
         }
-        out.push(DumpBlob { tag: guid_string(g), data_offset, data_size: data as usize });
+        out.push(DumpBlob {
+            tag: guid_string(g),
+            data_offset,
+            data_size: data as usize,
+        });
         at = next;
     }
     out
@@ -358,5 +404,9 @@ pub fn guid_string(g: &[u8]) -> String {
     let d2 = u16::from_le_bytes([g[4], g[5]]);
     let d3 = u16::from_le_bytes([g[6], g[7]]);
     let tail: String = g[8..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("{{{d1:08x}-{d2:04x}-{d3:04x}-{}-{}}}", &tail[..4], &tail[4..])
+    format!(
+        "{{{d1:08x}-{d2:04x}-{d3:04x}-{}-{}}}",
+        &tail[..4],
+        &tail[4..]
+    )
 }
