@@ -29,13 +29,6 @@ impl clap::ValueEnum for ScenarioArg {
     }
 }
 
-/// `--captured-memory` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum CapturedMemoryArg {
-    Realistic,
-    Minimal,
-}
-
 /// Arguments of `blastradius simulate`.
 #[derive(clap::Args, Debug, Clone)]
 #[command(
@@ -65,10 +58,10 @@ pub struct Args {
     #[arg(long, default_value_t = simulate::DEFAULT_MINIDUMPS_COUNT)]
     pub minidumps_count: usize,
     /// Captured kernel memory per triage dump: `realistic` (the block counts and sizes of real
-    /// dumps: ~1.2 MB on Windows 10+ x64/ARM64, ~25 KB on x86) or `minimal` (only what triage
+    /// dumps: ~1.3 MB per Windows 10+ x64/ARM64 dump, ~25 KB of blocks on x86) or `minimal` (only what triage
     /// reads; ~55 KB dumps, for a small demo fleet).
-    #[arg(long, value_enum, default_value_t = CapturedMemoryArg::Realistic)]
-    pub captured_memory: CapturedMemoryArg,
+    #[arg(long, value_enum, default_value_t = CapturedMemory::Realistic)]
+    pub captured_memory: CapturedMemory,
     /// Replace a fleet already written in the output folder.
     #[arg(long)]
     pub force: bool,
@@ -117,10 +110,7 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
         seed: args.seed,
         start,
         minidumps_count: args.minidumps_count,
-        captured_memory: match args.captured_memory {
-            CapturedMemoryArg::Realistic => CapturedMemory::Realistic,
-            CapturedMemoryArg::Minimal => CapturedMemory::Minimal,
-        },
+        captured_memory: args.captured_memory,
     };
     let began = Instant::now();
     let summary = simulate::write_fleet(&config, &args.out, &args.out.display().to_string())?;

@@ -12,7 +12,7 @@ use super::rng::Rng;
 use crate::dump::Arch;
 
 /// How much captured kernel memory a simulated triage dump carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum CapturedMemory {
     /// Data blocks of the counts and sizes seen in real dumps of the same era and width.
     #[default]
