@@ -12,11 +12,12 @@ use crate::simulate::{self, CapturedMemory, Scenario, SimulateConfig};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScenarioArg(pub Scenario);
 
-const SCENARIO_ARGS: [ScenarioArg; 4] = [
+const SCENARIO_ARGS: [ScenarioArg; 5] = [
     ScenarioArg(Scenario::ChannelFile291),
     ScenarioArg(Scenario::GpuTdr),
     ScenarioArg(Scenario::Baseline),
     ScenarioArg(Scenario::StagedRollout),
+    ScenarioArg(Scenario::CleanRollout),
 ];
 
 impl clap::ValueEnum for ScenarioArg {

@@ -1,6 +1,7 @@
 //! Fleets: host mapping, the inventory, the crash store (Parquet) and the analytics on it.
 
 pub mod analytics;
+pub mod gate;
 pub mod inventory;
 pub mod scan;
 pub mod store;

@@ -5,7 +5,8 @@
 //!   laid out as the real samples are (x64 / ARM64 `PAGEDU64`, x86 `PAGEDUMP`).
 //! - [`minidump_writer`]: user-mode `MDMP` files (x64) from a [`MinidumpSpec`].
 //! - [`fleet`]: the simulated organisation and its hosts (`inventory.csv`).
-//! - [`scenario`]: who crashes when (channel-file-291, gpu-tdr, baseline, staged-rollout).
+//! - [`scenario`]: who crashes when (channel-file-291, gpu-tdr, baseline, staged-rollout,
+//!   clean-rollout).
 //! - [`machine`], [`kernel_crash`], [`user_crash`]: what one crash's dump contains.
 //! - [`output`]: writing a fleet to a folder ([`write_fleet`]); [`truth`]: `truth.json`.
 //! - [`reports`]: the same fleet as `CrashReport` records without dump files

@@ -228,6 +228,19 @@ fn timeline(
                     "observation window closes".into(),
                 );
             }
+            Scenario::CleanRollout => {
+                for ring in fleet::RINGS {
+                    add(
+                        clock.ring_start(ring),
+                        *s,
+                        format!(
+                            "{} {} starts deploying to ring {ring}",
+                            scenario::CLEAN_CHANGE,
+                            scenario::CLEAN_VERSION
+                        ),
+                    );
+                }
+            }
         }
     }
     let mut out: Vec<TimelineEvent> = events

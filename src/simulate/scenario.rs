@@ -18,14 +18,17 @@ pub enum Scenario {
     GpuTdr,
     Baseline,
     StagedRollout,
+    /// The control for `gate`: a change that ships by the same rings and breaks nothing.
+    CleanRollout,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 4] = [
+    pub const ALL: [Scenario; 5] = [
         Scenario::ChannelFile291,
         Scenario::GpuTdr,
         Scenario::Baseline,
         Scenario::StagedRollout,
+        Scenario::CleanRollout,
     ];
 
     pub fn name(self) -> &'static str {
@@ -34,6 +37,7 @@ impl Scenario {
             Scenario::GpuTdr => "gpu-tdr",
             Scenario::Baseline => "baseline",
             Scenario::StagedRollout => "staged-rollout",
+            Scenario::CleanRollout => "clean-rollout",
         }
     }
 
@@ -49,6 +53,9 @@ impl Scenario {
             }
             Scenario::StagedRollout => {
                 "acmeflt.sys 3.2.0 ships by ring (canary at START, early +1 d, broad +3 d) and crashes with 0x7E in acmeflt!ReadSectorHeader on hosts that took it"
+            }
+            Scenario::CleanRollout => {
+                "a Windows cumulative update ships to every host by the same rings and timing as staged-rollout and crashes nothing (the control for `gate`; combine with baseline for background crashes)"
             }
         }
     }
@@ -185,6 +192,9 @@ pub const CHANNEL_FILE_CHANGE: &str = "csagent channel file 291";
 pub const CHANNEL_FILE_BAD: &str = "C-00000291-00000000-00000032.sys";
 pub const CHANNEL_FILE_FIXED: &str = "C-00000291-00000000-00000033.sys";
 pub const ACMEFLT_CHANGE: &str = "acmeflt.sys (Acme Backup filter)";
+/// The clean-rollout change and its version.
+pub const CLEAN_CHANGE: &str = "Windows cumulative update 2024-07";
+pub const CLEAN_VERSION: &str = "KB5040442";
 
 /// Local hour (0-23) of a UTC time at the host's site.
 fn local_hour(host: &Host, unix: i64) -> i64 {
@@ -517,6 +527,21 @@ fn plan_staged_rollout(host: &Host, clock: Clock, rng: &mut Rng, plan: &mut Host
     }
 }
 
+/// A clean change: every host takes it in its ring's deployment window, nothing crashes
+/// because of it. Background crashes (baseline) go on as before on changed and unchanged hosts
+/// alike, which is what a rollout gate must not mistake for a regression.
+fn plan_clean_rollout(host: &Host, clock: Clock, rng: &mut Rng, plan: &mut HostPlan) {
+    let deployed = clock.ring_start(host.ring) + rng.range(0, 6 * 3600) as i64;
+    if deployed >= clock.rollout_until() {
+        return;
+    }
+    plan.deployments.push(Deployment {
+        change: CLEAN_CHANGE,
+        version: CLEAN_VERSION,
+        deployed_at: deployed,
+    });
+}
+
 /// Plans every scenario of the run for one host. Background crashes that fall while the host
 /// is down (in its channel-file outage) are dropped: a machine that is off does not crash.
 pub fn plan_host(host: &Host, scenarios: &[Scenario], clock: Clock, seed: u64) -> HostPlan {
@@ -528,6 +553,7 @@ pub fn plan_host(host: &Host, scenarios: &[Scenario], clock: Clock, seed: u64) -
             Scenario::GpuTdr => plan_gpu_tdr(host, clock, &mut rng, &mut plan),
             Scenario::Baseline => plan_baseline(host, clock, &mut rng, &mut plan),
             Scenario::StagedRollout => plan_staged_rollout(host, clock, &mut rng, &mut plan),
+            Scenario::CleanRollout => plan_clean_rollout(host, clock, &mut rng, &mut plan),
         }
     }
     if let Some(o) = plan.outage {
