@@ -35,6 +35,8 @@ enum Command {
     Drivers(commands::drivers::Args),
     /// Re-derive blame, bucket and signature of stored crashes after a rule change.
     Reprocess(commands::reprocess::Args),
+    /// May a staged rollout go on? halt (exit 1) / proceed (0) / insufficient-data (3).
+    Gate(commands::gate::Args),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Command::Hosts(a) => commands::hosts::run(a),
         Command::Drivers(a) => commands::drivers::run(a),
         Command::Reprocess(a) => commands::reprocess::run(a),
+        Command::Gate(a) => commands::gate::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -231,7 +231,7 @@ fn timeline(
             Scenario::CleanRollout => {
                 for ring in fleet::RINGS {
                     add(
-                        clock.ring_start(ring),
+                        clock.clean_ring_start(ring),
                         *s,
                         format!(
                             "{} {} starts deploying to ring {ring}",

@@ -55,7 +55,7 @@ impl Scenario {
                 "acmeflt.sys 3.2.0 ships by ring (canary at START, early +1 d, broad +3 d) and crashes with 0x7E in acmeflt!ReadSectorHeader on hosts that took it"
             }
             Scenario::CleanRollout => {
-                "a Windows cumulative update ships to every host by the same rings and timing as staged-rollout and crashes nothing (the control for `gate`; combine with baseline for background crashes)"
+                "a Windows cumulative update ships to every host by ring (canary START-6 d, early -5 d, broad -3 d: inside the baseline week) and crashes nothing; the control for `gate` (combine with baseline)"
             }
         }
     }
@@ -118,6 +118,12 @@ impl Clock {
     }
     pub fn rollout_until(self) -> i64 {
         self.start + 5 * DAY
+    }
+    /// When ring `ring` starts taking the clean-rollout change: the same spacing as the
+    /// staged rollout, six days earlier, inside the background week and before any other
+    /// change ships (a change deployed in lockstep with another could not be told apart).
+    pub fn clean_ring_start(self, ring: &str) -> i64 {
+        self.ring_start(ring) - 6 * DAY
     }
 }
 
@@ -531,10 +537,7 @@ fn plan_staged_rollout(host: &Host, clock: Clock, rng: &mut Rng, plan: &mut Host
 /// because of it. Background crashes (baseline) go on as before on changed and unchanged hosts
 /// alike, which is what a rollout gate must not mistake for a regression.
 fn plan_clean_rollout(host: &Host, clock: Clock, rng: &mut Rng, plan: &mut HostPlan) {
-    let deployed = clock.ring_start(host.ring) + rng.range(0, 6 * 3600) as i64;
-    if deployed >= clock.rollout_until() {
-        return;
-    }
+    let deployed = clock.clean_ring_start(host.ring) + rng.range(0, 6 * 3600) as i64;
     plan.deployments.push(Deployment {
         change: CLEAN_CHANGE,
         version: CLEAN_VERSION,

@@ -6,15 +6,15 @@
 //! baseline made of two groups, pooled: the same hosts over an equal window before their
 //! change (catches hosts that always crash this way), and the hosts without the change over
 //! the ring's window (catches what hits everyone at that moment: a patch day, an outage).
-//! A one-sided Fisher exact test (`stats`) with a minimum excess rate decides a halt; the
-//! minimum hosts and soak only hold back a `proceed`.
+//! A one-sided Fisher exact test (`stats`), Holm-adjusted over the clusters tested, with a
+//! minimum excess rate decides a halt; the minimum hosts and soak only hold back a `proceed`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 
 use super::rollout::{first_deployments, Rollout};
-use super::stats::fisher_greater;
+use super::stats::{fisher_greater, holm};
 use super::GateError;
 use crate::fleet::analytics::window::rfc3339_utc;
 
@@ -34,7 +34,7 @@ pub struct GateOptions {
     /// A halt needs the ring's crash rate to exceed the baseline's by more than this share of
     /// the ring's hosts (so one crash in a big ring does not stop a rollout).
     pub min_rate: f64,
-    /// A halt needs p below this.
+    /// A halt needs the Holm-adjusted p below this.
     pub alpha: f64,
 }
 
@@ -107,6 +107,9 @@ pub struct Reason {
     pub rate_baseline: f64,
     /// One-sided Fisher exact test (after > baseline).
     pub p_value: f64,
+    /// `p_value` Holm-adjusted over every cluster tested for this ring (those seen on its
+    /// hosts after the change): a halt needs this below alpha.
+    pub p_adjusted: f64,
     /// Of `hosts_baseline`: the ring's hosts before their change, and the unchanged hosts.
     pub hosts_before: u64,
     pub hosts_unchanged: u64,
@@ -323,7 +326,6 @@ pub fn evaluate(
     let n = plan.deployed.len() as u64;
     let m = n + plan.unchanged.len() as u64;
     let share = |k: u64, of: u64| if of == 0 { 0.0 } else { k as f64 / of as f64 };
-    let mut halting = Vec::new();
     let mut observed = Vec::new();
     for (cluster, t) in &tallies {
         if t.after.is_empty() {
@@ -345,17 +347,21 @@ pub fn evaluate(
             rate_after: share(a, n),
             rate_baseline: share(b, m),
             p_value: fisher_greater(a, n, b, m),
+            p_adjusted: 1.0,
             hosts_before: t.before.len() as u64,
             hosts_unchanged: t.unchanged.len() as u64,
             baseline_size: m,
             sites: by_site,
         };
-        if reason.p_value < opts.alpha && reason.rate_after - reason.rate_baseline > opts.min_rate {
-            halting.push(reason);
-        } else {
-            observed.push(reason);
-        }
+        observed.push(reason);
     }
+    let p_values: Vec<f64> = observed.iter().map(|r| r.p_value).collect();
+    for (r, adjusted) in observed.iter_mut().zip(holm(&p_values)) {
+        r.p_adjusted = adjusted;
+    }
+    let (mut halting, mut observed): (Vec<Reason>, Vec<Reason>) = observed
+        .into_iter()
+        .partition(|r| r.p_adjusted < opts.alpha && r.rate_after - r.rate_baseline > opts.min_rate);
     let order = |x: &Reason, y: &Reason| {
         x.p_value
             .total_cmp(&y.p_value)
@@ -446,14 +452,14 @@ fn explain(
                 k => format!(", and {} more cluster(s) rose as well", k - 1),
             };
             format!(
-                "Halt: {} crashed {} of {n} hosts of ring {ring} after they received {change} ({}), against {} of {} baseline hosts ({}), p = {:.2e} < {}{more}.",
+                "Halt: {} crashed {} of {n} hosts of ring {ring} after they received {change} ({}), against {} of {} baseline hosts ({}), adjusted p = {:.2e} < {}{more}.",
                 cluster_name(r),
                 r.hosts_after,
                 percent(r.rate_after),
                 r.hosts_baseline,
                 r.baseline_size,
                 percent(r.rate_baseline),
-                r.p_value,
+                r.p_adjusted,
                 opts.alpha,
             )
         }
@@ -461,11 +467,11 @@ fn explain(
             let seen = match observed.first() {
                 None => "no host of the ring crashed after the change".to_string(),
                 Some(r) => format!(
-                    "no crash cluster rose significantly ({} cluster(s) seen after the change; the strongest, {}, on {} host(s), p = {:.2})",
+                    "no crash cluster rose significantly ({} cluster(s) seen after the change; the strongest, {}, on {} host(s), adjusted p = {:.2})",
                     observed.len(),
                     cluster_name(r),
                     r.hosts_after,
-                    r.p_value
+                    r.p_adjusted
                 ),
             };
             format!(
