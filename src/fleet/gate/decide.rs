@@ -514,3 +514,230 @@ fn quoted_list(items: &[&str]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::gate::rollout::{Deployment, Location};
+
+    const H: i64 = 3_600_000;
+    /// 2024-07-19T04:09:00Z in ms.
+    const T0: i64 = 1_721_362_140_000;
+
+    /// A fleet of `ring` canary hosts `c0..` deployed at T0 and `rest` hosts `u0..` without it.
+    fn fleet(ring: usize, rest: usize) -> (Rollout, Vec<String>) {
+        let mut hosts = Vec::new();
+        let mut deployments = Vec::new();
+        for i in 0..ring {
+            hosts.push(format!("c{i}"));
+            deployments.push(Deployment {
+                host: format!("c{i}"),
+                ring: "canary".into(),
+                change: "drv 2.0".into(),
+                version: "2.0".into(),
+                deployed_ms: T0,
+                location: Location::Line(i as u64 + 2),
+            });
+        }
+        for i in 0..rest {
+            hosts.push(format!("u{i}"));
+            deployments.push(Deployment {
+                host: format!("u{i}"),
+                ring: "broad".into(),
+                change: "drv 2.0".into(),
+                version: "2.0".into(),
+                deployed_ms: T0 + 72 * H,
+                location: Location::Line((ring + i) as u64 + 2),
+            });
+        }
+        let rollout = Rollout {
+            path: "rollout.csv".into(),
+            deployments,
+        };
+        (rollout, hosts)
+    }
+
+    fn crash(host: &str, time_ms: i64, cluster: &str) -> CrashEvent {
+        CrashEvent {
+            host: host.into(),
+            time_ms,
+            cluster: cluster.into(),
+            driver: Some(format!("{cluster}.sys")),
+            bucket_id: format!("AV_{cluster}!f"),
+        }
+    }
+
+    fn decide(
+        rollout: &Rollout,
+        hosts: &[String],
+        events: &[CrashEvent],
+        now_ms: i64,
+        opts: &GateOptions,
+    ) -> GateReport {
+        let fleet: HashSet<&str> = hosts.iter().map(String::as_str).collect();
+        let plan = plan(rollout, &fleet, now_ms, opts).unwrap();
+        let sites: HashMap<&str, &str> = hosts
+            .iter()
+            .map(|h| (h.as_str(), if h.ends_with('1') { "ams" } else { "fra" }))
+            .collect();
+        evaluate(&plan, events, &sites, opts)
+    }
+
+    #[test]
+    fn hosts_are_counted_not_dumps_and_windows_are_equal() {
+        let (rollout, hosts) = fleet(10, 100);
+        let now = T0 + 10 * H;
+        let mut events = Vec::new();
+        // c1 boot-loops: 30 dumps, one host.
+        for k in 0..30 {
+            events.push(crash("c1", T0 + H + k * 60_000, "bad"));
+        }
+        events.push(crash("c2", T0 + 2 * H, "bad"));
+        events.push(crash("c3", now, "bad"));
+        // Before the change, inside the equal window (T0 - 10 h .. T0) and outside it.
+        events.push(crash("c4", T0 - 9 * H, "bad"));
+        events.push(crash("c5", T0 - 11 * H, "bad"));
+        // An unchanged host inside the ring's window, one before it, one after now.
+        events.push(crash("u7", T0 + 5 * H, "bad"));
+        events.push(crash("u8", T0 - H, "bad"));
+        events.push(crash("u9", now + 1, "bad"));
+        let report = decide(&rollout, &hosts, &events, now, &GateOptions::default());
+        let all: Vec<&Reason> = report.reasons.iter().chain(&report.observed).collect();
+        assert_eq!(all.len(), 1);
+        let r = all[0];
+        assert_eq!(
+            (r.hosts_after, r.hosts_before, r.hosts_unchanged),
+            (3, 1, 1)
+        );
+        assert_eq!(r.hosts_baseline, 2);
+        assert_eq!(r.baseline_size, 110);
+        assert_eq!(report.deployed_hosts, 10);
+        assert_eq!(report.unchanged_hosts, 100);
+        assert_eq!(report.ring, "canary");
+        assert_eq!(report.soak, "10h");
+        // SciPy: fisher_exact([[3, 7], [2, 108]], alternative='greater') -> 0.003897364367677566
+        assert!(
+            (r.p_value - 0.003897364367677566).abs() < 1e-12,
+            "{}",
+            r.p_value
+        );
+        assert_eq!(r.sites.get("ams"), Some(&1));
+        assert_eq!(r.sites.get("fra"), Some(&2));
+    }
+
+    #[test]
+    fn min_rate_keeps_one_crash_in_a_big_ring_from_halting_but_not_in_a_tiny_one() {
+        let opts = GateOptions::default();
+        let now = T0 + 24 * H;
+        // 1,000-host ring, 10,000 without the change: 9 crashed hosts is significant but only
+        // 0.9 % of the ring; 11 is 1.1 %.
+        let (rollout, hosts) = fleet(1000, 10_000);
+        for (k, want) in [(9, Verdict::Proceed), (11, Verdict::Halt)] {
+            let events: Vec<CrashEvent> = (0..k)
+                .map(|i| crash(&format!("c{i}"), T0 + H, "new"))
+                .collect();
+            let report = decide(&rollout, &hosts, &events, now, &opts);
+            assert_eq!(report.verdict, want, "{k}: {}", report.explanation);
+            let all: Vec<&Reason> = report.reasons.iter().chain(&report.observed).collect();
+            assert!(all[0].p_adjusted < 1e-6, "{k}: {}", all[0].p_adjusted);
+        }
+        // A 5-host ring: one crash against 0 of 1,005 (the 5 hosts before + 1,000 without the
+        // change) halts at once, below --min-hosts.
+        // SciPy: fisher_exact([[1, 4], [0, 1005]], alternative='greater') -> 0.0049504950495049506
+        let (rollout, hosts) = fleet(5, 1000);
+        let report = decide(
+            &rollout,
+            &hosts,
+            &[crash("c0", T0 + H, "new")],
+            T0 + H,
+            &opts,
+        );
+        assert_eq!(report.verdict, Verdict::Halt, "{}", report.explanation);
+        assert!((report.reasons[0].p_value - 0.0049504950495049506).abs() < 1e-12);
+        assert!(report.explanation.starts_with(
+            "Halt: cluster new (new.sys, AV_new!f) crashed 1 of 5 hosts of ring canary"
+        ));
+    }
+
+    #[test]
+    fn proceed_needs_enough_hosts_and_soak_halt_does_not() {
+        let (rollout, hosts) = fleet(30, 300);
+        let opts = GateOptions::default();
+        let quiet = decide(&rollout, &hosts, &[], T0 + 5 * H, &opts);
+        assert_eq!(quiet.verdict, Verdict::Proceed, "{}", quiet.explanation);
+        assert_eq!(quiet.verdict.exit_code(), 0);
+        let early = decide(&rollout, &hosts, &[], T0 + 3 * H, &opts);
+        assert_eq!(early.verdict, Verdict::InsufficientData);
+        assert_eq!(early.verdict.exit_code(), 3);
+        assert!(
+            early.explanation.contains("(--min-soak 4h)"),
+            "{}",
+            early.explanation
+        );
+        let few = GateOptions {
+            min_hosts: 31,
+            ..GateOptions::default()
+        };
+        let report = decide(&rollout, &hosts, &[], T0 + 5 * H, &few);
+        assert_eq!(report.verdict, Verdict::InsufficientData);
+        assert!(
+            report.explanation.contains("only 30 host(s)"),
+            "{}",
+            report.explanation
+        );
+        let events: Vec<CrashEvent> = (0..4)
+            .map(|i| crash(&format!("c{i}"), T0 + H, "new"))
+            .collect();
+        let halt = decide(&rollout, &hosts, &events, T0 + 2 * H, &few);
+        assert_eq!(halt.verdict, Verdict::Halt);
+        assert_eq!(halt.verdict.exit_code(), 1);
+        // Before any deployment: nothing to decide on yet.
+        let none = decide(&rollout, &hosts, &[], T0 - H, &opts);
+        assert_eq!(none.verdict, Verdict::InsufficientData);
+        assert_eq!(none.deployed_hosts, 0);
+    }
+
+    #[test]
+    fn default_ring_change_and_unknown_names() {
+        let (mut rollout, hosts) = fleet(3, 3);
+        let fleet_set: HashSet<&str> = hosts.iter().map(String::as_str).collect();
+        let opts = GateOptions::default();
+        // At T0 + 80 h both rings have started: the latest is broad.
+        assert_eq!(
+            plan(&rollout, &fleet_set, T0 + 80 * H, &opts).unwrap().ring,
+            "broad"
+        );
+        assert_eq!(
+            plan(&rollout, &fleet_set, T0 + H, &opts).unwrap().ring,
+            "canary"
+        );
+        let bad_ring = GateOptions {
+            ring: Some("early".into()),
+            ..GateOptions::default()
+        };
+        assert_eq!(
+            plan(&rollout, &fleet_set, T0, &bad_ring)
+                .unwrap_err()
+                .to_string(),
+            "--ring 'early' has no host with change 'drv 2.0' (rings: 'broad', 'canary')"
+        );
+        rollout.deployments[0].change = "other".into();
+        assert_eq!(
+            plan(&rollout, &fleet_set, T0, &opts)
+                .unwrap_err()
+                .to_string(),
+            "rollout.csv has several changes ('other', 'drv 2.0'): pass --change with one of them"
+        );
+    }
+
+    #[test]
+    fn durations_read_back_as_min_soak() {
+        assert_eq!(duration_text(0), "0s");
+        assert_eq!(duration_text(4 * 3600), "4h");
+        assert_eq!(duration_text(93_784), "1d2h3m4s");
+        assert_eq!(
+            crate::fleet::analytics::window::parse_duration(&duration_text(93_784)).unwrap(),
+            93_784
+        );
+    }
+}
