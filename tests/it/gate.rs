@@ -338,17 +338,24 @@ fn clean_change_checked_too_early_or_on_too_few_hosts_is_insufficient_data() {
 #[test]
 fn bad_rollout_files_are_errors_naming_file_line_and_column() {
     let f = fleet();
-    let original = std::fs::read_to_string(&f.rollout).unwrap();
-    let lines: Vec<&str> = original.lines().collect();
-    let write = |name: &str, lines: &[String]| {
+    let original: Vec<String> = std::fs::read_to_string(&f.rollout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    // Writes `lines` as a rollout file; the gate must exit 2 with no verdict and say
+    // `<file>: <expected>` on stderr.
+    let refuses = |name: &str, lines: &[String], expected: &str| {
         let path = f.dir.path().join(name);
         std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-        path
+        let (code, out, err) = gate(&path, &["--change", BAD]);
+        assert_eq!((code, out.as_str()), (2, ""), "{name}: {err}");
+        let want = format!("{}: {expected}", path.display());
+        assert!(err.contains(&want), "{name}: {err}\nwanted: {want}");
     };
-    let owned: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
 
     // No version column.
-    let dropped: Vec<String> = owned
+    let dropped: Vec<String> = original
         .iter()
         .map(|l| {
             let mut f: Vec<&str> = l.split(',').collect();
@@ -356,45 +363,30 @@ fn bad_rollout_files_are_errors_naming_file_line_and_column() {
             f.join(",")
         })
         .collect();
-    let path = write("no-version.csv", &dropped);
-    let (code, out, err) = gate(&path, &["--change", BAD]);
-    assert_eq!((code, out.as_str()), (2, ""), "{err}");
-    assert!(
-        err.contains(&format!(
-            "{}: line 1: missing column(s) version",
-            path.display()
-        )),
-        "{err}"
+    refuses(
+        "no-version.csv",
+        &dropped,
+        "line 1: missing column(s) version",
     );
 
     // An unparseable time on line 5.
-    let mut bad_time = owned.clone();
+    let mut bad_time = original.clone();
     let f4: Vec<&str> = bad_time[4].split(',').collect();
     bad_time[4] = format!("{},{},{},{},19/07/2024 04:09", f4[0], f4[1], f4[2], f4[3]);
-    let path = write("bad-time.csv", &bad_time);
-    let (code, out, err) = gate(&path, &["--change", BAD]);
-    assert_eq!((code, out.as_str()), (2, ""), "{err}");
-    assert!(
-        err.contains(&format!(
-            "{}: line 5, column 'deployed_at': '19/07/2024 04:09' is not an RFC 3339 time",
-            path.display()
-        )),
-        "{err}"
+    refuses(
+        "bad-time.csv",
+        &bad_time,
+        "line 5, column 'deployed_at': '19/07/2024 04:09' is not an RFC 3339 time",
     );
 
     // A host the inventory does not know, on line 7.
-    let mut unknown = owned.clone();
+    let mut unknown = original.clone();
     let rest = unknown[6].split_once(',').unwrap().1.to_string();
     unknown[6] = format!("XYZ-WS-9999,{rest}");
-    let path = write("unknown-host.csv", &unknown);
-    let (code, out, err) = gate(&path, &["--change", BAD]);
-    assert_eq!((code, out.as_str()), (2, ""), "{err}");
-    assert!(
-        err.contains(&format!(
-            "{}: line 7, column 'host': host 'XYZ-WS-9999' is not in the store's inventory",
-            path.display()
-        )),
-        "{err}"
+    refuses(
+        "unknown-host.csv",
+        &unknown,
+        "line 7, column 'host': host 'XYZ-WS-9999' is not in the store's inventory",
     );
 
     // Two changes and no --change; an unknown ring.
