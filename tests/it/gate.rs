@@ -191,6 +191,32 @@ fn bad_change_halts_at_the_canary_ring() {
 
     let (code, j) = gate_json(&["--change", BAD, "--now", now_text]);
     assert_eq!(code, 1, "{j}");
+    // The documented JSON names.
+    for key in [
+        "verdict",
+        "ring",
+        "change",
+        "deployed_hosts",
+        "soak",
+        "reasons",
+    ] {
+        assert!(j.get(key).is_some(), "no {key}: {j}");
+    }
+    for key in [
+        "cluster",
+        "driver",
+        "bucket_id",
+        "hosts_after",
+        "hosts_baseline",
+        "rate_after",
+        "rate_baseline",
+        "p_value",
+    ] {
+        assert!(
+            j["reasons"][0].get(key).is_some(),
+            "no reasons[].{key}: {j}"
+        );
+    }
     assert_eq!(j["verdict"], "halt");
     assert_eq!(j["ring"], "canary", "the latest ring with the change");
     assert_eq!(j["change"], BAD);
