@@ -276,6 +276,16 @@ pub fn plan<'a>(
     })
 }
 
+/// Which comparison group a crash falls in.
+enum Group {
+    /// A ring host, at or after its deployment.
+    After,
+    /// A ring host, in the equal window before its deployment.
+    Before,
+    /// A host without the change, inside the ring's window.
+    Unchanged,
+}
+
 /// The hosts of one cluster in each comparison group.
 #[derive(Default)]
 struct Tally<'a> {
@@ -299,16 +309,16 @@ pub fn evaluate(
     for e in events.iter().filter(|e| e.time_ms <= now) {
         let group = if let Some(&d) = plan.deployed.get(e.host.as_str()) {
             if e.time_ms >= d {
-                Some(0)
+                Some(Group::After)
             } else if e.time_ms >= d.saturating_sub(now.saturating_sub(d)) {
-                Some(1)
+                Some(Group::Before)
             } else {
                 None
             }
         } else if plan.unchanged.contains(e.host.as_str())
             && first_ms.is_some_and(|f| e.time_ms >= f)
         {
-            Some(2)
+            Some(Group::Unchanged)
         } else {
             None
         };
@@ -317,9 +327,9 @@ pub fn evaluate(
         t.driver = e.driver.as_deref();
         t.bucket_id = e.bucket_id.as_str();
         match group {
-            0 => t.after.insert(e.host.as_str()),
-            1 => t.before.insert(e.host.as_str()),
-            _ => t.unchanged.insert(e.host.as_str()),
+            Group::After => t.after.insert(e.host.as_str()),
+            Group::Before => t.before.insert(e.host.as_str()),
+            Group::Unchanged => t.unchanged.insert(e.host.as_str()),
         };
     }
 
