@@ -179,11 +179,19 @@ fn column_positions(path: &Path, header: &[String]) -> Result<[usize; 5], Rollou
     Ok(positions)
 }
 
-/// Builds a deployment from its five text fields, checking each.
+/// The `deployed_at` of a record: text to parse, or an instant a typed Parquet column holds
+/// (`None`: a null cell).
+enum DeployedAt<'a> {
+    Text(Option<&'a str>),
+    Typed(Option<i64>),
+}
+
+/// Builds a deployment from its fields, checking each.
 fn deployment(
     path: &Path,
     location: Location,
-    fields: [Option<&str>; 5],
+    fields: [Option<&str>; 4],
+    deployed_at: DeployedAt<'_>,
 ) -> Result<Deployment, RolloutError> {
     let bad = |column: &'static str, problem: String| RolloutError::BadValue {
         path: path.to_path_buf(),
@@ -191,7 +199,7 @@ fn deployment(
         column,
         problem,
     };
-    let mut text = [""; 5];
+    let mut text = [""; 4];
     for (k, field) in fields.iter().enumerate() {
         let value = field.map(str::trim).unwrap_or("");
         // The version may be blank (a change without versions); the rest may not.
@@ -200,17 +208,26 @@ fn deployment(
         }
         text[k] = value;
     }
-    let deployed_ms = chrono::DateTime::parse_from_rfc3339(text[4])
-        .map_err(|e| {
-            bad(
-                "deployed_at",
-                format!(
-                    "'{}' is not an RFC 3339 time with an offset, e.g. 2024-07-19T04:09:00Z ({e})",
-                    text[4]
-                ),
-            )
-        })?
-        .timestamp_millis();
+    let deployed_ms = match deployed_at {
+        DeployedAt::Typed(Some(ms)) => ms,
+        DeployedAt::Typed(None) => return Err(bad("deployed_at", "empty".into())),
+        DeployedAt::Text(field) => {
+            let value = field.map(str::trim).unwrap_or("");
+            if value.is_empty() {
+                return Err(bad("deployed_at", "empty".into()));
+            }
+            chrono::DateTime::parse_from_rfc3339(value)
+                .map_err(|e| {
+                    bad(
+                        "deployed_at",
+                        format!(
+                            "'{value}' is not an RFC 3339 time with an offset, e.g. 2024-07-19T04:09:00Z ({e})"
+                        ),
+                    )
+                })?
+                .timestamp_millis()
+        }
+    };
     Ok(Deployment {
         host: text[0].to_string(),
         ring: text[1].to_string(),
@@ -347,8 +364,13 @@ fn read_csv(path: &Path, bytes: &[u8]) -> Result<Vec<Deployment>, RolloutError> 
                 ),
             });
         }
-        let fields = positions.map(|p| record.fields.get(p).map(String::as_str));
-        out.push(deployment(path, location, fields)?);
+        let field = |k: usize| record.fields.get(positions[k]).map(String::as_str);
+        out.push(deployment(
+            path,
+            location,
+            [field(0), field(1), field(2), field(3)],
+            DeployedAt::Text(field(4)),
+        )?);
     }
     Ok(out)
 }
@@ -406,23 +428,17 @@ fn read_parquet(path: &Path) -> Result<Vec<Deployment>, RolloutError> {
         for (k, column) in text.iter().enumerate() {
             fields[k] = column.get(i);
         }
-        match &typed_times {
-            Some(times) => {
-                let Some(ms) = times.get(i).copied().flatten() else {
-                    return Err(RolloutError::BadValue {
-                        path: path.to_path_buf(),
-                        location,
-                        column: "deployed_at",
-                        problem: "empty".into(),
-                    });
-                };
-                fields[4] = Some("1970-01-01T00:00:00Z");
-                let mut d = deployment(path, location, fields)?;
-                d.deployed_ms = ms;
-                out.push(d);
-            }
-            None => out.push(deployment(path, location, fields)?),
-        }
+        let deployed_at = match &typed_times {
+            Some(times) => DeployedAt::Typed(times.get(i).copied().flatten()),
+            None => DeployedAt::Text(fields[4]),
+        };
+        let [host, ring, change, version, _] = fields;
+        out.push(deployment(
+            path,
+            location,
+            [host, ring, change, version],
+            deployed_at,
+        )?);
     }
     Ok(out)
 }
