@@ -4,6 +4,7 @@ mod common;
 
 mod analytics;
 mod bugcheck;
+mod fault_context;
 mod hostile;
 mod independent_writer;
 mod inspect_cli;
