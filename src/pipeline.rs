@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use crate::dump::kernel::KernelDump;
 use crate::dump::{content_id, fault_context, kernel_report, sniff, DumpError, DumpFile, DumpKind};
-use crate::record::CrashReport;
 use crate::record::parse_hex;
+use crate::record::CrashReport;
 use crate::stack::{
     symbolize_kernel_address, walk_kernel_stack, KernelStackInput, DEFAULT_MAX_FRAMES,
 };

@@ -161,7 +161,9 @@ fn context_record_at(memory: &dyn MemoryRead, clues: &Clues, va: u64) -> Option<
         Arch::Other(_) => return None,
     };
     let context = parse_context(memory.read_bytes(va, size)?, clues.arch)?;
-    let ip_ok = clues.fault_ip.map_or(context.ip != 0, |ip| ip == context.ip);
+    let ip_ok = clues
+        .fault_ip
+        .map_or(context.ip != 0, |ip| ip == context.ip);
     (ip_ok && in_stack(clues.stack, context.sp)).then_some(FaultContext {
         at_fault: clues.fault_ip.is_some(),
         context,
