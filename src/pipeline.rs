@@ -57,7 +57,33 @@ impl Pipeline {
 
     /// `process_bytes` when the caller already computed `content_id(bytes)` (scan hashes
     /// every file first to skip stored ones; hashing twice was 5 % of a scan's CPU).
+    ///
+    /// This is the one panic boundary of the per-file pipeline: a reader bug becomes
+    /// `DumpError::Internal` for this file (the panic message still goes to stderr through the
+    /// panic hook), so a batch goes on and `inspect` and `scan` say the same thing.
     pub fn process_bytes_with_id(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        id: String,
+    ) -> Result<CrashReport, DumpError> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.process_unguarded(path, bytes, id)
+        }))
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(DumpError::Internal {
+                path: path.to_path_buf(),
+                what,
+            })
+        })
+    }
+
+    fn process_unguarded(
         &self,
         path: &Path,
         bytes: &[u8],
