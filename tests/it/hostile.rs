@@ -364,3 +364,26 @@ fn simulated_dumps_flipped_and_cut_never_panic() {
         }
     }
 }
+
+/// A dump truncated on disk by another process (a copy restarted over it) after it was
+/// opened: the bytes already read stay valid. With a memory map, touching the lost pages
+/// would kill the whole process with SIGBUS.
+#[test]
+fn dump_truncated_on_disk_after_open_does_not_kill_the_process() {
+    let (name, original) = simulated_kernel_dumps().remove(0);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("being-copied.dmp");
+    std::fs::write(&path, &original).unwrap();
+    let file = blastradius::dump::DumpFile::open(&path).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0x100)
+        .unwrap();
+    let r = Pipeline::default()
+        .process_bytes(&path, file.bytes())
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let whole = Pipeline::default().process_bytes(&path, &original).unwrap();
+    assert_eq!(r, whole);
+}
