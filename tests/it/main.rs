@@ -7,6 +7,7 @@ mod bugcheck;
 mod fault_context;
 mod hostile;
 mod independent_writer;
+mod inspect_snapshots;
 mod inspect_cli;
 mod kernel_samples;
 mod minidump_samples;
