@@ -13,6 +13,7 @@ mod kernel_samples;
 mod minidump_samples;
 mod scan;
 mod simulate;
+mod simulate_layout;
 mod stack;
 mod symbols;
 mod triage_rules;
