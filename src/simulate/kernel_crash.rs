@@ -17,6 +17,7 @@
 //!   CONTEXT at P3/P4; ARM64 page faults keep it in the header too (no real ARM64 trap frame
 //!   to copy the layout from).
 
+use crate::dump::fault_context::{X64_TRAP_FRAME_SIZE, X86_TRAP_FRAME_KERNEL_SIZE};
 use crate::dump::{Arch, CpuContext};
 
 use super::cause::{self, Cause};
@@ -200,9 +201,6 @@ const X64_CAPTURE_SLACK: u64 = 8;
 /// Offset of KiPageFault's trap frame from TopOfStack on the real Windows 10 19041 0x50 dumps
 /// (KeBugCheckEx <- MmAccessFault <- KiPageFault), both at 0x2a8.
 const X64_PAGE_FAULT_TRAP: u64 = 0x2a8;
-const X64_TRAP_FRAME_SIZE: u64 = 0x190;
-/// For a kernel-mode fault the x86 CPU pushes no ESP/SS: the trap frame ends at HardwareEsp.
-const X86_TRAP_FRAME_KERNEL_SIZE: u64 = 0x74;
 
 /// The page-fault error code KiPageFault saves (bit 1 write, bit 4 instruction fetch).
 fn page_fault_error_code(cause: Cause) -> u64 {

@@ -237,28 +237,15 @@ proptest! {
 /// `sample-dumps/` (written by the in-repo simulator), so these tests never depend on
 /// `../shared`.
 fn simulated_kernel_dumps() -> Vec<(String, Vec<u8>)> {
-    let root = crate::common::project_root().join("sample-dumps/dumps");
     let mut seen = std::collections::BTreeSet::new();
     let mut out = Vec::new();
-    let mut hosts: Vec<_> = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    hosts.sort();
-    for host in hosts {
-        let mut files: Vec<_> = std::fs::read_dir(&host)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.sort();
-        for file in files {
-            let bytes = std::fs::read(&file).unwrap();
-            let Ok(dump) = KernelDump::parse(&file, &bytes) else {
-                continue; // a user-mode minidump
-            };
-            if seen.insert((dump.header.machine_type, dump.header.bugcheck_code)) {
-                out.push((file.display().to_string(), bytes));
-            }
+    for file in crate::common::simulated_fleet_files() {
+        let bytes = std::fs::read(&file).unwrap();
+        let Ok(dump) = KernelDump::parse(&file, &bytes) else {
+            continue; // a user-mode minidump
+        };
+        if seen.insert((dump.header.machine_type, dump.header.bugcheck_code)) {
+            out.push((file.display().to_string(), bytes));
         }
     }
     out

@@ -10,7 +10,7 @@ use blastradius::dump::fault_context::{recover, ContextSource};
 use blastradius::dump::kernel::KernelDump;
 use blastradius::dump::kernel_report::parameter_fault_ip;
 
-use crate::common::{project_root, sample};
+use crate::common::{sample, simulated_fleet_files};
 
 /// Where things are in one dump, relative to its captured stack.
 #[derive(Debug, PartialEq, Eq)]
@@ -58,28 +58,14 @@ fn layout(path: &Path) -> Layout {
 /// The first committed simulated dump (sample-dumps/, written by the simulator) of this
 /// bugcheck and machine type.
 fn simulated(code: u32, machine: u32) -> PathBuf {
-    let root = project_root().join("sample-dumps/dumps");
-    let mut hosts: Vec<_> = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    hosts.sort();
-    for host in hosts {
-        let mut files: Vec<_> = std::fs::read_dir(&host)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.sort();
-        for file in files {
-            let bytes = std::fs::read(&file).unwrap();
-            if let Ok(d) = KernelDump::parse(&file, &bytes) {
-                if d.header.bugcheck_code == code && d.header.machine_type == machine {
-                    return file;
-                }
-            }
-        }
-    }
-    panic!("no simulated {code:#x} dump for machine {machine:#x}")
+    simulated_fleet_files()
+        .into_iter()
+        .find(|file| {
+            let bytes = std::fs::read(file).unwrap();
+            KernelDump::parse(file, &bytes)
+                .is_ok_and(|d| d.header.bugcheck_code == code && d.header.machine_type == machine)
+        })
+        .unwrap_or_else(|| panic!("no simulated {code:#x} dump for machine {machine:#x}"))
 }
 
 #[test]
