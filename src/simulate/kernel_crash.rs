@@ -458,9 +458,11 @@ pub fn kernel_crash(
             gprs[8] = index; // R8
             gprs[0] = 0;
             // SYSTEM_THREAD_EXCEPTION_NOT_HANDLED: P1 the status (sign-extended), P2 the
-            // faulting IP, P3/P4 the exception and context records, below SP on this stack.
-            let exception_record = low + 0x40;
-            let context_record = exception_record + 0xa0;
+            // faulting IP, P3/P4 the exception and context records, below SP on this stack,
+            // in the order of the real 0x7E sample: the (16-aligned) CONTEXT lower, the
+            // EXCEPTION_RECORD above it, both below the faulting RSP.
+            let context_record = low + 0x40;
+            let exception_record = context_record + 0x4d0;
             parameters = [0xffff_ffff_c000_0005, ip, exception_record, context_record];
             fault_address = ip;
             let mut record = Vec::with_capacity(0x98);

@@ -578,7 +578,7 @@ fn sim_config(
     }
 }
 
-fn write_fleet(
+pub(crate) fn write_fleet(
     dir: &std::path::Path,
     scenarios: &[Scenario],
     hosts: usize,

@@ -132,3 +132,70 @@ fn simulated_x86_page_faults_leave_a_kernel_mode_trap_frame() {
         assert_eq!(f.context.sp, address + 0x74);
     }
 }
+
+/// Where a 0x7E dump keeps its records, relative to the captured stack.
+#[derive(Debug, PartialEq, Eq)]
+struct ExceptionLayout {
+    /// The header context is the faulting one (IP = P2), as on the real 0x7E sample.
+    header_ip_is_fault: bool,
+    /// The header exception is still the breakpoint at KeBugCheckEx, not at the header IP.
+    breakpoint_in_kernel: bool,
+    /// TopOfStack < CONTEXT (P4) < EXCEPTION_RECORD (P3) < faulting RSP.
+    records_in_order_below_sp: bool,
+    context_mod_16: u64,
+    /// The reader takes the CONTEXT at P4.
+    recovered_from_p4: bool,
+}
+
+fn exception_layout(bytes: &[u8], path: &Path) -> ExceptionLayout {
+    let dump = KernelDump::parse(path, bytes).unwrap();
+    let p = dump.header.bugcheck_parameters;
+    let top = dump.stack_range().unwrap().0;
+    let header = dump.context.clone().unwrap();
+    let exception = dump.header.exception.as_ref().unwrap();
+    let fault = recover(&dump, bytes, parameter_fault_ip(&dump)).unwrap();
+    ExceptionLayout {
+        header_ip_is_fault: header.ip == p[1],
+        breakpoint_in_kernel: exception.code == 0x8000_0003
+            && dump.drivers()[0].contains(exception.address),
+        records_in_order_below_sp: top < p[3] && p[3] < p[2] && p[2] < header.sp,
+        context_mod_16: p[3] % 16,
+        recovered_from_p4: fault.source == ContextSource::ContextRecord { address: p[3] },
+    }
+}
+
+#[test]
+fn simulated_0x7e_keeps_the_real_record_layout() {
+    // The staged-rollout scenario is the one whose acmeflt.sys update raises 0x7E.
+    let dir = tempfile::tempdir().unwrap();
+    let truth = crate::simulate::write_fleet(
+        dir.path(),
+        &[blastradius::simulate::Scenario::StagedRollout],
+        60,
+        7,
+        50,
+    );
+    let sim = truth
+        .dumps
+        .iter()
+        .filter(|d| d.bugcheck_code.as_deref() == Some("0x7E"))
+        .find_map(|d| {
+            let path = dir.path().join(&d.path);
+            let bytes = std::fs::read(&path).unwrap();
+            let dump = KernelDump::parse(&path, &bytes).unwrap();
+            (dump.header.machine_type == 0x8664).then(|| exception_layout(&bytes, &path))
+        })
+        .expect("a simulated x64 0x7E");
+    let expected = ExceptionLayout {
+        header_ip_is_fault: true,
+        breakpoint_in_kernel: true,
+        records_in_order_below_sp: true,
+        context_mod_16: 0,
+        recovered_from_p4: true,
+    };
+    assert_eq!(sim, expected);
+    if let Some(real) = sample("kernel/win10-x64-0x7E-amdppm.dmp") {
+        let bytes = std::fs::read(&real).unwrap();
+        assert_eq!(exception_layout(&bytes, &real), expected);
+    }
+}
