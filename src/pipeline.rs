@@ -4,9 +4,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::dump::kernel::KernelDump;
-use crate::dump::{content_id, kernel_report, sniff, DumpError, DumpFile, DumpKind};
+use crate::dump::{content_id, fault_context, kernel_report, sniff, DumpError, DumpFile, DumpKind};
+use crate::record::parse_hex;
 use crate::record::CrashReport;
-use crate::stack::{walk_kernel_stack, KernelStackInput, DEFAULT_MAX_FRAMES};
+use crate::stack::{
+    symbolize_kernel_address, walk_kernel_stack, KernelStackInput, DEFAULT_MAX_FRAMES,
+};
 use crate::symbols::SymbolCache;
 use crate::triage::{self, Rules};
 
@@ -54,7 +57,33 @@ impl Pipeline {
 
     /// `process_bytes` when the caller already computed `content_id(bytes)` (scan hashes
     /// every file first to skip stored ones; hashing twice was 5 % of a scan's CPU).
+    ///
+    /// This is the one panic boundary of the per-file pipeline: a reader bug becomes
+    /// `DumpError::Internal` for this file (the panic message still goes to stderr through the
+    /// panic hook), so a batch goes on and `inspect` and `scan` say the same thing.
     pub fn process_bytes_with_id(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        id: String,
+    ) -> Result<CrashReport, DumpError> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.process_unguarded(path, bytes, id)
+        }))
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(DumpError::Internal {
+                path: path.to_path_buf(),
+                what,
+            })
+        })
+    }
+
+    fn process_unguarded(
         &self,
         path: &Path,
         bytes: &[u8],
@@ -80,20 +109,36 @@ impl Pipeline {
     fn kernel(&self, path: &Path, bytes: &[u8], id: String) -> Result<CrashReport, DumpError> {
         let dump = KernelDump::parse(path, bytes)?;
         let mut report = kernel_report::build_report(path, bytes, &dump, id);
-        let (Some(context), Some(stack_range)) = (
-            kernel_report::fault_context(&dump, bytes),
+        let memory = dump.memory(bytes);
+        // The fault's own symbol comes from its address, whether or not a frame holds it.
+        if let Some(address) = report.fault.address.as_deref().and_then(parse_hex) {
+            report.fault.symbol =
+                symbolize_kernel_address(dump.drivers(), &memory, &self.symbols, address);
+        }
+        let fault_ip = kernel_report::parameter_fault_ip(&dump);
+        let (Some(fault), Some(stack_range)) = (
+            fault_context::recover(&dump, bytes, fault_ip),
             dump.stack_range(),
         ) else {
             return Ok(report);
         };
-        let memory = dump.memory(bytes);
+        let context = &fault.context;
+        let mut max_frames = self.max_frames;
+        if fault.at_fault && (context.sp < stack_range.0 || context.sp >= stack_range.1) {
+            // What the captured stack holds are not this frame's callers.
+            max_frames = max_frames.min(1);
+            report.warnings.push(format!(
+                "the faulting context's stack ({:#x}) is not in the captured stack [{:#x}, {:#x}): only the faulting frame is known",
+                context.sp, stack_range.0, stack_range.1
+            ));
+        }
         let input = KernelStackInput {
-            context: &context,
+            context,
             memory: &memory,
             stack_range,
             modules: dump.drivers(),
         };
-        report.stack = walk_kernel_stack(&input, &self.symbols, self.max_frames);
+        report.stack = walk_kernel_stack(&input, &self.symbols, max_frames);
         fill_fault_symbol(&mut report);
         Ok(report)
     }
@@ -113,11 +158,15 @@ impl Pipeline {
     }
 }
 
-/// Copies the symbol of the frame at the faulting address into `fault.symbol`.
+/// Copies the symbol of the frame at the faulting address into `fault.symbol`, unless the
+/// address itself was already symbolized.
 fn fill_fault_symbol(report: &mut CrashReport) {
     let Some(address) = report.fault.address.as_ref() else {
         return;
     };
+    if report.fault.symbol.is_some() {
+        return;
+    }
     if let Some(f) = report.stack.iter().find(|f| &f.address == address) {
         if let Some(func) = &f.function {
             report.fault.symbol = Some(match &f.function_offset {

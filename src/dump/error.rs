@@ -16,6 +16,10 @@ pub enum DumpError {
     NotADump { path: PathBuf },
     #[error("{path}: {problem}")]
     Malformed { path: PathBuf, problem: String },
+    /// A reader bug (a panic) caught at the per-file boundary: it costs this file, not the
+    /// batch, and `inspect` and `scan` report it the same way.
+    #[error("{path}: internal error while reading (please report): {what}")]
+    Internal { path: PathBuf, what: String },
 }
 
 impl DumpError {

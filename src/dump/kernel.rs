@@ -78,6 +78,14 @@ impl KernelDump {
         let triage = match header.dump_type {
             DumpType::Triage => parse_triage(bytes, &header, &mut warnings),
             other => {
+                // RequiredDumpSpace is the full size of these dumps (a triage dump's is larger
+                // than the file on Windows 10, so it is not used there; SizeOfDump is).
+                if let Some(required) = header.required_dump_space {
+                    if let Some(w) = truncation_warning("RequiredDumpSpace", required, bytes.len())
+                    {
+                        warnings.push(w);
+                    }
+                }
                 warnings.push(format!(
                     "{}: only the header is read (bugcheck, crash time, OS build, context); the driver list and stack are not",
                     dump_type_words(other)
@@ -122,6 +130,37 @@ impl KernelDump {
     }
 }
 
+/// "truncated: ..." when the header's `field` says the dump is larger than the file.
+fn truncation_warning(field: &str, expected: u64, file_len: usize) -> Option<String> {
+    let have = u64::try_from(file_len).ok()?;
+    let missing = expected.checked_sub(have).filter(|&m| m > 0)?;
+    Some(format!(
+        "truncated: the header's {field} says the dump is {expected} bytes ({}), the file has {have} ({}): {missing} bytes ({}) missing",
+        size_words(expected),
+        size_words(have),
+        size_words(missing),
+    ))
+}
+
+/// A byte count as people read it (`16 KiB`, `2.0 GiB`).
+fn size_words(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if value.fract() == 0.0 {
+        format!("{value:.0} {}", UNITS[unit])
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
 fn dump_type_words(t: DumpType) -> String {
     match t {
         DumpType::Full => "complete memory dump (DumpType 1)".into(),
@@ -158,12 +197,8 @@ fn parse_triage(
             t.valid_offset
         ));
     }
-    if (t.size_of_dump as usize) > bytes.len() {
-        warnings.push(format!(
-            "SizeOfDump {:#x} is past the end of the file ({:#x} bytes)",
-            t.size_of_dump,
-            bytes.len()
-        ));
+    if let Some(w) = truncation_warning("SizeOfDump", u64::from(t.size_of_dump), bytes.len()) {
+        warnings.push(w);
     }
     let fields = header.minidump_fields.unwrap_or(u32::MAX);
     let has = |bit: u32| fields & bit != 0;

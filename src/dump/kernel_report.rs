@@ -7,7 +7,8 @@ use std::path::Path;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::dump::bugcheck;
-use crate::dump::kernel::{parse_context, DumpType, KernelDump, AMD64_CONTEXT_SIZE};
+use crate::dump::fault_context;
+use crate::dump::kernel::{DumpType, KernelDump};
 use crate::dump::memory::MemoryRead;
 use crate::dump::modules::module_at;
 use crate::dump::os_version::{product_type_name, release_name};
@@ -66,32 +67,19 @@ fn address_mask(arch: Arch) -> u64 {
     }
 }
 
-/// The register state at the fault, which is where a stack walk should start.
-///
-/// For 0x7E (P4) and 0x3B (P3) the bugcheck points at the original CONTEXT, which lies in the
-/// captured stack (KERNEL-DUMP-FORMAT §8): that is the faulting context. Otherwise the
-/// header's context record is used (faulting for exception bugchecks, KeBugCheckEx's for
-/// others — the walk then passes through the bugcheck machinery, which blame skips).
-pub fn fault_context(dump: &KernelDump, bytes: &[u8]) -> Option<CpuContext> {
+/// The faulting instruction address the bugcheck parameters name (masked to the arch), if any.
+pub fn parameter_fault_ip(dump: &KernelDump) -> Option<u64> {
     let h = &dump.header;
-    let base = h.bugcheck_code & !0x1000_0000;
-    let ctx_va = match base {
-        0x7E => Some(h.bugcheck_parameters[3]),
-        0x3B => Some(h.bugcheck_parameters[2]),
-        _ => None,
-    };
-    if let (Some(va), Arch::Amd64) = (ctx_va, h.arch) {
-        let mem = dump.memory(bytes);
-        if let Some(ctx) = mem
-            .read_bytes(va, AMD64_CONTEXT_SIZE)
-            .and_then(|b| parse_context(b, h.arch))
-        {
-            if ctx.ip != 0 && ctx.sp != 0 {
-                return Some(ctx);
-            }
-        }
-    }
-    dump.context.clone()
+    bugcheck::fault_ip(h.bugcheck_code, &h.bugcheck_parameters)
+        .map(|a| a & address_mask(h.arch))
+        .filter(|&a| a != 0)
+}
+
+/// The register state at the fault, which is where a stack walk should start: the trap frame
+/// or CONTEXT record the bugcheck left on the captured stack when one validates, else the
+/// header's context record (see `fault_context`).
+pub fn fault_context(dump: &KernelDump, bytes: &[u8]) -> Option<CpuContext> {
+    fault_context::recover(dump, bytes, parameter_fault_ip(dump)).map(|f| f.context)
 }
 
 /// For exception bugchecks (0x1E, 0x7E, 0x8E, 0x3B and `_M`), the exception the parameters
@@ -122,13 +110,15 @@ fn recovered_exception(
         0x7E if h.arch == Arch::Amd64 => {
             let mem = dump.memory(bytes);
             // EXCEPTION_RECORD64: Code at +0, Address at +0x10, NumberParameters +0x18, Information +0x20.
+            // P3 is untrusted: near 2^64 the field addresses would wrap.
+            let at = |off: u64| p[2].checked_add(off);
             match (
                 mem.read_u32(p[2]),
-                mem.read_u64(p[2] + 0x10),
-                mem.read_u32(p[2] + 0x18),
+                at(0x10).and_then(|a| mem.read_u64(a)),
+                at(0x18).and_then(|a| mem.read_u32(a)),
             ) {
                 (Some(c), Some(a), Some(n)) if c == code && a & mask == p[1] & mask && n >= 2 => {
-                    Some([mem.read_u64(p[2] + 0x20)?, mem.read_u64(p[2] + 0x28)?])
+                    Some([mem.read_u64(at(0x20)?)?, mem.read_u64(at(0x28)?)?])
                 }
                 _ => None,
             }
@@ -174,11 +164,11 @@ pub fn build_report(path: &Path, bytes: &[u8], dump: &KernelDump, dump_id: Strin
         parameters: params.iter().map(|&p| hex(p)).collect(),
     };
 
-    let context = fault_context(dump, bytes);
-    let fault_ip = bugcheck::fault_ip(h.bugcheck_code, &params)
-        .map(|a| a & mask)
-        .filter(|&a| a != 0)
-        .or_else(|| context.as_ref().map(|c| c.ip & mask).filter(|&a| a != 0));
+    let fault_ip = parameter_fault_ip(dump).or_else(|| {
+        fault_context(dump, bytes)
+            .map(|c| c.ip & mask)
+            .filter(|&a| a != 0)
+    });
     let mut access =
         bugcheck::access(h.bugcheck_code, &params, Some(h.build), h.arch).map(|a| a.as_str());
     let mut referenced = bugcheck::referenced_address(h.bugcheck_code, &params).map(|a| a & mask);

@@ -3,6 +3,7 @@
 
 pub mod bugcheck;
 pub mod error;
+pub mod fault_context;
 pub mod kernel;
 pub mod kernel_report;
 pub mod memory;

@@ -1,16 +1,26 @@
 //! Opening dump files and reading little-endian fields out of them with bounds checks.
 //!
-//! Files are memory-mapped so that parsing a triage dump touches only the pages it reads
-//! (header, driver list, strings, stack), not the whole file. Every read here returns `None`
-//! past the end instead of panicking: offsets come from untrusted dumps.
+//! Dump files up to `READ_LIMIT` (every small-memory dump, most minidumps) are read into
+//! memory with ordinary reads: a file that another process truncates or rewrites while it is
+//! being read (a dump being copied into the share while `scan` runs) then gives a short,
+//! damaged dump that is salvaged or quarantined, never a SIGBUS that kills the process, as a
+//! memory map would. Larger files (complete kernel dumps, full-memory minidumps) are mapped,
+//! because only their headers are read. Every read here returns `None` past the end instead of
+//! panicking: offsets come from untrusted dumps.
 
 use std::fs::File;
+use std::io::Read;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
 use super::DumpError;
+
+/// Files up to this size are read, not mapped: 64 MiB covers every small-memory dump (a few
+/// MiB at most) and typical user-mode minidumps; the copy costs a read of the file, which a
+/// parse touches most of anyway.
+pub const READ_LIMIT: u64 = 64 * 1024 * 1024;
 
 /// The bytes of one dump file: mapped when the file is non-empty, owned otherwise.
 pub struct DumpFile {
@@ -34,9 +44,7 @@ impl Deref for DumpBytes {
 }
 
 impl DumpFile {
-    /// Maps `path` read-only. (A file truncated by another process while mapped would fault;
-    /// dump folders are written once by Windows and copied whole, so mapping is the right
-    /// trade for reading only the pages a parse needs.)
+    /// Reads `path` (files up to `READ_LIMIT`) or maps it read-only (larger ones).
     pub fn open(path: &Path) -> Result<DumpFile, DumpError> {
         let io = |source| DumpError::Io {
             path: path.to_path_buf(),
@@ -44,10 +52,16 @@ impl DumpFile {
         };
         let file = File::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
-        let bytes = if len == 0 {
-            DumpBytes::Owned(Vec::new())
+        let bytes = if len <= READ_LIMIT {
+            // Read what is there now; a file growing or shrinking meanwhile gives what was
+            // read, which the parsers treat as any other truncated dump.
+            let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+            file.take(READ_LIMIT).read_to_end(&mut bytes).map_err(io)?;
+            DumpBytes::Owned(bytes)
         } else {
-            // SAFETY: read-only private mapping; see the note above about concurrent truncation.
+            // SAFETY: read-only private mapping. A file truncated by another process while it
+            // is mapped would fault (SIGBUS); only files above READ_LIMIT are mapped, and of
+            // those only the header pages are read.
             DumpBytes::Mapped(unsafe { Mmap::map(&file) }.map_err(io)?)
         };
         Ok(DumpFile {

@@ -9,10 +9,15 @@
 //!   `symbols-cache/`: their frames are laid out exactly as their prologues make them) or by
 //!   scanning for return addresses; filler values are never inside a module image.
 //! - x86 and ARM64: an EBP / FP frame-record chain links every frame.
-//! - Exception-type bugchecks (0x50, 0xD1, 0x7E) put the faulting context in the header, with
-//!   the KeBugCheckEx path below it; the others (0x116, 0x133, 0x1A, 0x124, 0x1C8) the
-//!   KeBugCheckEx context itself (KERNEL-DUMP-FORMAT.md §8).
+//! - The header context is KeBugCheckEx's frame at TopOfStack, as on real Windows 10 dumps
+//!   (KERNEL-DUMP-FORMAT.md §8). Page faults (0x50, 0xD1) on x64 and x86 leave KiPageFault's
+//!   KTRAP_FRAME on the captured stack (x64: 0x2a8 above TopOfStack, as on the real 0x50
+//!   dumps), which is where a reader finds the faulting context. 0x7E keeps the faulting
+//!   context in the header, as the real 0x7E sample does, with its EXCEPTION_RECORD and
+//!   CONTEXT at P3/P4; ARM64 page faults keep it in the header too (no real ARM64 trap frame
+//!   to copy the layout from).
 
+use crate::dump::fault_context::{X64_TRAP_FRAME_SIZE, X86_TRAP_FRAME_KERNEL_SIZE};
 use crate::dump::{Arch, CpuContext};
 
 use super::cause::{self, Cause};
@@ -190,6 +195,69 @@ fn resolve(machine: &Machine, site: &Site) -> Option<(u64, String)> {
     ))
 }
 
+/// x64 captures start 8 bytes below the 16-aligned `low`, at KeBugCheckEx's RSP (8 mod 16
+/// on every real Windows 10 x64 dump).
+const X64_CAPTURE_SLACK: u64 = 8;
+/// Offset of KiPageFault's trap frame from TopOfStack on the real Windows 10 19041 0x50 dumps
+/// (KeBugCheckEx <- MmAccessFault <- KiPageFault), both at 0x2a8.
+const X64_PAGE_FAULT_TRAP: u64 = 0x2a8;
+
+/// The page-fault error code KiPageFault saves (bit 1 write, bit 4 instruction fetch).
+fn page_fault_error_code(cause: Cause) -> u64 {
+    match cause {
+        Cause::NetFilterWrite => 0x2,
+        _ => 0,
+    }
+}
+
+/// An x64 KTRAP_FRAME (0x190 bytes) as KiPageFault saves it for a kernel-mode fault.
+fn x64_trap_frame(rip: u64, rsp: u64, gprs: &[u64; 16], fault_va: u64, error: u64) -> Vec<u8> {
+    let mut t = vec![0u8; X64_TRAP_FRAME_SIZE as usize];
+    let mut put = |off: usize, v: u64| t[off..off + 8].copy_from_slice(&v.to_le_bytes());
+    put(0x28, 0x1f80_0000_0100); // PreviousMode 0, PreviousIrql 0, FaultIndicator 1; MxCsr 0x1f80
+    for (off, reg) in [
+        (0x30, 0),
+        (0x38, 1),
+        (0x40, 2),
+        (0x48, 8),
+        (0x50, 9),
+        (0x58, 10),
+        (0x60, 11),
+    ] {
+        put(off, gprs[reg]); // Rax, Rcx, Rdx, R8..R11
+    }
+    put(0xD0, fault_va); // FaultAddress
+    put(0x158, gprs[5]); // Rbp
+    put(0x160, error); // ErrorCode
+    put(0x168, rip);
+    put(0x170, 0x10); // SegCs: kernel
+    put(0x178, 0x0001_0286); // EFlags
+    put(0x180, rsp);
+    put(0x188, 0x18); // SegSs
+    t
+}
+
+/// The part of an x86 KTRAP_FRAME (up to HardwareEsp) saved for a kernel-mode fault.
+fn x86_trap_frame(eip: u64, ebp: u64, gprs: &[u64; 16], error: u64) -> Vec<u8> {
+    let mut t = vec![0u8; X86_TRAP_FRAME_KERNEL_SIZE as usize];
+    let mut put = |off: usize, v: u64| t[off..off + 4].copy_from_slice(&(v as u32).to_le_bytes());
+    put(0x34, 0x23); // SegEs
+    put(0x38, 0x23); // SegDs
+    put(0x3C, gprs[2]); // Edx
+    put(0x40, gprs[1]); // Ecx
+    put(0x44, gprs[0]); // Eax
+    put(0x50, 0x30); // SegFs
+    put(0x54, gprs[7]); // Edi
+    put(0x58, gprs[6]); // Esi
+    put(0x5C, gprs[3]); // Ebx
+    put(0x60, ebp);
+    put(0x64, error); // ErrCode
+    put(0x68, eip);
+    put(0x6C, 0x08); // SegCs: kernel
+    put(0x70, 0x0001_0286); // EFlags
+    t
+}
+
 /// Per-arch offsets of the csagent.sys fault: the x64 one is Microsoft's published
 /// csagent+0xe14ed; the x86 and ARM64 sensors are different builds.
 fn csagent_fault_rva(arch: Arch) -> u32 {
@@ -257,8 +325,24 @@ pub fn kernel_crash(
     let fixtures = catalog::fixtures();
     // Where the scanned callers start above SP (set by causes with exact x64 frames).
     let mut callers_from: Option<u64> = None;
+    // Page faults (0x50, 0xD1) on x64 and x86: Windows writes KeBugCheckEx's frame into the
+    // header and leaves KiPageFault's KTRAP_FRAME on the captured stack (KERNEL-DUMP-FORMAT
+    // §8). ARM64 keeps the faulting context in the header: no real ARM64 page-fault dump shows
+    // its trap frame layout yet.
+    let trap_frame_fault =
+        matches!(cause, Cause::ChannelFile291 | Cause::NetFilterWrite) && arch != Arch::Arm64;
     let pre: u64 = match cause {
-        Cause::ChannelFile291 | Cause::NetFilterWrite => rng.range(0x30, 0x50) * 0x10,
+        Cause::ChannelFile291 | Cause::NetFilterWrite => {
+            let drawn = rng.range(0x30, 0x50) * 0x10;
+            if trap_frame_fault && arch == Arch::Amd64 {
+                // Where the real Windows 10 0x50 dumps have it: the trap frame 0x2a8 above
+                // TopOfStack (which starts 8 bytes below `low`, see X64_CAPTURE_SLACK), the
+                // faulting RSP 0x190 above the trap frame.
+                X64_PAGE_FAULT_TRAP - X64_CAPTURE_SLACK + X64_TRAP_FRAME_SIZE
+            } else {
+                drawn
+            }
+        }
         // Room for the EXCEPTION_RECORD and CONTEXT the parameters point at, then the trap.
         Cause::BackupFilterNullRead => rng.range(0x78, 0x90) * 0x10,
         _ => rng.range(0, 3) * ptr as u64,
@@ -374,9 +458,11 @@ pub fn kernel_crash(
             gprs[8] = index; // R8
             gprs[0] = 0;
             // SYSTEM_THREAD_EXCEPTION_NOT_HANDLED: P1 the status (sign-extended), P2 the
-            // faulting IP, P3/P4 the exception and context records, below SP on this stack.
-            let exception_record = low + 0x40;
-            let context_record = exception_record + 0xa0;
+            // faulting IP, P3/P4 the exception and context records, below SP on this stack,
+            // in the order of the real 0x7E sample: the (16-aligned) CONTEXT lower, the
+            // EXCEPTION_RECORD above it, both below the faulting RSP.
+            let context_record = low + 0x40;
+            let exception_record = context_record + 0x4d0;
             parameters = [0xffff_ffff_c000_0005, ip, exception_record, context_record];
             fault_address = ip;
             let mut record = Vec::with_capacity(0x98);
@@ -543,12 +629,6 @@ pub fn kernel_crash(
         };
         stack.put(low + 0x08, kernel.at(path[0]));
         stack.put(sp - 0x1a0, kernel.at(path[1]));
-        // KTRAP_FRAME Rip (+0x168) and Rsp (+0x180), just below the faulting SP.
-        let trap = sp - 0x190;
-        if cause != Cause::BackupFilterNullRead {
-            stack.put(trap + 0x168, fault_address);
-            stack.put(trap + 0x180, sp);
-        }
     }
 
     // Place the callers. x64 scans find return addresses in stack order; x86 and ARM64 walk a
@@ -638,8 +718,34 @@ pub fn kernel_crash(
         }
     }
 
-    // The header context.
-    let context = if fault_context {
+    // KiPageFault's trap frame, just below the faulting SP (written once FP is known).
+    if trap_frame_fault {
+        let error_code = page_fault_error_code(cause);
+        let mut trap_gprs = gprs;
+        if fp != 0 {
+            trap_gprs[5] = fp;
+        }
+        let (trap, bytes) = if is32 {
+            let trap = sp - X86_TRAP_FRAME_KERNEL_SIZE;
+            (trap, x86_trap_frame(fault_address, fp, &gprs, error_code))
+        } else {
+            let trap = sp - X64_TRAP_FRAME_SIZE;
+            (
+                trap,
+                x64_trap_frame(fault_address, sp, &trap_gprs, parameters[0], error_code),
+            )
+        };
+        stack.put_bytes(trap, &bytes);
+    }
+
+    // The header context: the faulting one where Windows writes it there (0x7E, and ARM64
+    // page faults here), else KeBugCheckEx's own frame at TopOfStack.
+    let stack_top = if arch == Arch::Amd64 {
+        low - X64_CAPTURE_SLACK
+    } else {
+        low
+    };
+    let context = if fault_context && !trap_frame_fault {
         let mut g = gprs;
         g[4] = sp;
         g[5] = if fp != 0 { fp } else { g[5] };
@@ -657,7 +763,7 @@ pub fn kernel_crash(
         g[2] = parameters[0];
         g[8] = parameters[1];
         g[9] = parameters[2];
-        g[4] = sp;
+        g[4] = stack_top;
         let fp_value = if is32 || arch == Arch::Arm64 {
             fp
         } else {
@@ -666,8 +772,8 @@ pub fn kernel_crash(
         g[5] = fp_value;
         CpuContext {
             arch,
-            ip,
-            sp,
+            ip: ke_bugcheck_ex,
+            sp: stack_top,
             fp: fp_value,
             x64_gprs: (arch == Arch::Amd64).then_some(g),
         }
@@ -756,8 +862,15 @@ pub fn kernel_crash(
         context,
         drivers,
         unloaded,
-        stack_top: low,
-        stack: stack.bytes,
+        stack_top,
+        stack: if stack_top < low {
+            // KeBugCheckEx's RSP is 8 mod 16 (just after a call), and the capture starts there.
+            let mut bytes = vec![0u8; X64_CAPTURE_SLACK as usize];
+            bytes.extend_from_slice(&stack.bytes);
+            bytes
+        } else {
+            stack.bytes
+        },
         data_blocks,
         dump_blob,
     };

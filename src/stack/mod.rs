@@ -104,6 +104,23 @@ pub fn walk_kernel_stack(
     frames
 }
 
+/// `function+0xoffset` of an exact instruction address (a fault site) in a kernel dump's
+/// modules, when the symbol store knows the module; `None` otherwise.
+pub fn symbolize_kernel_address(
+    modules: &[DriverEntry],
+    memory: &dyn MemoryRead,
+    symbols: &SymbolCache,
+    address: u64,
+) -> Option<String> {
+    let resolver = ModuleResolver::new(modules, memory, symbols);
+    let frame = resolver.frame(0, address, FrameTrust::Context);
+    let function = frame.function?;
+    Some(match frame.function_offset {
+        Some(off) => format!("{function}+{off}"),
+        None => function,
+    })
+}
+
 /// Where the walk is: the generic registers, plus the x64 register file when on x64.
 #[derive(Debug, Clone, Copy)]
 struct WalkState {
@@ -123,6 +140,7 @@ impl Walker<'_, '_> {
         let structured = match self.arch {
             Arch::Amd64 => self
                 .unwind_x64(state, is_context_frame)
+                .or_else(|| self.call_into_nowhere(state, is_context_frame))
                 .map(|s| (s, FrameTrust::Cfi)),
             Arch::X86 | Arch::Arm64 => self
                 .unwind_frame_pointer(state)
@@ -161,6 +179,32 @@ impl Walker<'_, '_> {
                 fp: caller.gprs[5],
             },
             x64: Some(caller),
+        })
+    }
+
+    /// A fault at an IP in no module is a call through a bad pointer: the faulting "function"
+    /// never ran a prologue, so, as for an x64 leaf function, [RSP] is the return address into
+    /// the caller. Only taken when that value is a plausible return address.
+    fn call_into_nowhere(&self, state: &WalkState, is_context_frame: bool) -> Option<WalkState> {
+        if !is_context_frame || self.resolver.module_at(state.regs.ip).is_some() {
+            return None;
+        }
+        let sp = state.regs.sp;
+        let end = sp.checked_add(8)?;
+        if sp < self.input.stack_range.0 || end > self.input.stack_range.1 {
+            return None;
+        }
+        let ip = self.input.memory.read_u64(sp)?;
+        if !is_plausible_return_address(self.arch, ip, self.resolver) {
+            return None;
+        }
+        Some(WalkState {
+            regs: FrameRegisters {
+                ip,
+                sp: end,
+                fp: state.regs.fp,
+            },
+            x64: Some(X64Registers::from_ip_sp(ip, end)),
         })
     }
 

@@ -93,7 +93,7 @@ pub fn blame(input: &TriageInput, rules: &Rules) -> Blame {
             owner: None,
             third_party: false,
             frame_index: None,
-            reason: "the faulting address is in no loaded or unloaded module, and no unwound frame names one (scanned frames are too uncertain to blame)".into(),
+            reason: "the faulting address is in no loaded or unloaded module, and no unwound frame is in a module that rules do not ignore (scanned frames are too uncertain to blame)".into(),
         },
         None => Blame {
             module: None,

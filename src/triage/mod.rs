@@ -69,6 +69,30 @@ pub fn triage(input: &TriageInput, rules: &Rules) -> TriageOutcome {
 /// The frames of a report as triage input, starting at the faulting frame when the walk
 /// began above it (e.g. in KeBugCheckEx).
 pub fn frames_of(report: &CrashReport) -> Vec<FrameRef<'_>> {
+    triage_frames(report).0
+}
+
+/// Where triage frames come from in `report.stack`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FrameOrigin {
+    /// Index in `stack` of the first stack frame used.
+    start: usize,
+    /// The fault site was put first as a frame of its own (it is on no walked frame).
+    fault_prepended: bool,
+}
+
+impl FrameOrigin {
+    /// The index in `stack` of triage frame `i`, `None` for the prepended fault site.
+    fn stack_index(self, i: usize) -> Option<usize> {
+        if self.fault_prepended {
+            i.checked_sub(1)?.checked_add(self.start)
+        } else {
+            i.checked_add(self.start)
+        }
+    }
+}
+
+fn triage_frames(report: &CrashReport) -> (Vec<FrameRef<'_>>, FrameOrigin) {
     let start = report
         .fault
         .address
@@ -76,6 +100,7 @@ pub fn frames_of(report: &CrashReport) -> Vec<FrameRef<'_>> {
         .and_then(|a| report.stack.iter().position(|f| &f.address == a))
         .unwrap_or(0);
     let mut frames: Vec<FrameRef<'_>> = Vec::new();
+    let mut fault_prepended = false;
     if start == 0
         && report
             .stack
@@ -86,6 +111,7 @@ pub fn frames_of(report: &CrashReport) -> Vec<FrameRef<'_>> {
         // The fault site is not on the walked stack (no stack, or the walk started elsewhere):
         // it still comes first for blame and signature.
         if let Some(m) = report.fault.module.as_deref() {
+            fault_prepended = true;
             frames.push(FrameRef {
                 module: Some(m).filter(|m| *m != crate::dump::modules::UNKNOWN_MODULE),
                 function: report
@@ -108,12 +134,41 @@ pub fn frames_of(report: &CrashReport) -> Vec<FrameRef<'_>> {
         offset: f.offset.as_deref().and_then(crate::record::parse_hex),
         scanned: f.trust == crate::record::FrameTrust::Scan,
     }));
-    frames
+    (
+        frames,
+        FrameOrigin {
+            start,
+            fault_prepended,
+        },
+    )
+}
+
+/// `blame.frame_index` as an index into `stack`: the frame blame settled on when it is a
+/// stack frame of the blamed module, else the first stack frame of that module from the
+/// fault on (then anywhere), else none. Triage itself counts frames from the fault site,
+/// which may not be a stack frame.
+fn blamed_stack_index(report: &CrashReport, origin: FrameOrigin) -> Option<u32> {
+    let module = report.blame.module.as_deref()?;
+    let is_blamed = |i: usize| {
+        report
+            .stack
+            .get(i)
+            .and_then(|f| f.module.as_deref())
+            .is_some_and(|m| m.eq_ignore_ascii_case(module))
+    };
+    let chosen = report
+        .blame
+        .frame_index
+        .and_then(|i| origin.stack_index(i as usize))
+        .filter(|&i| is_blamed(i))
+        .or_else(|| (origin.start..report.stack.len()).find(|&i| is_blamed(i)))
+        .or_else(|| (0..origin.start).find(|&i| is_blamed(i)))?;
+    u32::try_from(chosen).ok()
 }
 
 /// Runs triage on a report and writes the outcome into it.
 pub fn apply(report: &mut CrashReport, rules: &Rules) {
-    let frames = frames_of(report);
+    let (frames, origin) = triage_frames(report);
     let arch = match report.arch.as_str() {
         "x86" => Arch::X86,
         "amd64" => Arch::Amd64,
@@ -143,6 +198,7 @@ pub fn apply(report: &mut CrashReport, rules: &Rules) {
     };
     let out = triage(&input, rules);
     report.blame = out.blame;
+    report.blame.frame_index = blamed_stack_index(report, origin);
     report.failure_class = out.failure_class;
     report.bucket_id = out.bucket_id;
     report.signature = out.signature;

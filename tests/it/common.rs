@@ -31,3 +31,17 @@ pub fn sample_symbols() -> Option<PathBuf> {
 pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_blastradius"))
 }
+
+/// Every file of the committed simulated fleet (`sample-dumps/dumps/<host>/*`, written by the
+/// in-repo simulator), sorted: inputs that never depend on `../shared`.
+pub fn simulated_fleet_files() -> Vec<PathBuf> {
+    let root = project_root().join("sample-dumps/dumps");
+    let mut files = Vec::new();
+    for host in std::fs::read_dir(root).unwrap() {
+        for file in std::fs::read_dir(host.unwrap().path()).unwrap() {
+            files.push(file.unwrap().path());
+        }
+    }
+    files.sort();
+    files
+}

@@ -181,3 +181,45 @@ fn full_summary_and_bitmap_dumps_triage_at_header_level() {
         );
     }
 }
+
+#[test]
+fn truncated_full_dump_says_how_much_is_missing() {
+    let Some(path) = sample("kernel-wild/win10-19045-x64-fulldump-type1-truncated16k.dmp") else {
+        return;
+    };
+    let r = Pipeline::default().process_file(&path).unwrap();
+    assert_eq!(r.format, DumpFormat::KernelFull);
+    assert_eq!(r.size_bytes, 16 * 1024);
+    // RequiredDumpSpace 0x7fe88000 (a 2 GiB machine's complete dump), 16 KiB present.
+    let w = r
+        .warnings
+        .iter()
+        .find(|w| w.starts_with("truncated"))
+        .expect("a truncation warning");
+    assert!(w.contains("2145943552 bytes"), "{w}");
+    assert!(w.contains(&format!("{} bytes", 0x7fe8_8000u64 - 0x4000)), "{w}");
+}
+
+#[test]
+fn triage_dump_cut_short_says_how_much_is_missing() {
+    let Some(path) = sample("kernel/win10-x64-0x7E-amdppm.dmp") else {
+        return;
+    };
+    let bytes = std::fs::read(&path).unwrap();
+    // SizeOfDump 0x13a28c; keep the first 0x100000 bytes.
+    let cut = &bytes[..0x10_0000];
+    let r = Pipeline::default()
+        .process_bytes(Path::new("cut.dmp"), cut)
+        .unwrap();
+    let w = r
+        .warnings
+        .iter()
+        .find(|w| w.starts_with("truncated"))
+        .expect("a truncation warning");
+    assert!(w.contains("SizeOfDump"), "{w}");
+    assert!(w.contains(&format!("{} bytes", 0x13_a28c - 0x10_0000)), "{w}");
+    // Untruncated samples carry no such warning, although Windows 10's RequiredDumpSpace is
+    // larger than their files.
+    let whole = Pipeline::default().process_file(&path).unwrap();
+    assert!(!whole.warnings.iter().any(|w| w.contains("truncated")));
+}

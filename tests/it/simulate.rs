@@ -578,7 +578,7 @@ fn sim_config(
     }
 }
 
-fn write_fleet(
+pub(crate) fn write_fleet(
     dir: &std::path::Path,
     scenarios: &[Scenario],
     hosts: usize,
@@ -822,7 +822,16 @@ fn channel_file_291_boot_loops_most_hosts_with_the_published_parameters() {
         .find(|d| d.name == "csagent.sys")
         .unwrap();
     assert_eq!(p[2], csagent.base + 0xe14ed);
-    assert_eq!(dump.context.as_ref().unwrap().ip, p[2]);
+    // As on real Windows 10 dumps, the header context is KeBugCheckEx's frame and the fault
+    // is in KiPageFault's trap frame on the captured stack.
+    let kernel = &dump.drivers()[0];
+    assert_eq!(dump.context.as_ref().unwrap().ip, kernel.base + 0x3f_5a80);
+    let fault = blastradius::dump::fault_context::recover(&dump, &bytes, Some(p[2])).unwrap();
+    assert!(matches!(
+        fault.source,
+        blastradius::dump::fault_context::ContextSource::TrapFrame { .. }
+    ));
+    assert_eq!(fault.context.ip, p[2]);
     assert_eq!(
         csagent.path,
         r"\SystemRoot\System32\drivers\CrowdStrike\csagent.sys"
