@@ -35,6 +35,8 @@ enum Command {
     Drivers(commands::drivers::Args),
     /// Re-derive blame, bucket and signature of stored crashes after a rule change.
     Reprocess(commands::reprocess::Args),
+    /// The fleet-stability report for management: HTML (charts inline), Markdown or JSON.
+    Report(commands::report::Args),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Command::Hosts(a) => commands::hosts::run(a),
         Command::Drivers(a) => commands::drivers::run(a),
         Command::Reprocess(a) => commands::reprocess::run(a),
+        Command::Report(a) => commands::report::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

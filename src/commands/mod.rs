@@ -6,6 +6,7 @@ pub mod clusters;
 pub mod drivers;
 pub mod hosts;
 pub mod inspect;
+pub mod report;
 pub mod reprocess;
 pub mod scan;
 pub mod scope_args;

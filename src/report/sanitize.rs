@@ -44,6 +44,27 @@ pub fn html_escape(text: &str) -> String {
     out
 }
 
+/// Text for a Markdown document (a table cell, a list item, a heading): control characters
+/// dropped, line breaks made spaces, and every character Markdown or inline HTML could act on
+/// backslash-escaped (CommonMark lets any ASCII punctuation be escaped), so a driver named
+/// `<script>` or `[x](javascript:...)` stays literal text and a `|` cannot split a table cell.
+pub fn markdown_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\t' | '\n' | '\r' => out.push(' '),
+            c if is_unsafe_char(c) => {}
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '<' | '>' | '(' | ')' | '#' | '!'
+            | '|' | '~' | '&' | '"' | '$' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,6 +79,10 @@ mod tests {
         assert_eq!(
             html_escape("<script>&\"'"),
             "&lt;script&gt;&amp;&quot;&#39;"
+        );
+        assert_eq!(
+            markdown_escape("=HYPERLINK(\"x\")<script>|\u{1b}[31m\n_a_"),
+            "=HYPERLINK\\(\\\"x\\\"\\)\\<script\\>\\|\\[31m \\_a\\_"
         );
     }
 }
