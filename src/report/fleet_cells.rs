@@ -3,11 +3,11 @@
 //! escapes every cell for its medium (`sanitize::html_escape`, `sanitize::markdown_escape`).
 
 use super::fleet_report::{
-    AttentionHost, ClusterChange, ClusterSummary, Compared, FleetReport, Trend,
+    AttentionHost, ClusterChange, ClusterSummary, Compared, FleetReport, SiteAttention, Trend,
 };
 use super::host_table::short_time;
 use super::table::{percent, thousands};
-use crate::fleet::analytics::DriverRow;
+use crate::fleet::analytics::{DriverRow, HostState};
 
 /// Whether a rise of a figure is good news, bad news or neither.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,6 +234,23 @@ pub fn cluster_cells(c: &ClusterSummary) -> Vec<String> {
         sites_cell(c),
         trend_cell(c),
         seen_span(c.first_seen.as_deref(), c.last_seen.as_deref()),
+    ]
+}
+
+pub const ATTENTION_SITE_HEADER: [&str; 4] =
+    ["Site", "Boot-looping", "Still failing", "Of them critical"];
+pub const ATTENTION_SITE_NUMERIC: [usize; 3] = [1, 2, 3];
+
+/// One site's line in the summary above the per-site host lists.
+pub fn attention_site_cells(site: &SiteAttention) -> Vec<String> {
+    let count = |f: &dyn Fn(&AttentionHost) -> bool| {
+        thousands(site.hosts.iter().filter(|h| f(h)).count() as u64)
+    };
+    vec![
+        site.site.clone(),
+        count(&|h| h.state == HostState::BootLoop),
+        count(&|h| h.state == HostState::Failing),
+        count(&|h| h.critical),
     ]
 }
 

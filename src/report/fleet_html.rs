@@ -50,6 +50,12 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liber
 .trend-falling, .trend-gone { color: var(--good); font-weight: 600; }
 .state-boot-loop { color: var(--bad); font-weight: 600; }
 .state-failing { color: #9a6700; font-weight: 600; }
+table.summary { width: auto; min-width: 50%; }
+table.hosts { table-layout: fixed; }
+table.hosts th, table.hosts td { padding: 3px 8px; }
+table.hosts th:nth-child(1) { width: 20%; } table.hosts th:nth-child(2) { width: 11%; }
+table.hosts th:nth-child(3) { width: 9%; } table.hosts th:nth-child(4) { width: 30%; }
+table.hosts th:nth-child(5) { width: 17%; } table.hosts th:nth-child(6) { width: 13%; }
 figure { margin: 18px 0 26px; }
 figure svg { display: block; width: 100%; height: auto; max-width: 960px; border: 1px solid var(--line); border-radius: 6px; }
 figcaption { font-size: 13px; color: var(--muted); margin-top: 6px; }
@@ -230,10 +236,23 @@ pub fn render_html(report: &FleetReport, charts: &[Chart]) -> String {
             "<p class=\"note\">{total} hosts boot-looping or still failing at {} UTC, by site. The full list: <code>blastradius hosts --state boot-loop --until …</code> or this report's JSON.</p>\n",
             html_escape(&cells::minute(Some(&report.window.end)))
         );
+        o.push_str("<table class=\"summary\">\n");
+        header(&mut o, &cells::ATTENTION_SITE_HEADER, &cells::ATTENTION_SITE_NUMERIC);
+        o.push_str("<tbody>\n");
+        for site in &report.needs_attention {
+            let mut classes = column_classes(
+                cells::ATTENTION_SITE_HEADER.len(),
+                &cells::ATTENTION_SITE_NUMERIC,
+                &[],
+            );
+            classes[0] = "name".into();
+            row(&mut o, &cells::attention_site_cells(site), &classes);
+        }
+        o.push_str("</tbody>\n</table>\n");
         for site in &report.needs_attention {
             let _ = write!(
                 o,
-                "<h3>{} <span class=\"note\">({} hosts)</span></h3>\n<table>\n",
+                "<h3>{} <span class=\"note\">({} hosts)</span></h3>\n<table class=\"hosts\">\n",
                 html_escape(&site.site),
                 site.hosts.len()
             );

@@ -94,6 +94,17 @@ pub fn render_markdown(
     if report.needs_attention.is_empty() {
         o.push_str("None: no host is boot-looping or still failing at the end of the window.\n\n");
     } else {
+        let rows: Vec<Vec<String>> = report
+            .needs_attention
+            .iter()
+            .map(cells::attention_site_cells)
+            .collect();
+        table(
+            &mut o,
+            &cells::ATTENTION_SITE_HEADER,
+            &cells::ATTENTION_SITE_NUMERIC,
+            &rows,
+        );
         for site in &report.needs_attention {
             let _ = writeln!(o, "### {} ({} hosts)\n", md(&site.site), site.hosts.len());
             let rows: Vec<Vec<String>> = site
