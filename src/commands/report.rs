@@ -121,7 +121,9 @@ fn periods(args: &Args, store: &Store) -> anyhow::Result<ReportPeriods> {
         .ok()
         .and_then(|s| s.checked_mul(1000))
         .filter(|ms| *ms > 0)
-        .ok_or_else(|| anyhow::anyhow!("--period must be longer than 0 s and shorter than ~292 million years"))?;
+        .ok_or_else(|| {
+            anyhow::anyhow!("--period must be longer than 0 s and shorter than ~292 million years")
+        })?;
     Ok(ReportPeriods::new(since, until, length_ms)?)
 }
 
@@ -227,7 +229,10 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     let written = write_report(&report, args.format, &out)?;
     if out.as_os_str() != "-" {
         // One line for the cron mail / journal; nothing else on stdout.
-        let main = written.last().map(|p| p.display().to_string()).unwrap_or_default();
+        let main = written
+            .last()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
         println!("wrote {main}");
     }
     Ok(0)

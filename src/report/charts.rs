@@ -351,7 +351,8 @@ pub fn onset(curve: &OnsetCurve) -> Result<Chart, ChartError> {
             .build_cartesian_2d(0f64..n as f64, 0f64..y_max)
             .map_err(|e| e.to_string())?;
         let starts = &curve.bucket_starts;
-        let same_day = starts.first().and_then(|s| s.get(..10)) == starts.last().and_then(|s| s.get(..10));
+        let same_day =
+            starts.first().and_then(|s| s.get(..10)) == starts.last().and_then(|s| s.get(..10));
         let x_fmt = |x: &f64| {
             if (x - x.round()).abs() > 1e-9 {
                 return String::new();
@@ -372,7 +373,10 @@ pub fn onset(curve: &OnsetCurve) -> Result<Chart, ChartError> {
             } else {
                 "Time (UTC, MM-DD HH:MM)"
             })
-            .y_desc(format!("Crashes per {}", bucket_words(curve.bucket_seconds)))
+            .y_desc(format!(
+                "Crashes per {}",
+                bucket_words(curve.bucket_seconds)
+            ))
             .light_line_style(TRANSPARENT)
             .bold_line_style(RGBColor(225, 228, 232))
             .axis_desc_style(("sans-serif", 15))
@@ -388,7 +392,9 @@ pub fn onset(curve: &OnsetCurve) -> Result<Chart, ChartError> {
             .map(|(i, v)| (i as f64 + 0.5, *v as f64))
             .collect();
         chart
-            .draw_series(AreaSeries::new(points.clone(), 0.0, c.mix(0.25)).border_style(c.stroke_width(2)))
+            .draw_series(
+                AreaSeries::new(points.clone(), 0.0, c.mix(0.25)).border_style(c.stroke_width(2)),
+            )
             .map_err(|e| e.to_string())?
             .label(format!(
                 "crashes per {}",
@@ -450,7 +456,11 @@ pub fn driver_exposure(drivers: &[DriverRow]) -> Result<Chart, ChartError> {
                 .iter()
                 .enumerate()
                 .map(|(i, d)| {
-                    let share = if k == 0 { d.loaded_share } else { d.crash_share };
+                    let share = if k == 0 {
+                        d.loaded_share
+                    } else {
+                        d.crash_share
+                    };
                     let v = (share.unwrap_or(0.0) * 100.0).clamp(0.0, 100.0);
                     Rectangle::new([(0.0, row(i) + lo), (v, row(i) + hi)], c.filled())
                 })
@@ -487,10 +497,14 @@ pub fn driver_exposure(drivers: &[DriverRow]) -> Result<Chart, ChartError> {
 
 /// Every chart the report has data for, in the report's order.
 pub fn report_charts(report: &FleetReport) -> Result<Vec<Chart>, ChartError> {
-    let mut charts = vec![
-        crashes_over_time(&report.crashes_over_time)?,
-        hosts_by_site(&report.hosts_by_site)?,
-    ];
+    // A window without crashes has nothing to draw: no empty axes.
+    let mut charts = Vec::new();
+    if !report.crashes_over_time.series.is_empty() {
+        charts.push(crashes_over_time(&report.crashes_over_time)?);
+    }
+    if !report.hosts_by_site.is_empty() {
+        charts.push(hosts_by_site(&report.hosts_by_site)?);
+    }
     if let Some(curve) = &report.largest_cluster_onset {
         charts.push(onset(curve)?);
     }

@@ -110,7 +110,11 @@ fn row(out: &mut String, cells: &[String], classes: &[String]) {
 fn header(out: &mut String, names: &[&str], numeric: &[usize]) {
     out.push_str("<thead><tr>");
     for (i, name) in names.iter().enumerate() {
-        let class = if numeric.contains(&i) { " class=\"num\"" } else { "" };
+        let class = if numeric.contains(&i) {
+            " class=\"num\""
+        } else {
+            ""
+        };
         let _ = write!(out, "<th scope=\"col\"{class}>{}</th>", html_escape(name));
     }
     out.push_str("</tr></thead>\n");
@@ -197,11 +201,8 @@ pub fn render_html(report: &FleetReport, charts: &[Chart]) -> String {
         header(&mut o, &cells::CLUSTER_HEADER, &cells::CLUSTER_NUMERIC);
         o.push_str("<tbody>\n");
         for c in &report.top_clusters {
-            let mut classes = column_classes(
-                cells::CLUSTER_HEADER.len(),
-                &cells::CLUSTER_NUMERIC,
-                &[],
-            );
+            let mut classes =
+                column_classes(cells::CLUSTER_HEADER.len(), &cells::CLUSTER_NUMERIC, &[]);
             classes[0] = "name".into();
             classes[2] = "id".into();
             classes[8] = format!("trend-{}", c.trend.as_str());
@@ -214,6 +215,9 @@ pub fn render_html(report: &FleetReport, charts: &[Chart]) -> String {
 
     // 3. Charts.
     o.push_str("<section id=\"charts\">\n<h2>Charts</h2>\n");
+    if charts.is_empty() {
+        o.push_str("<p>No crashes in this period: nothing to chart.</p>\n");
+    }
     for chart in charts {
         let _ = write!(
             o,
@@ -228,7 +232,9 @@ pub fn render_html(report: &FleetReport, charts: &[Chart]) -> String {
     // 4. Hosts that need a person.
     o.push_str("<section id=\"attention\">\n<h2>Hosts that need a person</h2>\n");
     if report.needs_attention.is_empty() {
-        o.push_str("<p>None: no host is boot-looping or still failing at the end of the window.</p>\n");
+        o.push_str(
+            "<p>None: no host is boot-looping or still failing at the end of the window.</p>\n",
+        );
     } else {
         let total: usize = report.needs_attention.iter().map(|s| s.hosts.len()).sum();
         let _ = write!(
@@ -237,7 +243,11 @@ pub fn render_html(report: &FleetReport, charts: &[Chart]) -> String {
             html_escape(&cells::minute(Some(&report.window.end)))
         );
         o.push_str("<table class=\"summary\">\n");
-        header(&mut o, &cells::ATTENTION_SITE_HEADER, &cells::ATTENTION_SITE_NUMERIC);
+        header(
+            &mut o,
+            &cells::ATTENTION_SITE_HEADER,
+            &cells::ATTENTION_SITE_NUMERIC,
+        );
         o.push_str("<tbody>\n");
         for site in &report.needs_attention {
             let mut classes = column_classes(
@@ -318,11 +328,7 @@ pub fn render_html(report: &FleetReport, charts: &[Chart]) -> String {
     // 6. What changed.
     o.push_str("<section id=\"changes\">\n<h2>What changed</h2>\n");
     for (title, list, none) in [
-        (
-            "New this period",
-            &report.changes.new,
-            "No new clusters.",
-        ),
+        ("New this period", &report.changes.new, "No new clusters."),
         (
             "Gone since the previous period",
             &report.changes.gone,

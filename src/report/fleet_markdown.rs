@@ -18,7 +18,11 @@ fn table(out: &mut String, names: &[&str], numeric: &[usize], rows: &[Vec<String
     }
     out.push_str("\n|");
     for i in 0..names.len() {
-        out.push_str(if numeric.contains(&i) { " ---: |" } else { " --- |" });
+        out.push_str(if numeric.contains(&i) {
+            " ---: |"
+        } else {
+            " --- |"
+        });
     }
     out.push('\n');
     for r in rows {
@@ -67,7 +71,12 @@ pub fn render_markdown(
             ]
         })
         .collect();
-    table(&mut o, &["Figure", "This period", "Change", "Note"], &[1], &rows);
+    table(
+        &mut o,
+        &["Figure", "This period", "Change", "Note"],
+        &[1],
+        &rows,
+    );
 
     o.push_str("## Top clusters by blast radius\n\n");
     if report.top_clusters.is_empty() {
@@ -80,11 +89,23 @@ pub fn render_markdown(
             report.cluster_count,
             md(&report.critical_value)
         );
-        let rows: Vec<Vec<String>> = report.top_clusters.iter().map(cells::cluster_cells).collect();
-        table(&mut o, &cells::CLUSTER_HEADER, &cells::CLUSTER_NUMERIC, &rows);
+        let rows: Vec<Vec<String>> = report
+            .top_clusters
+            .iter()
+            .map(cells::cluster_cells)
+            .collect();
+        table(
+            &mut o,
+            &cells::CLUSTER_HEADER,
+            &cells::CLUSTER_NUMERIC,
+            &rows,
+        );
     }
 
     o.push_str("## Charts\n\n");
+    if charts.is_empty() {
+        o.push_str("No crashes in this period: nothing to chart.\n\n");
+    }
     for chart in charts {
         // The link is a file name this program chose; the title is fixed text or escaped.
         let _ = writeln!(o, "![{}]({})\n", md(&chart.title), chart_link(chart));
@@ -113,7 +134,12 @@ pub fn render_markdown(
                 .take(cells::ATTENTION_HOSTS_SHOWN)
                 .map(cells::attention_cells)
                 .collect();
-            table(&mut o, &cells::ATTENTION_HEADER, &cells::ATTENTION_NUMERIC, &rows);
+            table(
+                &mut o,
+                &cells::ATTENTION_HEADER,
+                &cells::ATTENTION_NUMERIC,
+                &rows,
+            );
             if site.hosts.len() > cells::ATTENTION_HOSTS_SHOWN {
                 let _ = writeln!(
                     o,

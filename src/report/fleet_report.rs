@@ -314,7 +314,9 @@ fn scope_for(base: &Scope, window: Window) -> Scope {
 /// Bucket size of the crashes-over-time chart: the finest of 1 min .. 1 day that keeps the
 /// window at no more than 60 bars (a week: 3-hour bars; a day: 30-minute bars).
 pub fn chart_bucket_seconds(length_ms: i64) -> i64 {
-    const SIZES: [i64; 10] = [60, 300, 900, 1800, 3600, 10_800, 21_600, 43_200, 86_400, 604_800];
+    const SIZES: [i64; 10] = [
+        60, 300, 900, 1800, 3600, 10_800, 21_600, 43_200, 86_400, 604_800,
+    ];
     let span_s = length_ms.max(0) / 1000;
     SIZES
         .iter()
@@ -534,14 +536,16 @@ fn hosts_by_site(hosts: &HostTable, site_column: &str) -> Vec<SiteHosts> {
     let mut by_site: BTreeMap<String, SiteHosts> = BTreeMap::new();
     for h in &hosts.hosts {
         let site = h.inventory.get(site_column).unwrap_or("(no inventory)");
-        let entry = by_site.entry(site.to_string()).or_insert_with(|| SiteHosts {
-            site: site.to_string(),
-            hosts_affected: 0,
-            boot_loop: 0,
-            failing: 0,
-            single: 0,
-            recovered: 0,
-        });
+        let entry = by_site
+            .entry(site.to_string())
+            .or_insert_with(|| SiteHosts {
+                site: site.to_string(),
+                hosts_affected: 0,
+                boot_loop: 0,
+                failing: 0,
+                single: 0,
+                recovered: 0,
+            });
         entry.hosts_affected += 1;
         match h.state {
             HostState::BootLoop => entry.boot_loop += 1,

@@ -9,6 +9,7 @@ mod independent_writer;
 mod inspect_cli;
 mod kernel_samples;
 mod minidump_samples;
+mod report;
 mod scan;
 mod simulate;
 mod stack;

@@ -138,8 +138,7 @@ pub(crate) fn crash_free(
         fleet_hosts,
         crashed_hosts: crashed,
         crash_free_hosts,
-        crash_free_share: (fleet_hosts > 0)
-            .then(|| crash_free_hosts as f64 / fleet_hosts as f64),
+        crash_free_share: (fleet_hosts > 0).then(|| crash_free_hosts as f64 / fleet_hosts as f64),
     }))
 }
 
