@@ -300,9 +300,10 @@ pub fn driver_cells(d: &DriverRow) -> Vec<String> {
         thousands(d.hosts_loaded),
         d.loaded_share.map(percent).unwrap_or_else(|| "–".into()),
         format!(
-            "{} ({} crashes)",
+            "{} ({} {})",
             d.crash_share.map(percent).unwrap_or_else(|| "–".into()),
-            thousands(d.crashes)
+            thousands(d.crashes),
+            if d.crashes == 1 { "crash" } else { "crashes" }
         ),
     ]
 }

@@ -45,24 +45,26 @@ pub fn html_escape(text: &str) -> String {
 }
 
 /// Text for a Markdown document (a table cell, a list item, a heading): control characters
-/// dropped, line breaks made spaces, and every character Markdown or inline HTML could act on
-/// backslash-escaped (CommonMark lets any ASCII punctuation be escaped), so a driver named
-/// `<script>` or `[x](javascript:...)` stays literal text and a `|` cannot split a table cell.
+/// dropped, line breaks made spaces, and the characters Markdown or inline HTML act on
+/// backslash-escaped (CommonMark lets any ASCII punctuation be escaped): `<` `>` `&` (no tag,
+/// no entity), `[` `]` (no link or image), `` ` `` `*` `_` `~` `$` `#` `\\` (no code, emphasis,
+/// math, heading), `|` (no new table cell), and `://` / `www.` (no autolink). A driver named
+/// `<script>` or `[x](javascript:...)` stays literal text.
 pub fn markdown_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         match c {
             '\t' | '\n' | '\r' => out.push(' '),
             c if is_unsafe_char(c) => {}
-            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '<' | '>' | '(' | ')' | '#' | '!'
-            | '|' | '~' | '&' | '"' | '$' => {
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '<' | '>' | '#' | '|' | '~' | '&'
+            | '$' => {
                 out.push('\\');
                 out.push(c);
             }
             c => out.push(c),
         }
     }
-    out
+    out.replace("://", "\\://").replace("www.", "www\\.")
 }
 
 #[cfg(test)]
@@ -82,7 +84,11 @@ mod tests {
         );
         assert_eq!(
             markdown_escape("=HYPERLINK(\"x\")<script>|\u{1b}[31m\n_a_"),
-            "=HYPERLINK\\(\\\"x\\\"\\)\\<script\\>\\|\\[31m \\_a\\_"
+            "=HYPERLINK(\"x\")\\<script\\>\\|\\[31m \\_a\\_"
+        );
+        assert_eq!(
+            markdown_escape("[x](https://www.evil.test)"),
+            "\\[x\\](https\\://www\\.evil.test)"
         );
     }
 }
