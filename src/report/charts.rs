@@ -7,6 +7,8 @@
 //! cannot make a standalone `.svg` file invalid XML, and long names are cut so they cannot
 //! push the layout apart.
 
+use plotters::chart::MeshStyle;
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -128,6 +130,80 @@ fn render(
     })
 }
 
+type Chart2d<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A titled chart with room for axis labels, over `x` × `y`.
+fn new_chart<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    title: &str,
+    title_size: u32,
+    y_label_area: u32,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+) -> Result<Chart2d<'a, 'b>, String> {
+    ChartBuilder::on(root)
+        .caption(title, ("sans-serif", title_size).into_font().color(&TEXT))
+        .margin(14)
+        .x_label_area_size(48)
+        .y_label_area_size(y_label_area)
+        .build_cartesian_2d(x, y)
+        .map_err(|e| e.to_string())
+}
+
+/// Draws `bars` as one named series (filled in `c`) with its legend entry.
+fn bar_series(
+    chart: &mut Chart2d,
+    bars: Vec<Rectangle<(f64, f64)>>,
+    name: impl Into<String>,
+    c: RGBColor,
+) -> Result<(), String> {
+    chart
+        .draw_series(bars)
+        .map_err(|e| e.to_string())?
+        .label(name)
+        .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 12, y + 6)], c.filled()));
+    Ok(())
+}
+
+/// Draws the axes and grid in the house style (faint grid at labelled ticks only).
+fn draw_mesh(
+    mesh: &mut MeshStyle<'_, '_, RangedCoordf64, RangedCoordf64, SVGBackend<'_>>,
+) -> Result<(), String> {
+    mesh.light_line_style(TRANSPARENT)
+        .bold_line_style(RGBColor(225, 228, 232))
+        .axis_desc_style(("sans-serif", 15))
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
+/// The label of tick `x` on a time axis of buckets starting at `starts` (none between buckets).
+fn time_tick(starts: &[String], x: f64, time_only: bool) -> String {
+    if (x - x.round()).abs() > 1e-9 || x < 0.0 {
+        return String::new();
+    }
+    starts
+        .get(x.round() as usize)
+        .map(|s| short_instant(s, time_only))
+        .unwrap_or_default()
+}
+
+/// The legend box of the chart's named series.
+fn legend<'a, 'b: 'a>(
+    chart: &mut Chart2d<'a, 'b>,
+    position: SeriesLabelPosition,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(200, 200, 200))
+        .label_font(("sans-serif", 14))
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
 /// Crashes per bucket over the window, stacked by cluster.
 pub fn crashes_over_time(series: &CrashSeries) -> Result<Chart, ChartError> {
     let title = "Crashes over time, by cluster";
@@ -143,42 +219,23 @@ pub fn crashes_over_time(series: &CrashSeries) -> Result<Chart, ChartError> {
             })
             .collect();
         let y_max = count_axis_max(totals.iter().copied().max().unwrap_or(0));
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 22).into_font().color(&TEXT))
-            .margin(14)
-            .x_label_area_size(48)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0f64..n as f64, 0f64..y_max)
-            .map_err(|e| e.to_string())?;
+        let mut chart = new_chart(root, title, 22, 64, 0f64..n as f64, 0f64..y_max)?;
         let starts = &series.bucket_starts;
-        let x_fmt = |x: &f64| {
-            let i = x.round().max(0.0) as usize;
-            if (x - x.round()).abs() > 1e-9 {
-                return String::new();
-            }
-            starts
-                .get(i)
-                .map(|s| short_instant(s, false))
-                .unwrap_or_default()
-        };
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(8)
-            .y_labels(8)
-            .x_label_formatter(&x_fmt)
-            .y_label_formatter(&integer_label)
-            .x_desc("Time (UTC, bucket start)")
-            .y_desc(format!(
-                "Crashes per {}",
-                bucket_words(series.bucket_seconds)
-            ))
-            .light_line_style(TRANSPARENT)
-            .bold_line_style(RGBColor(225, 228, 232))
-            .axis_desc_style(("sans-serif", 15))
-            .label_style(("sans-serif", 13))
-            .draw()
-            .map_err(|e| e.to_string())?;
+        let x_fmt = |x: &f64| time_tick(starts, *x, false);
+        draw_mesh(
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_labels(8)
+                .y_labels(8)
+                .x_label_formatter(&x_fmt)
+                .y_label_formatter(&integer_label)
+                .x_desc("Time (UTC, bucket start)")
+                .y_desc(format!(
+                    "Crashes per {}",
+                    bucket_words(series.bucket_seconds)
+                )),
+        )?;
         let mut base = vec![0u64; n];
         for (k, s) in series.series.iter().enumerate() {
             let c = if s.cluster_id.is_none() {
@@ -199,20 +256,9 @@ pub fn crashes_over_time(series: &CrashSeries) -> Result<Chart, ChartError> {
                     c.filled(),
                 ));
             }
-            chart
-                .draw_series(bars)
-                .map_err(|e| e.to_string())?
-                .label(label(&s.label, 40))
-                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 12, y + 6)], c.filled()));
+            bar_series(&mut chart, bars, label(&s.label, 40), c)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.9))
-            .border_style(RGBColor(200, 200, 200))
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(|e| e.to_string())?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         Ok(())
     })
 }
@@ -260,29 +306,19 @@ pub fn hosts_by_site(sites: &[SiteHosts]) -> Result<Chart, ChartError> {
         }
         let n = shown.len().max(1);
         let y_max = count_axis_max(shown.iter().map(|s| s.hosts_affected).max().unwrap_or(0));
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 22).into_font().color(&TEXT))
-            .margin(14)
-            .x_label_area_size(48)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0f64..n as f64, 0f64..y_max)
-            .map_err(|e| e.to_string())?;
+        let mut chart = new_chart(root, title, 22, 64, 0f64..n as f64, 0f64..y_max)?;
         let no_label = |_: &f64| String::new();
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(0)
-            .y_labels(8)
-            .x_label_formatter(&no_label)
-            .y_label_formatter(&integer_label)
-            .x_desc("Site")
-            .y_desc("Hosts affected")
-            .light_line_style(TRANSPARENT)
-            .bold_line_style(RGBColor(225, 228, 232))
-            .axis_desc_style(("sans-serif", 15))
-            .label_style(("sans-serif", 13))
-            .draw()
-            .map_err(|e| e.to_string())?;
+        draw_mesh(
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_labels(0)
+                .y_labels(8)
+                .x_label_formatter(&no_label)
+                .y_label_formatter(&integer_label)
+                .x_desc("Site")
+                .y_desc("Hosts affected"),
+        )?;
         type Pick = fn(&SiteHosts) -> u64;
         let layers: [(&str, RGBColor, Pick); 4] = [
             ("boot-loop", BOOT_LOOP, |s| s.boot_loop),
@@ -307,20 +343,9 @@ pub fn hosts_by_site(sites: &[SiteHosts]) -> Result<Chart, ChartError> {
                 ));
                 base[i] += v;
             }
-            chart
-                .draw_series(bars)
-                .map_err(|e| e.to_string())?
-                .label(name)
-                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 12, y + 6)], c.filled()));
+            bar_series(&mut chart, bars, name, c)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(RGBColor(200, 200, 200))
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(|e| e.to_string())?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         let positions: Vec<((i32, i32), String)> = shown
             .iter()
             .enumerate()
@@ -343,46 +368,28 @@ pub fn onset(curve: &OnsetCurve) -> Result<Chart, ChartError> {
     render("onset", &title, |root| {
         let n = curve.counts.len().max(1);
         let y_max = count_axis_max(curve.counts.iter().copied().max().unwrap_or(0));
-        let mut chart = ChartBuilder::on(root)
-            .caption(&title, ("sans-serif", 22).into_font().color(&TEXT))
-            .margin(14)
-            .x_label_area_size(48)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0f64..n as f64, 0f64..y_max)
-            .map_err(|e| e.to_string())?;
+        let mut chart = new_chart(root, &title, 22, 64, 0f64..n as f64, 0f64..y_max)?;
         let starts = &curve.bucket_starts;
         let same_day =
             starts.first().and_then(|s| s.get(..10)) == starts.last().and_then(|s| s.get(..10));
-        let x_fmt = |x: &f64| {
-            if (x - x.round()).abs() > 1e-9 {
-                return String::new();
-            }
-            starts
-                .get(x.round().max(0.0) as usize)
-                .map(|s| short_instant(s, same_day))
-                .unwrap_or_default()
-        };
-        chart
-            .configure_mesh()
-            .x_labels(10)
-            .y_labels(8)
-            .x_label_formatter(&x_fmt)
-            .y_label_formatter(&integer_label)
-            .x_desc(if same_day {
-                "Time (UTC, HH:MM)"
-            } else {
-                "Time (UTC, MM-DD HH:MM)"
-            })
-            .y_desc(format!(
-                "Crashes per {}",
-                bucket_words(curve.bucket_seconds)
-            ))
-            .light_line_style(TRANSPARENT)
-            .bold_line_style(RGBColor(225, 228, 232))
-            .axis_desc_style(("sans-serif", 15))
-            .label_style(("sans-serif", 13))
-            .draw()
-            .map_err(|e| e.to_string())?;
+        let x_fmt = |x: &f64| time_tick(starts, *x, same_day);
+        draw_mesh(
+            chart
+                .configure_mesh()
+                .x_labels(10)
+                .y_labels(8)
+                .x_label_formatter(&x_fmt)
+                .y_label_formatter(&integer_label)
+                .x_desc(if same_day {
+                    "Time (UTC, HH:MM)"
+                } else {
+                    "Time (UTC, MM-DD HH:MM)"
+                })
+                .y_desc(format!(
+                    "Crashes per {}",
+                    bucket_words(curve.bucket_seconds)
+                )),
+        )?;
         let c = color(0);
         // Each bucket's count drawn at its centre.
         let points: Vec<(f64, f64)> = curve
@@ -401,14 +408,7 @@ pub fn onset(curve: &OnsetCurve) -> Result<Chart, ChartError> {
                 bucket_words(curve.bucket_seconds)
             ))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], c.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(RGBColor(200, 200, 200))
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(|e| e.to_string())?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         Ok(())
     })
 }
@@ -421,30 +421,20 @@ pub fn driver_exposure(drivers: &[DriverRow]) -> Result<Chart, ChartError> {
         let mut picked = drivers_in_order(drivers);
         picked.truncate(10);
         let n = picked.len().max(1);
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 20).into_font().color(&TEXT))
-            .margin(14)
-            .x_label_area_size(48)
-            .y_label_area_size(150)
-            .build_cartesian_2d(0f64..100f64, 0f64..n as f64)
-            .map_err(|e| e.to_string())?;
+        let mut chart = new_chart(root, title, 20, 150, 0f64..100f64, 0f64..n as f64)?;
         let no_label = |_: &f64| String::new();
         let pct = |v: &f64| format!("{v:.0} %");
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .y_labels(0)
-            .x_labels(11)
-            .y_label_formatter(&no_label)
-            .x_label_formatter(&pct)
-            .x_desc("Share (%): of hosts with a known driver list / of crashes in the window")
-            .y_desc("Driver")
-            .light_line_style(TRANSPARENT)
-            .bold_line_style(RGBColor(225, 228, 232))
-            .axis_desc_style(("sans-serif", 15))
-            .label_style(("sans-serif", 13))
-            .draw()
-            .map_err(|e| e.to_string())?;
+        draw_mesh(
+            chart
+                .configure_mesh()
+                .disable_y_mesh()
+                .y_labels(0)
+                .x_labels(11)
+                .y_label_formatter(&no_label)
+                .x_label_formatter(&pct)
+                .x_desc("Share (%): of hosts with a known driver list / of crashes in the window")
+                .y_desc("Driver"),
+        )?;
         // Row i from the top: y runs upwards, so the first driver sits at n - 1.
         let row = |i: usize| (n - 1 - i) as f64;
         let layers: [(&str, RGBColor, f64, f64); 2] = [
@@ -465,20 +455,9 @@ pub fn driver_exposure(drivers: &[DriverRow]) -> Result<Chart, ChartError> {
                     Rectangle::new([(0.0, row(i) + lo), (v, row(i) + hi)], c.filled())
                 })
                 .collect();
-            chart
-                .draw_series(bars)
-                .map_err(|e| e.to_string())?
-                .label(name)
-                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 12, y + 6)], c.filled()));
+            bar_series(&mut chart, bars, name, c)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(RGBColor(200, 200, 200))
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(|e| e.to_string())?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         let positions: Vec<((i32, i32), String)> = picked
             .iter()
             .enumerate()

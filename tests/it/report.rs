@@ -65,6 +65,21 @@ fn report_json(store: &Path, extra: &[&str]) -> Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
+/// Runs `report --out OUT` with `extra` arguments, which must succeed; returns its stdout.
+fn report_to(store: &Path, out: &Path, extra: &[&str]) -> String {
+    let mut args = vec![
+        "report",
+        "--store",
+        store.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let (code, stdout, err) = run_cli(&args, None);
+    assert_eq!(code, 0, "report {extra:?}: {err}");
+    stdout
+}
+
 fn ms(rfc3339: &str) -> i64 {
     chrono::DateTime::parse_from_rfc3339(rfc3339)
         .unwrap()
@@ -536,17 +551,7 @@ fn hostile_names_are_text_in_html_markdown_and_charts() {
         .contains("</script>"));
 
     let html = dir.path().join("r.html");
-    let (code, _, err) = run_cli(
-        &[
-            "report",
-            "--store",
-            store.to_str().unwrap(),
-            "--out",
-            html.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert_eq!(code, 0, "{err}");
+    report_to(&store, &html, &[]);
     let page = std::fs::read_to_string(&html).unwrap();
     let lower = page.to_lowercase();
     assert!(!lower.contains("<script"), "a script tag got through");
@@ -560,19 +565,7 @@ fn hostile_names_are_text_in_html_markdown_and_charts() {
     assert!(page.contains("=HYPERLINK(&quot;x&quot;)&lt;script&gt;alert(1)&lt;/script&gt;[31m"));
 
     let md = dir.path().join("r.md");
-    let (code, _, err) = run_cli(
-        &[
-            "report",
-            "--store",
-            store.to_str().unwrap(),
-            "--format",
-            "md",
-            "--out",
-            md.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert_eq!(code, 0, "{err}");
+    report_to(&store, &md, &["--format", "md"]);
     let text = std::fs::read_to_string(&md).unwrap();
     assert!(!text.contains('\u{1b}'));
     // Every `<` of a name is backslash-escaped (CommonMark renders `\<` as a literal `<`).
@@ -609,21 +602,11 @@ fn markdown_links_its_charts_and_the_default_path_is_dated() {
     let store = sample_fleet_store();
     let out = tempfile::tempdir().unwrap();
     let md = out.path().join("weekly.md");
-    let (code, stdout, err) = run_cli(
-        &[
-            "report",
-            "--store",
-            store.to_str().unwrap(),
-            "--format",
-            "md",
-            "--out",
-            md.to_str().unwrap(),
-            "--until",
-            "2024-07-19T05:00:00Z",
-        ],
-        None,
+    let stdout = report_to(
+        store,
+        &md,
+        &["--format", "md", "--until", "2024-07-19T05:00:00Z"],
     );
-    assert_eq!(code, 0, "{err}");
     assert_eq!(stdout.trim(), format!("wrote {}", md.display()));
     let text = std::fs::read_to_string(&md).unwrap();
     let sections = [
@@ -782,19 +765,7 @@ fn html_report_renders_in_chromium_without_console_errors() {
     let store = sample_fleet_store();
     let out = tempfile::tempdir().unwrap();
     let html = out.path().join("report.html");
-    let (code, _, err) = run_cli(
-        &[
-            "report",
-            "--store",
-            store.to_str().unwrap(),
-            "--until",
-            "2024-07-19T05:00:00Z",
-            "--out",
-            html.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert_eq!(code, 0, "{err}");
+    report_to(store, &html, &["--until", "2024-07-19T05:00:00Z"]);
     let page = std::fs::read_to_string(&html).unwrap();
     assert_self_contained(&page);
     // Four inline charts, each with its size.
