@@ -77,8 +77,8 @@ pub struct Args {
     #[arg(long, default_value = "criticality", value_name = "COLUMN")]
     pub criticality_column: String,
     /// Clusters in the top-clusters table.
-    #[arg(long, default_value_t = 10, value_name = "N")]
-    pub top: usize,
+    #[arg(long, default_value_t = 10, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub top: u16,
     /// A rules file (TOML) merged over the built-in rules (driver vendors and categories).
     #[arg(long, value_name = "FILE")]
     pub rules: Option<PathBuf>,
@@ -211,7 +211,7 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     opts.host_states = host_states;
     opts.critical_value = args.critical_value.clone();
     opts.criticality_column = args.criticality_column.clone();
-    opts.top_clusters = args.top;
+    opts.top_clusters = usize::from(args.top);
     let generated_at = window::format_utc(chrono::Utc::now().timestamp_millis());
     let report = build_report(
         store.lazy_crashes()?,

@@ -249,8 +249,8 @@ pub fn crashes_over_time(series: &CrashSeries) -> Result<Chart, ChartError> {
                     continue;
                 }
                 let y0 = base[i] as f64;
-                let y1 = (base[i] + v) as f64;
-                base[i] += v;
+                let y1 = base[i].saturating_add(*v) as f64;
+                base[i] = base[i].saturating_add(*v);
                 bars.push(Rectangle::new(
                     [(i as f64 + 0.08, y0), (i as f64 + 0.92, y1)],
                     c.filled(),
@@ -296,11 +296,11 @@ pub fn hosts_by_site(sites: &[SiteHosts]) -> Result<Chart, ChartError> {
                 recovered: 0,
             };
             for s in &sites[14..] {
-                rest.hosts_affected += s.hosts_affected;
-                rest.boot_loop += s.boot_loop;
-                rest.failing += s.failing;
-                rest.single += s.single;
-                rest.recovered += s.recovered;
+                rest.hosts_affected = rest.hosts_affected.saturating_add(s.hosts_affected);
+                rest.boot_loop = rest.boot_loop.saturating_add(s.boot_loop);
+                rest.failing = rest.failing.saturating_add(s.failing);
+                rest.single = rest.single.saturating_add(s.single);
+                rest.recovered = rest.recovered.saturating_add(s.recovered);
             }
             shown.push(rest);
         }
@@ -337,11 +337,11 @@ pub fn hosts_by_site(sites: &[SiteHosts]) -> Result<Chart, ChartError> {
                 bars.push(Rectangle::new(
                     [
                         (i as f64 + 0.15, base[i] as f64),
-                        (i as f64 + 0.85, (base[i] + v) as f64),
+                        (i as f64 + 0.85, base[i].saturating_add(v) as f64),
                     ],
                     c.filled(),
                 ));
-                base[i] += v;
+                base[i] = base[i].saturating_add(v);
             }
             bar_series(&mut chart, bars, name, c)?;
         }
