@@ -173,19 +173,20 @@ pub fn seen_span(first: Option<&str>, last: Option<&str>) -> String {
 }
 
 /// Header of the top-clusters table; numeric columns are listed in [`CLUSTER_NUMERIC`].
-pub const CLUSTER_HEADER: [&str; 10] = [
+pub const CLUSTER_HEADER: [&str; 11] = [
     "Driver / cause",
     "Owner",
     "Bucket id",
     "Hosts",
     "Fleet",
+    "Of hosts running it",
     "Critical hosts",
     "Boot-looped",
     "Sites",
     "Trend",
     "Seen (UTC)",
 ];
-pub const CLUSTER_NUMERIC: [usize; 4] = [3, 4, 5, 6];
+pub const CLUSTER_NUMERIC: [usize; 5] = [3, 4, 5, 6, 7];
 
 /// `9 sites: DFW 24, SIN 22, CHI 20, …`.
 fn sites_cell(c: &ClusterSummary) -> String {
@@ -227,6 +228,9 @@ pub fn cluster_cells(c: &ClusterSummary) -> Vec<String> {
         c.bucket_id.clone(),
         thousands(c.hosts),
         c.fleet_share.map(percent).unwrap_or_else(|| "–".into()),
+        c.exposed_hit_share
+            .map(percent)
+            .unwrap_or_else(|| "–".into()),
         c.critical_hosts
             .map(thousands)
             .unwrap_or_else(|| "–".into()),

@@ -42,9 +42,11 @@ th { background: var(--bg-soft); font-weight: 600; font-size: 12.5px; color: var
 td { overflow-wrap: break-word; }
 td.id { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace; font-size: 12px; overflow-wrap: anywhere; min-width: 14ch; }
 td.name { font-weight: 600; white-space: nowrap; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+th.num { text-align: right; }
 td.when { white-space: nowrap; font-variant-numeric: tabular-nums; }
 td.seen { font-variant-numeric: tabular-nums; min-width: 11ch; }
+td.sites { min-width: 12ch; }
 code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace; font-size: 12.5px; }
 .trend-new, .trend-rising { color: var(--bad); font-weight: 600; }
 .trend-falling, .trend-gone { color: var(--good); font-weight: 600; }
@@ -205,8 +207,9 @@ pub fn render_html(report: &FleetReport, charts: &[Chart]) -> String {
                 column_classes(cells::CLUSTER_HEADER.len(), &cells::CLUSTER_NUMERIC, &[]);
             classes[0] = "name".into();
             classes[2] = "id".into();
-            classes[8] = format!("trend-{}", c.trend.as_str());
-            classes[9] = "seen".into();
+            classes[8] = "sites".into();
+            classes[9] = format!("trend-{}", c.trend.as_str());
+            classes[10] = "seen".into();
             row(&mut o, &cells::cluster_cells(c), &classes);
         }
         o.push_str("</tbody>\n</table>\n");

@@ -152,6 +152,10 @@ pub struct ClusterSummary {
     pub crashes: u64,
     pub hosts: u64,
     pub fleet_share: Option<f64>,
+    /// Hosts whose dumps show the driver loaded, and the share of them it hit (null for
+    /// non-driver causes or without driver lists).
+    pub exposed_hosts: Option<u64>,
+    pub exposed_hit_share: Option<f64>,
     /// Hosts per site, most first (the `site` breakdown of `clusters`).
     pub sites: Vec<SiteCount>,
     /// Hosts whose inventory marks them critical (null without that inventory column).
@@ -473,6 +477,8 @@ fn summary_of(
         crashes: node.crashes,
         hosts: node.hosts,
         fleet_share: node.fleet_share,
+        exposed_hosts: node.exposed_hosts,
+        exposed_hit_share: node.exposed_hit_share,
         sites: sites_of(node, &opts.site_column),
         critical_hosts,
         boot_loop_hosts: node.boot_loop_hosts,
@@ -578,15 +584,16 @@ struct WindowFigures {
     host_hours_lost: f64,
 }
 
+/// `drivers` (for the clusters' exposure figures) only where the report shows them.
 fn window_figures(
     analysis: &Analysis,
-    drivers: &LazyFrame,
+    drivers: Option<&LazyFrame>,
     opts: &ReportOptions,
     scope: &Scope,
     bucket_seconds: i64,
 ) -> Result<WindowFigures, AnalyticsError> {
     let clusters = analysis.clusters(
-        Some(drivers.clone()),
+        drivers.cloned(),
         &ClusterOptions {
             scope: scope.clone(),
             host_states: opts.host_states,
@@ -686,7 +693,13 @@ pub fn build_report(
         periods.current,
         opts.host_states,
     )?;
-    let now = window_figures(&current, &drivers, opts, &current_scope, bucket_seconds)?;
+    let now = window_figures(
+        &current,
+        Some(&drivers),
+        opts,
+        &current_scope,
+        bucket_seconds,
+    )?;
     let driver_table = current.drivers(
         drivers.clone(),
         catalog,
@@ -701,7 +714,7 @@ pub fn build_report(
     };
     drop(current);
     let previous = Analysis::new(crashes, inventory, periods.previous, opts.host_states)?;
-    let before = window_figures(&previous, &drivers, opts, &previous_scope, bucket_seconds)?;
+    let before = window_figures(&previous, None, opts, &previous_scope, bucket_seconds)?;
     drop(previous);
 
     let previous_by_id: HashMap<&str, &ClusterNode> = before
