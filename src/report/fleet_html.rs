@@ -62,6 +62,11 @@ figure { margin: 18px 0 26px; }
 figure svg { display: block; width: 100%; height: auto; max-width: 960px; border: 1px solid var(--line); border-radius: 6px; }
 figcaption { font-size: 13px; color: var(--muted); margin-top: 6px; }
 footer { margin-top: 40px; padding-top: 10px; border-top: 1px solid var(--line); color: var(--muted); font-size: 12.5px; }
+@media (max-width: 900px) {
+  main { padding: 16px 12px 32px; }
+  td.name { white-space: normal; overflow-wrap: anywhere; }
+  td.seen, td.sites, td.id { min-width: 0; }
+}
 @media print {
   @page { size: A4; margin: 14mm; }
   body { font-size: 10.5pt; }
@@ -70,8 +75,12 @@ footer { margin-top: 40px; padding-top: 10px; border-top: 1px solid var(--line);
   .cards { grid-template-columns: repeat(5, 1fr); gap: 6px; }
   .card { padding: 6px 8px; background: none; }
   .card .value { font-size: 20pt; }
-  table { font-size: 8.5pt; }
+  table { font-size: 7.5pt; }
+  th, td { padding: 3px 4px; }
   th { background: none; }
+  td.name { white-space: normal; overflow-wrap: anywhere; }
+  td.id { font-size: 7pt; min-width: 0; }
+  td.seen, td.sites { min-width: 0; }
   tr, figure, .card { break-inside: avoid; }
   figure svg { max-width: 100%; border: none; }
   section { break-inside: auto; }
