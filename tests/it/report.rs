@@ -831,3 +831,127 @@ fn html_report_renders_in_chromium_without_console_errors() {
         "a console error went unseen: {log}"
     );
 }
+
+/// `contrib/`: the cron line's command (with the test's env file and script path) scans the
+/// share and writes the week's report without a terminal; a second run adds nothing new to
+/// the store; the systemd units pass `systemd-analyze verify` where it exists.
+#[test]
+fn scheduled_weekly_report_scans_and_writes_the_report() {
+    let root = project_root();
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let env = dir.path().join("env");
+    std::fs::write(
+        &env,
+        format!(
+            "BLASTRADIUS_DUMPS={}\nBLASTRADIUS_INVENTORY={}\nBLASTRADIUS_HOME={}\nBLASTRADIUS_BIN={}\n",
+            root.join("sample-dumps/dumps").display(),
+            root.join("sample-dumps/inventory.csv").display(),
+            home.display(),
+            binary().display()
+        ),
+    )
+    .unwrap();
+    let script = root.join("contrib/weekly-report.sh");
+    let cron = std::fs::read_to_string(root.join("contrib/blastradius-report.cron")).unwrap();
+    let line = cron
+        .lines()
+        .find(|l| !l.starts_with('#') && l.contains("weekly-report.sh"))
+        .unwrap();
+    // `m h dom mon dow user command`: the command, pointed at this test's files.
+    let command: String = line
+        .split_whitespace()
+        .skip(6)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace("/etc/default/blastradius-report", env.to_str().unwrap())
+        .replace(
+            "/usr/local/lib/blastradius/weekly-report.sh",
+            script.to_str().unwrap(),
+        );
+    let run = || {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(&command)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, err) = run();
+    assert_eq!(code, Some(0), "{stdout}{err}");
+    let reports: Vec<PathBuf> = std::fs::read_dir(home.join("reports"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let name = reports[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(name.ends_with("-fleet-report.html"), "{name}");
+    assert_eq!(stdout.trim(), format!("wrote reports/{name}"));
+    let scan: Value =
+        serde_json::from_str(&std::fs::read_to_string(home.join("last-scan.json")).unwrap())
+            .unwrap();
+    assert_eq!(u(&scan["ingested"]), 492);
+    let (code, _, err) = run();
+    assert_eq!(code, Some(0), "{err}");
+    let scan: Value =
+        serde_json::from_str(&std::fs::read_to_string(home.join("last-scan.json")).unwrap())
+            .unwrap();
+    assert_eq!(u(&scan["ingested"]), 0, "the second run is incremental");
+    // Without a share to scan it fails, and says why.
+    let out = Command::new("sh")
+        .arg(&script)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("BLASTRADIUS_DUMPS"));
+
+    let found = Command::new("systemd-analyze")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        eprintln!("SKIP: systemd-analyze is not on PATH: the units are not verified");
+        return;
+    }
+    let units = dir.path().join("units");
+    std::fs::create_dir_all(&units).unwrap();
+    let service = std::fs::read_to_string(root.join("contrib/blastradius-report.service"))
+        .unwrap()
+        .replace(
+            "/usr/local/lib/blastradius/weekly-report.sh",
+            script.to_str().unwrap(),
+        )
+        .replace("/etc/default/blastradius-report", env.to_str().unwrap());
+    std::fs::write(units.join("blastradius-report.service"), service).unwrap();
+    std::fs::copy(
+        root.join("contrib/blastradius-report.timer"),
+        units.join("blastradius-report.timer"),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(units.join("blastradius-report.timer"))
+        .arg(units.join("blastradius-report.service"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
