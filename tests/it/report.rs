@@ -130,6 +130,23 @@ fn truth_window(truth: &Truth, since: i64, until: i64) -> TruthWindow {
     w
 }
 
+/// The truth's crashes of `cause` in [since, until] per bucket of `series` (its
+/// `bucket_seconds` and `bucket_starts`).
+fn bucket_counts(truth: &Truth, cause: &str, series: &Value, since: i64, until: i64) -> Vec<u64> {
+    let starts = series["bucket_starts"].as_array().unwrap();
+    let width = series["bucket_seconds"].as_i64().unwrap() * 1000;
+    let origin = ms(starts[0].as_str().unwrap());
+    let mut counts = vec![0u64; starts.len()];
+    for d in &truth.dumps {
+        let t = ms(&d.crash_time);
+        let key = d.blamed_driver.as_deref().unwrap_or(&d.cluster);
+        if key == cause && t >= since && t <= until {
+            counts[usize::try_from((t - origin) / width).unwrap()] += 1;
+        }
+    }
+    counts
+}
+
 fn u(v: &Value) -> u64 {
     v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
 }
@@ -247,6 +264,40 @@ fn check_against_truth(
         .flat_map(|s| s["counts"].as_array().unwrap().iter().map(u))
         .sum();
     assert_eq!(total, now.crashes);
+    // Each cluster's bars stand in the buckets its crashes fall in.
+    let over_time = &report["crashes_over_time"];
+    for s in over_time["series"].as_array().unwrap() {
+        if s["cluster_id"].is_null() {
+            continue;
+        }
+        let cause = s["label"].as_str().unwrap();
+        assert_eq!(
+            bucket_counts(truth, cause, over_time, since, until),
+            s["counts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(u)
+                .collect::<Vec<_>>(),
+            "{cause}"
+        );
+    }
+    // The onset curve of the largest cluster, bucket by bucket.
+    if let Some(top) = top.first() {
+        let onset = &report["largest_cluster_onset"];
+        assert_eq!(onset["cause"], top["cause"]);
+        let cause = top["cause"].as_str().unwrap();
+        assert_eq!(
+            bucket_counts(truth, cause, onset, since, until),
+            onset["counts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(u)
+                .collect::<Vec<_>>(),
+            "onset of {cause}"
+        );
+    }
     // Hosts by site add up to the affected hosts.
     let by_site: u64 = report["hosts_by_site"]
         .as_array()
