@@ -10,7 +10,7 @@ use std::fmt::Write;
 use super::charts::Chart;
 use super::fleet_cells::{self as cells, Card, Direction};
 use super::fleet_report::FleetReport;
-use super::sanitize::html_escape;
+use super::sanitize::{self, html_escape};
 
 /// The page's stylesheet: system fonts, tabular numbers right-aligned, tables that wrap long
 /// ids instead of overflowing, and a print layout.
@@ -25,7 +25,7 @@ main { max-width: 1120px; margin: 0 auto; padding: 28px 32px 48px; }
 header { border-bottom: 3px solid var(--ink); padding-bottom: 12px; margin-bottom: 8px; }
 h1 { font-size: 30px; line-height: 1.2; margin: 0 0 6px; letter-spacing: -0.01em; }
 h2 { font-size: 21px; margin: 36px 0 10px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
-h3 { font-size: 16px; margin: 20px 0 6px; }
+h3 { font-size: 16px; margin: 20px 0 6px; overflow-wrap: anywhere; }
 p { margin: 6px 0; }
 .meta { color: var(--muted); margin: 0; }
 .note { color: var(--muted); font-size: 13px; }
@@ -87,6 +87,31 @@ footer { margin-top: 40px; padding-top: 10px; border-top: 1px solid var(--line);
 }
 "#;
 
+/// Characters of a run without white space after which a line may break.
+const BREAK_AFTER: usize = 24;
+
+/// `text` escaped for HTML, with a `<wbr>` (a line-break opportunity, no visible character)
+/// after every [`BREAK_AFTER`] characters of a run without spaces: names are kept whole
+/// (`td.name` does not wrap), yet a 300-character driver name cannot widen a table past the page.
+fn breakable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut run = 0usize;
+    let mut buf = [0u8; 4];
+    for c in sanitize::terminal_safe(text).chars() {
+        if c.is_whitespace() {
+            run = 0;
+        } else {
+            if run == BREAK_AFTER {
+                out.push_str("<wbr>");
+                run = 0;
+            }
+            run += 1;
+        }
+        out.push_str(&html_escape(c.encode_utf8(&mut buf)));
+    }
+    out
+}
+
 /// The CSS class of each column: `num` (right-aligned, tabular) or `when` (a time).
 fn column_classes(n: usize, numeric: &[usize], when: &[usize]) -> Vec<String> {
     (0..n)
@@ -108,10 +133,10 @@ fn row(out: &mut String, cells: &[String], classes: &[String]) {
     for (i, cell) in cells.iter().enumerate() {
         match classes.get(i).filter(|c| !c.is_empty()) {
             Some(class) => {
-                let _ = write!(out, "<td class=\"{class}\">{}</td>", html_escape(cell));
+                let _ = write!(out, "<td class=\"{class}\">{}</td>", breakable(cell));
             }
             None => {
-                let _ = write!(out, "<td>{}</td>", html_escape(cell));
+                let _ = write!(out, "<td>{}</td>", breakable(cell));
             }
         }
     }
@@ -275,7 +300,7 @@ pub fn render_html(report: &FleetReport, charts: &[Chart]) -> String {
             let _ = write!(
                 o,
                 "<h3>{} <span class=\"note\">({} hosts)</span></h3>\n<table class=\"hosts\">\n",
-                html_escape(&site.site),
+                breakable(&site.site),
                 site.hosts.len()
             );
             header(&mut o, &cells::ATTENTION_HEADER, &cells::ATTENTION_NUMERIC);
@@ -374,4 +399,20 @@ pub fn render_html(report: &FleetReport, charts: &[Chart]) -> String {
         env!("CARGO_PKG_VERSION")
     );
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_names_get_break_opportunities_and_stay_escaped() {
+        assert_eq!(breakable("csagent.sys"), "csagent.sys");
+        let long = format!("<{}>", "a".repeat(30));
+        assert_eq!(
+            breakable(&long),
+            format!("&lt;{}<wbr>{}&gt;", "a".repeat(23), "a".repeat(7))
+        );
+        assert_eq!(breakable("two words\u{1b}[31m"), "two words[31m");
+    }
 }
