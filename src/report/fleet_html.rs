@@ -162,10 +162,10 @@ fn card(out: &mut String, c: &Card) {
         Direction::Bad => "bad",
         Direction::Neutral => "neutral",
     };
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<div class=\"card\"><div class=\"label\">{}</div><div class=\"value\">{}</div>\
-         <div class=\"detail\">{}</div><div class=\"change {class}\">{}</div></div>\n",
+         <div class=\"detail\">{}</div><div class=\"change {class}\">{}</div></div>",
         html_escape(c.label),
         html_escape(&c.value),
         html_escape(&c.detail),
@@ -194,17 +194,17 @@ pub fn render_html(report: &FleetReport, charts: &[Chart]) -> String {
     let mut o = String::with_capacity(64 * 1024);
     let period = cells::period_words(&report.window.start, &report.window.end);
     let previous = cells::previous_words(report);
-    let _ = write!(
+    let _ = writeln!(
         o,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>Fleet stability report · {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n",
+         <title>Fleet stability report · {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>",
         html_escape(&period)
     );
     let filters = cells::filter_words(report);
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<header>\n<h1>Fleet stability report</h1>\n<p class=\"meta\"><strong>{}</strong> · compared with {}{}</p>\n</header>\n",
+        "<header>\n<h1>Fleet stability report</h1>\n<p class=\"meta\"><strong>{}</strong> · compared with {}{}</p>\n</header>",
         html_escape(&period),
         html_escape(&previous),
         if filters.is_empty() {
@@ -226,9 +226,9 @@ pub fn render_html(report: &FleetReport, charts: &[Chart]) -> String {
     if report.top_clusters.is_empty() {
         o.push_str("<p>No crashes in this period.</p>\n");
     } else {
-        let _ = write!(
+        let _ = writeln!(
             o,
-            "<p class=\"note\">{} of {} clusters, by hosts hit. Critical hosts: inventory criticality “{}”. Trend compares hosts with the previous period.</p>\n",
+            "<p class=\"note\">{} of {} clusters, by hosts hit. Critical hosts: inventory criticality “{}”. Trend compares hosts with the previous period.</p>",
             report.top_clusters.len(),
             report.cluster_count,
             html_escape(&report.critical_value)
@@ -256,9 +256,9 @@ pub fn render_html(report: &FleetReport, charts: &[Chart]) -> String {
         o.push_str("<p>No crashes in this period: nothing to chart.</p>\n");
     }
     for chart in charts {
-        let _ = write!(
+        let _ = writeln!(
             o,
-            "<figure id=\"chart-{}\">\n{}\n<figcaption>{}</figcaption>\n</figure>\n",
+            "<figure id=\"chart-{}\">\n{}\n<figcaption>{}</figcaption>\n</figure>",
             chart.slug,
             inline_svg(chart),
             html_escape(&chart.title)
@@ -274,9 +274,9 @@ pub fn render_html(report: &FleetReport, charts: &[Chart]) -> String {
         );
     } else {
         let total: usize = report.needs_attention.iter().map(|s| s.hosts.len()).sum();
-        let _ = write!(
+        let _ = writeln!(
             o,
-            "<p class=\"note\">{total} hosts boot-looping or still failing at {} UTC, by site. The full list: <code>blastradius hosts --state boot-loop --until …</code> or this report's JSON.</p>\n",
+            "<p class=\"note\">{total} hosts boot-looping or still failing at {} UTC, by site. The full list: <code>blastradius hosts --state boot-loop --until …</code> or this report's JSON.</p>",
             html_escape(&cells::minute(Some(&report.window.end)))
         );
         o.push_str("<table class=\"summary\">\n");
@@ -297,9 +297,9 @@ pub fn render_html(report: &FleetReport, charts: &[Chart]) -> String {
         }
         o.push_str("</tbody>\n</table>\n");
         for site in &report.needs_attention {
-            let _ = write!(
+            let _ = writeln!(
                 o,
-                "<h3>{} <span class=\"note\">({} hosts)</span></h3>\n<table class=\"hosts\">\n",
+                "<h3>{} <span class=\"note\">({} hosts)</span></h3>\n<table class=\"hosts\">",
                 breakable(&site.site),
                 site.hosts.len()
             );
@@ -317,9 +317,9 @@ pub fn render_html(report: &FleetReport, charts: &[Chart]) -> String {
             }
             o.push_str("</tbody>\n</table>\n");
             if site.hosts.len() > cells::ATTENTION_HOSTS_SHOWN {
-                let _ = write!(
+                let _ = writeln!(
                     o,
-                    "<p class=\"note\">… and {} more at this site.</p>\n",
+                    "<p class=\"note\">… and {} more at this site.</p>",
                     site.hosts.len() - cells::ATTENTION_HOSTS_SHOWN
                 );
             }
@@ -333,9 +333,9 @@ pub fn render_html(report: &FleetReport, charts: &[Chart]) -> String {
     if d.drivers.is_empty() {
         o.push_str("<p>No third-party kernel driver seen loaded in this period’s dumps.</p>\n");
     } else {
-        let _ = write!(
+        let _ = writeln!(
             o,
-            "<p class=\"note\">Who runs in the fleet’s kernel: {} third-party drivers seen loaded on the {} hosts whose dumps list their drivers; share of the period’s {} crashes each caused.</p>\n<table>\n",
+            "<p class=\"note\">Who runs in the fleet’s kernel: {} third-party drivers seen loaded on the {} hosts whose dumps list their drivers; share of the period’s {} crashes each caused.</p>\n<table>",
             d.drivers.len(),
             d.hosts_with_driver_data,
             d.crashes
@@ -353,9 +353,9 @@ pub fn render_html(report: &FleetReport, charts: &[Chart]) -> String {
         }
         o.push_str("</tbody>\n</table>\n");
         if d.drivers.len() > cells::DRIVERS_SHOWN {
-            let _ = write!(
+            let _ = writeln!(
                 o,
-                "<p class=\"note\">… and {} more (<code>blastradius drivers</code>).</p>\n",
+                "<p class=\"note\">… and {} more (<code>blastradius drivers</code>).</p>",
                 d.drivers.len() - cells::DRIVERS_SHOWN
             );
         }
@@ -372,9 +372,9 @@ pub fn render_html(report: &FleetReport, charts: &[Chart]) -> String {
             "No cluster of the previous period is gone.",
         ),
     ] {
-        let _ = write!(o, "<h3>{title}</h3>\n");
+        let _ = writeln!(o, "<h3>{title}</h3>");
         if list.is_empty() {
-            let _ = write!(o, "<p>{none}</p>\n");
+            let _ = writeln!(o, "<p>{none}</p>");
             continue;
         }
         o.push_str("<table>\n");
@@ -392,9 +392,9 @@ pub fn render_html(report: &FleetReport, charts: &[Chart]) -> String {
     }
     o.push_str("</section>\n");
 
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<footer>Generated {} by blastradius {} from the crash store. Figures: the same analytics as <code>blastradius clusters</code>, <code>hosts</code> and <code>drivers</code> for the same window. Host-hours lost is an estimate.</footer>\n</main>\n</body>\n</html>\n",
+        "<footer>Generated {} by blastradius {} from the crash store. Figures: the same analytics as <code>blastradius clusters</code>, <code>hosts</code> and <code>drivers</code> for the same window. Host-hours lost is an estimate.</footer>\n</main>\n</body>\n</html>",
         html_escape(&cells::minute(Some(&report.generated_at))),
         env!("CARGO_PKG_VERSION")
     );

@@ -336,7 +336,7 @@ fn sample_fleet_report_matches_the_truth() {
     let store = sample_fleet_store();
     let (truth, inv) = sample_truth();
 
-    let week = report_json(&store, &[]);
+    let week = report_json(store, &[]);
     assert_eq!(
         week["window"]["end"], "2024-07-19T20:13:48Z",
         "ends at the last crash"
@@ -397,7 +397,7 @@ fn sample_fleet_report_matches_the_truth() {
 
     // 05:00 on the incident morning: the boot-looping hosts are truth's looping hosts whose
     // outage spans 05:00, and exactly what `hosts --state boot-loop` lists.
-    let morning = report_json(&store, &["--until", "2024-07-19T05:00:00Z"]);
+    let morning = report_json(store, &["--until", "2024-07-19T05:00:00Z"]);
     check_against_truth(&morning, &truth, &inv);
     let at = ms("2024-07-19T05:00:00Z");
     let looping: BTreeSet<String> = morning["needs_attention"]
