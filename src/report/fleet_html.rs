@@ -49,7 +49,7 @@ td.seen { font-variant-numeric: tabular-nums; min-width: 11ch; }
 td.sites { min-width: 12ch; }
 code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace; font-size: 12.5px; }
 .trend-new, .trend-rising { color: var(--bad); font-weight: 600; }
-.trend-falling, .trend-gone { color: var(--good); font-weight: 600; }
+.trend-falling { color: var(--good); font-weight: 600; }
 .state-boot-loop { color: var(--bad); font-weight: 600; }
 .state-failing { color: #9a6700; font-weight: 600; }
 table.summary { width: auto; min-width: 50%; }

@@ -69,25 +69,22 @@ pub struct Compared<T> {
     pub change: T,
 }
 
-impl Compared<u64> {
-    fn counts(current: u64, previous: u64) -> Compared<i64> {
-        let c = i64::try_from(current).unwrap_or(i64::MAX);
-        let p = i64::try_from(previous).unwrap_or(i64::MAX);
-        Compared {
-            current: c,
-            previous: p,
-            change: c.saturating_sub(p),
-        }
+/// Two counts compared (as signed numbers, so the change can be negative).
+fn compare_counts(current: u64, previous: u64) -> Compared<i64> {
+    let c = i64::try_from(current).unwrap_or(i64::MAX);
+    let p = i64::try_from(previous).unwrap_or(i64::MAX);
+    Compared {
+        current: c,
+        previous: p,
+        change: c.saturating_sub(p),
     }
 }
 
-impl Compared<f64> {
-    fn values(current: f64, previous: f64) -> Compared<f64> {
-        Compared {
-            current,
-            previous,
-            change: current - previous,
-        }
+fn compare_values(current: f64, previous: f64) -> Compared<f64> {
+    Compared {
+        current,
+        previous,
+        change: current - previous,
     }
 }
 
@@ -110,7 +107,8 @@ pub struct Headline {
     pub host_hours_lost: Compared<f64>,
 }
 
-/// How a cluster moved against the previous period (by distinct hosts).
+/// How a cluster moved against the previous period (by distinct hosts). Clusters of the
+/// previous period that are gone are listed in [`Changes::gone`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Trend {
@@ -119,8 +117,6 @@ pub enum Trend {
     Rising,
     Steady,
     Falling,
-    /// Seen in the previous period, not in this one.
-    Gone,
 }
 
 impl Trend {
@@ -130,7 +126,6 @@ impl Trend {
             Trend::Rising => "rising",
             Trend::Steady => "steady",
             Trend::Falling => "falling",
-            Trend::Gone => "gone",
         }
     }
 }
@@ -767,24 +762,24 @@ pub fn build_report(
             (Some(a), Some(b)) => a
                 .crash_free_share
                 .zip(b.crash_free_share)
-                .map(|(a, b)| Compared::values(a, b)),
+                .map(|(a, b)| compare_values(a, b)),
             _ => None,
         },
         crash_free_hosts: match (&now.crash_free, &before.crash_free) {
-            (Some(a), Some(b)) => Some(Compared::counts(a.crash_free_hosts, b.crash_free_hosts)),
+            (Some(a), Some(b)) => Some(compare_counts(a.crash_free_hosts, b.crash_free_hosts)),
             _ => None,
         },
-        hosts_affected: Compared::counts(now.clusters.hosts, before.clusters.hosts),
-        crashes: Compared::counts(now.clusters.crashes, before.clusters.crashes),
-        boot_loop_hosts: Compared::counts(
+        hosts_affected: compare_counts(now.clusters.hosts, before.clusters.hosts),
+        crashes: compare_counts(now.clusters.crashes, before.clusters.crashes),
+        boot_loop_hosts: compare_counts(
             count_state(&now.hosts, &[HostState::BootLoop]),
             count_state(&before.hosts, &[HostState::BootLoop]),
         ),
-        hosts_needing_attention: Compared::counts(
+        hosts_needing_attention: compare_counts(
             count_state(&now.hosts, &attention),
             count_state(&before.hosts, &attention),
         ),
-        host_hours_lost: Compared::values(now.host_hours_lost, before.host_hours_lost),
+        host_hours_lost: compare_values(now.host_hours_lost, before.host_hours_lost),
     };
 
     Ok(FleetReport {
