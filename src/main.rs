@@ -37,6 +37,8 @@ enum Command {
     Reprocess(commands::reprocess::Args),
     /// May a staged rollout go on? halt (exit 1) / proceed (0) / insufficient-data (3).
     Gate(commands::gate::Args),
+    /// The fleet-stability report for management: HTML (charts inline), Markdown or JSON.
+    Report(commands::report::Args),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         Command::Drivers(a) => commands::drivers::run(a),
         Command::Reprocess(a) => commands::reprocess::run(a),
         Command::Gate(a) => commands::gate::run(a),
+        Command::Report(a) => commands::report::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

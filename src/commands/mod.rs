@@ -7,6 +7,7 @@ pub mod drivers;
 pub mod gate;
 pub mod hosts;
 pub mod inspect;
+pub mod report;
 pub mod reprocess;
 pub mod scan;
 pub mod scope_args;

@@ -44,6 +44,29 @@ pub fn html_escape(text: &str) -> String {
     out
 }
 
+/// Text for a Markdown document (a table cell, a list item, a heading): control characters
+/// dropped, line breaks made spaces, and the characters Markdown or inline HTML act on
+/// backslash-escaped (CommonMark lets any ASCII punctuation be escaped): `<` `>` `&` (no tag,
+/// no entity), `[` `]` (no link or image), `` ` `` `*` `_` `~` `$` `#` `\\` (no code, emphasis,
+/// math, heading), `|` (no new table cell), and `://` / `www.` (no autolink). A driver named
+/// `<script>` or `[x](javascript:...)` stays literal text.
+pub fn markdown_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\t' | '\n' | '\r' => out.push(' '),
+            c if is_unsafe_char(c) => {}
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '<' | '>' | '#' | '|' | '~' | '&'
+            | '$' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out.replace("://", "\\://").replace("www.", "www\\.")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,6 +81,14 @@ mod tests {
         assert_eq!(
             html_escape("<script>&\"'"),
             "&lt;script&gt;&amp;&quot;&#39;"
+        );
+        assert_eq!(
+            markdown_escape("=HYPERLINK(\"x\")<script>|\u{1b}[31m\n_a_"),
+            "=HYPERLINK(\"x\")\\<script\\>\\|\\[31m \\_a\\_"
+        );
+        assert_eq!(
+            markdown_escape("[x](https://www.evil.test)"),
+            "\\[x\\](https\\://www\\.evil.test)"
         );
     }
 }

@@ -12,6 +12,7 @@ mod inspect_snapshots;
 mod inspect_cli;
 mod kernel_samples;
 mod minidump_samples;
+mod report;
 mod scan;
 mod simulate;
 mod simulate_layout;

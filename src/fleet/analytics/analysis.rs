@@ -12,6 +12,7 @@ use super::clusters::{self, ClusterOptions, ClusterTable};
 use super::drivers::{self, DriverCatalog, DriverOptions, DriverTable};
 use super::hosts::{self, HostOptions, HostTable};
 use super::hoststate::HostStateParams;
+use super::period::{self, CrashFree};
 use super::prepare::{self, InventoryCodes, Prepared};
 use super::window::Window;
 use super::AnalyticsError;
@@ -107,5 +108,17 @@ impl Analysis {
             catalog,
             opts,
         )
+    }
+
+    /// Inventory hosts (in the scope's inventory filters) with no crash in the window; `None`
+    /// without an inventory.
+    pub fn crash_free(&self, scope: &super::Scope) -> Result<Option<CrashFree>, AnalyticsError> {
+        self.check(&scope.window, None)?;
+        period::crash_free(&self.prepared, self.inventory.as_ref(), scope)
+    }
+
+    /// The window this analysis was prepared for.
+    pub fn window(&self) -> &Window {
+        &self.window
     }
 }

@@ -14,6 +14,7 @@ pub mod clusters;
 pub mod drivers;
 pub mod hosts;
 pub mod hoststate;
+pub mod period;
 mod prepare;
 pub mod scoring;
 pub mod similarity;
@@ -29,6 +30,7 @@ pub use clusters::{
 pub use drivers::{drivers, DriverCatalog, DriverOptions, DriverRow, DriverTable, DriverVersion};
 pub use hosts::{hosts, HostOptions, HostRow, HostTable};
 pub use hoststate::{HostState, HostStateParams};
+pub use period::{latest_crash_ms, CrashFree, ReportPeriods};
 pub use scoring::{bcubed, BCubed};
 pub use similarity::SimilarityParams;
 pub use window::Window;
