@@ -15,7 +15,7 @@ use crate::fleet::store::Store;
 use crate::report::csv::{self, Field};
 use crate::report::table::{percent, thousands, Align, Table};
 
-use super::scope_args::{emit, HostStateArgs, ScopeArgs, TableFormat};
+use super::scope_args::{emit, note_data_end, HostStateArgs, ScopeArgs, TableFormat};
 
 /// Arguments of `blastradius clusters`.
 #[derive(clap::Args, Debug, Clone)]
@@ -88,6 +88,7 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
             out.extend_from_slice(render_text(&table, args.depth, args.limit).as_bytes())
         }
     }
+    note_data_end(&table.data_end);
     emit(&out)?;
     Ok(0)
 }

@@ -10,7 +10,7 @@ use crate::fleet::store::Store;
 use crate::report::csv::{self, Field};
 use crate::report::table::{human_seconds, thousands, Align, Table};
 
-use super::scope_args::{emit, HostStateArgs, ScopeArgs, TableFormat};
+use super::scope_args::{emit, note_data_end, HostStateArgs, ScopeArgs, TableFormat};
 
 /// Arguments of `blastradius hosts`.
 #[derive(clap::Args, Debug, Clone)]
@@ -50,6 +50,7 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
         TableFormat::Csv => write_csv(&mut out, &table)?,
         TableFormat::Text => out.extend_from_slice(render_text(&table).as_bytes()),
     }
+    note_data_end(&table.data_end);
     emit(&out)?;
     Ok(0)
 }

@@ -12,6 +12,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
+use crate::fleet::analytics::window::DataEnd;
 use crate::fleet::analytics::{clusters, ClusterOptions};
 use crate::fleet::inventory::read_inventory;
 use crate::fleet::scan::{
@@ -79,11 +80,23 @@ pub struct TopCluster {
     pub boot_loop_hosts: u64,
 }
 
+/// What the summary says about the whole store after the scan.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct StoreOverview {
+    pub top_clusters: Vec<TopCluster>,
+    /// The end of the data later commands judge host states against, and the clock-skewed
+    /// hosts set aside (`None` for an empty store).
+    pub data_end: Option<DataEnd>,
+    /// What is odd about the data, one line each (clock skew, inventory mismatch).
+    pub warnings: Vec<String>,
+}
+
 #[derive(Serialize)]
 struct JsonOutput<'a> {
     #[serde(flatten)]
     summary: &'a ScanSummary,
-    top_clusters: &'a [TopCluster],
+    #[serde(flatten)]
+    overview: &'a StoreOverview,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<u8> {
@@ -123,17 +136,20 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     };
     progress.finish();
     let summary = summary?;
-    let top = top_clusters(&store, TOP_CLUSTERS)?;
+    let overview = store_overview(&store, TOP_CLUSTERS)?;
 
     match args.format {
         Format::Json => {
             let out = JsonOutput {
                 summary: &summary,
-                top_clusters: &top,
+                overview: &overview,
             };
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
-        Format::Text => print!("{}", render_text(&summary, &top)),
+        Format::Text => print!("{}", render_text(&summary, &overview)),
+    }
+    for warning in &overview.warnings {
+        eprintln!("blastradius: warning: {}", printable(warning));
     }
     if summary.quarantined > 0 {
         eprintln!(
@@ -149,9 +165,9 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
 /// then crashes), as `blastradius clusters` ranks them. Without the drivers table: exposure is
 /// not part of the summary, and reading ~150 driver rows per dump made the summary, not the
 /// scan, the peak of a scan's memory.
-pub fn top_clusters(store: &Store, n: usize) -> anyhow::Result<Vec<TopCluster>> {
+pub fn store_overview(store: &Store, n: usize) -> anyhow::Result<StoreOverview> {
     if store.manifest().crashes.is_empty() {
-        return Ok(Vec::new());
+        return Ok(StoreOverview::default());
     }
     let table = clusters(
         store.lazy_crashes()?,
@@ -159,7 +175,7 @@ pub fn top_clusters(store: &Store, n: usize) -> anyhow::Result<Vec<TopCluster>> 
         store.inventory()?,
         &ClusterOptions::default(),
     )?;
-    Ok(table
+    let top_clusters = table
         .clusters
         .into_iter()
         .take(n)
@@ -172,10 +188,16 @@ pub fn top_clusters(store: &Store, n: usize) -> anyhow::Result<Vec<TopCluster>> 
             fleet_share: c.fleet_share,
             boot_loop_hosts: c.boot_loop_hosts,
         })
-        .collect())
+        .collect();
+    Ok(StoreOverview {
+        top_clusters,
+        warnings: table.warnings,
+        data_end: Some(table.data_end),
+    })
 }
 
-fn render_text(s: &ScanSummary, top: &[TopCluster]) -> String {
+fn render_text(s: &ScanSummary, overview: &StoreOverview) -> String {
+    let top = &overview.top_clusters;
     let mut out = String::new();
     let mut line = |label: &str, value: String| out.push_str(&format!("{label:<22}{value}\n"));
     line("store", printable(&s.store));
@@ -205,6 +227,13 @@ fn render_text(s: &ScanSummary, top: &[TopCluster]) -> String {
                 s.quarantined - 20
             ));
         }
+    }
+    if let Some(end) = &overview.data_end {
+        out.push_str(&format!(
+            "{:<22}{}\n",
+            "end of data",
+            printable(&end.describe())
+        ));
     }
     if !top.is_empty() {
         out.push_str("\ntop clusters (whole store):\n");
@@ -305,7 +334,11 @@ mod tests {
             fleet_share: Some(0.5),
             boot_loop_hosts: 2,
         }];
-        let text = render_text(&summary, &top);
+        let overview = StoreOverview {
+            top_clusters: top.to_vec(),
+            ..StoreOverview::default()
+        };
+        let text = render_text(&summary, &overview);
         assert!(text.contains("new dumps             9\n"), "{text}");
         assert!(text.contains("2.00 s (4.5 dumps/s)"), "{text}");
         assert!(text.contains("/d/x?[31m.dmp: truncated"), "{text}");

@@ -171,6 +171,7 @@ pub fn scan(
             pipeline,
             seen: &seen,
             known: &known_at_start,
+            now_ms: Utc::now().timestamp_millis(),
         };
         for chunk in listing.files.chunks(chunk_size) {
             let outcomes: Vec<Examined> = chunk

@@ -128,6 +128,10 @@ pub struct HostTable {
     pub by_state: BTreeMap<HostState, u64>,
     /// The end of the data the states were judged against.
     pub window_end: Option<String>,
+    /// Where `window_end` came from, and the clock-skewed hosts set aside (issue 18).
+    pub data_end: super::window::DataEnd,
+    /// What is odd about the data (clock skew), one line each.
+    pub warnings: Vec<String>,
 }
 
 /// Hosts of `crashes` (store columns) in the scope of `opts`.
@@ -246,5 +250,7 @@ pub(crate) fn host_table(
         inventory_columns,
         by_state,
         window_end: prepared.end_ms.and_then(rfc3339_utc),
+        data_end: prepared.data_end.clone(),
+        warnings: prepared.data_end.warnings(),
     })
 }

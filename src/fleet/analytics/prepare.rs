@@ -14,13 +14,13 @@
 //! also return each group's row positions, and the per-crash results are scattered back by
 //! position; only each host's own few crashes are sorted by time.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use polars::prelude::*;
 
 use super::hoststate::{self, HostCrashes, HostStateParams, HostVerdict};
-use super::window::Window;
+use super::window::{self, DataEnd, EndBasis, SkewedHost, Window};
 use super::{AnalyticsError, Scope};
 
 /// Crash columns the analyses read (see the store contract).
@@ -150,6 +150,8 @@ pub(crate) struct Prepared {
     /// Earliest crash time in scope (or `--since`), latest (or `--until`).
     pub start_ms: Option<i64>,
     pub end_ms: Option<i64>,
+    /// Where `end_ms` came from, and the clock-skewed hosts set aside.
+    pub data_end: DataEnd,
 }
 
 /// `crash_time` as i64 milliseconds whatever its stored unit.
@@ -365,10 +367,13 @@ pub(crate) fn prepare(
     drop(phase);
 
     let _phase = super::Phase::start("prepare: host states");
-    let (start_data, end_data) = time_extent(&base)?;
-    let end_ms = window.until_ms.or(end_data);
+    let (start_data, _) = time_extent(&base)?;
+    let data_end = data_end(&base, window, chrono::Utc::now().timestamp_millis())?;
+    let end_ms = data_end.end_ms;
     let start_ms = window.since_ms.or(start_data);
-    let (hosts, host_columns) = run_host_states(&base, end_ms, &params)?;
+    // Crashes of clock-skewed hosts beyond the end cannot take part in the time rules.
+    let skewed: HashSet<&str> = data_end.skewed.iter().map(|s| s.host.as_str()).collect();
+    let (hosts, host_columns) = run_host_states(&base, end_ms, &skewed, &params)?;
 
     let bkt: Vec<u32> = sig_of_pos
         .iter()
@@ -397,6 +402,73 @@ pub(crate) fn prepare(
         rows,
         start_ms,
         end_ms,
+        data_end,
+    })
+}
+
+/// The end of the data (see `window::DataEnd`): `--until`, else `--now`, else the clock when
+/// the data is recent, else the latest crash of every host but a few clock-skewed outliers.
+pub(crate) fn data_end(
+    base: &DataFrame,
+    window: &Window,
+    clock_ms: i64,
+) -> Result<DataEnd, AnalyticsError> {
+    let fixed = |end_ms, basis| DataEnd {
+        end_ms: Some(end_ms),
+        basis,
+        hosts_reaching_end: 0,
+        skewed: Vec::new(),
+    };
+    if let Some(until) = window.until_ms {
+        return Ok(fixed(until, EndBasis::Until));
+    }
+    if let Some(now) = window.now_ms {
+        return Ok(fixed(now, EndBasis::Now));
+    }
+    let latest = base
+        .clone()
+        .lazy()
+        .filter(col("t").is_not_null())
+        .group_by([col("host")])
+        .agg([col("t").max().alias("latest")])
+        .sort(
+            ["latest", "host"],
+            SortMultipleOptions::default().with_order_descending_multi([true, false]),
+        )
+        .collect()?;
+    let names = latest.column("host")?.str()?;
+    let times: Vec<i64> = latest.column("latest")?.i64()?.iter().flatten().collect();
+    let Some(&newest) = times.first() else {
+        return Ok(DataEnd {
+            end_ms: None,
+            basis: EndBasis::None,
+            hosts_reaching_end: 0,
+            skewed: Vec::new(),
+        });
+    };
+    let cut = window::skewed_outliers(&times);
+    // The latest time by which several hosts have crashed: one host's late crash (a wrong
+    // clock that is not far enough off to be called skew) does not decide alone.
+    let rest = times.len().saturating_sub(cut);
+    let corroborating = window::corroborating_hosts(rest);
+    let end = times
+        .get(cut + corroborating.saturating_sub(1))
+        .copied()
+        .unwrap_or(newest);
+    if cut == 0 && clock_ms.saturating_sub(end) < window::RECENT_DATA_MS {
+        return Ok(fixed(clock_ms.max(end), EndBasis::Clock));
+    }
+    let skewed = (0..cut)
+        .map(|i| SkewedHost {
+            host: names.get(i).unwrap_or(UNKNOWN_HOST).to_string(),
+            latest_crash: window::format_utc(times[i]),
+        })
+        .collect();
+    Ok(DataEnd {
+        end_ms: Some(end),
+        basis: EndBasis::LatestCrash,
+        hosts_reaching_end: corroborating,
+        skewed,
     })
 }
 
@@ -413,6 +485,7 @@ fn time_extent(base: &DataFrame) -> Result<(Option<i64>, Option<i64>), Analytics
 fn run_host_states(
     base: &DataFrame,
     end_ms: Option<i64>,
+    skewed: &HashSet<&str>,
     params: &HostStateParams,
 ) -> Result<(Vec<HostInfo>, Vec<Column>), AnalyticsError> {
     let n = base.height();
@@ -455,14 +528,20 @@ fn run_host_states(
         if order.is_empty() {
             continue;
         }
+        let name = names.get(g).unwrap_or(UNKNOWN_HOST);
+        // A clock-skewed host's crashes beyond the end of the data have no usable time.
+        let beyond = |time: Option<i64>| match (time, end_ms) {
+            (Some(time), Some(end)) if skewed.contains(name) && time > end => None,
+            _ => time,
+        };
         // Timed crashes by time (ties by position, for determinism), untimed last.
-        order.sort_unstable_by_key(|&p| (t[p].is_none(), t[p], p));
+        order.sort_unstable_by_key(|&p| (beyond(t[p]).is_none(), beyond(t[p]), p));
         times.clear();
         ups.clear();
         let mut untimed = 0usize;
         let mut min_up: Option<u64> = None;
         for &p in &order {
-            match t[p] {
+            match beyond(t[p]) {
                 Some(time) => {
                     times.push(time);
                     ups.push(uptime[p]);
@@ -494,7 +573,7 @@ fn run_host_states(
             host_crashes[p] = count;
         }
         hosts.push(HostInfo {
-            name: names.get(g).unwrap_or(UNKNOWN_HOST).to_string(),
+            name: name.to_string(),
             looped: flags.iter().any(|f| *f),
             first_ms: times.first().copied(),
             last_ms: times.last().copied(),

@@ -1,0 +1,182 @@
+//! Issue 18: answers that bad data cannot silently change. Each case starts from the committed
+//! sample fleet (`sample-dumps/`, truth in `truth.json`), adds one kind of bad input, and
+//! checks that the answers an SRE acts on stay what they were, or that the tool says loudly
+//! what it could not do.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::common;
+
+fn sample_fleet() -> PathBuf {
+    common::project_root().join("sample-dumps")
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(common::binary())
+        .args(args)
+        .output()
+        .expect("run blastradius")
+}
+
+fn stdout_json(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstderr: {}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+/// `scan ROOTS... --store STORE --format json` plus `extra` arguments.
+fn scan(store: &Path, roots: &[&Path], extra: &[&str]) -> Value {
+    let mut args: Vec<String> = vec!["scan".into()];
+    args.extend(roots.iter().map(|r| r.display().to_string()));
+    args.extend(["--store".into(), store.display().to_string()]);
+    args.extend(["--format".into(), "json".into()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    stdout_json(&run(&refs))
+}
+
+fn inventory_arg() -> String {
+    sample_fleet().join("inventory.csv").display().to_string()
+}
+
+/// Host names of `hosts --state boot-loop` (plus `extra`), sorted.
+fn boot_loop_hosts(store: &Path, extra: &[&str]) -> Vec<String> {
+    let store_text = store.display().to_string();
+    let mut args = vec![
+        "hosts",
+        "--store",
+        &store_text,
+        "--state",
+        "boot-loop",
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let json = stdout_json(&run(&args));
+    let mut hosts: Vec<String> = json
+        .as_array()
+        .expect("hosts JSON is an array")
+        .iter()
+        .map(|h| h["host"].as_str().unwrap_or_default().to_string())
+        .collect();
+    hosts.sort();
+    hosts
+}
+
+/// xorshift64: deterministic "random" bytes for hostile files.
+fn random_bytes(seed: u64, n: usize) -> Vec<u8> {
+    let mut x = seed;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// The first x64/ARM64 kernel dump (`PAGEDU64`) of `host` in the sample fleet.
+fn kernel_dump_of(host: &str) -> PathBuf {
+    let dir = sample_fleet().join("dumps").join(host);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .find(|p| {
+            std::fs::read(p)
+                .map(|b| b.starts_with(b"PAGEDU64"))
+                .unwrap_or(false)
+        })
+        .unwrap_or_else(|| panic!("no PAGEDU64 dump in {}", dir.display()))
+}
+
+/// SystemTime (FILETIME) in the 64-bit kernel dump header.
+const SYSTEM_TIME_64: usize = 0xFA8;
+const FILETIME_DAY: u64 = 86_400 * 10_000_000;
+
+#[test]
+fn random_pagedu64_and_a_clock_skewed_dump_leave_the_boot_loop_list_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let dumps = sample_fleet().join("dumps");
+    let inventory = inventory_arg();
+    let clean = dir.path().join("clean");
+    scan(&clean, &[&dumps], &["--inventory", &inventory]);
+
+    // Extra files in a looping host's folder: 70 KB of random bytes after `PAGEDU64`, and a
+    // copy of one of its real dumps with the clock one day ahead.
+    let host = "FRA-SQL-0003";
+    let extra = dir.path().join("extra");
+    let host_dir = extra.join(host);
+    std::fs::create_dir_all(&host_dir).unwrap();
+    let mut random = b"PAGEDU64".to_vec();
+    random.extend(random_bytes(0x5eed_1819, 70 * 1024));
+    std::fs::write(host_dir.join("random.dmp"), &random).unwrap();
+    write_skewed_copy(host, 1, &host_dir.join("skewed.dmp"));
+    // And a host whose clock is a week ahead: far beyond every other host, called clock skew.
+    let far_host = "SAO-POS-0141";
+    std::fs::create_dir_all(extra.join(far_host)).unwrap();
+    write_skewed_copy(far_host, 7, &extra.join(far_host).join("week-ahead.dmp"));
+
+    let dirty = dir.path().join("dirty");
+    let summary = scan(&dirty, &[&dumps, &extra], &["--inventory", &inventory]);
+    // The random file is quarantined for its impossible fields.
+    let quarantine = summary["quarantine"].as_array().unwrap();
+    let random_entry = quarantine
+        .iter()
+        .find(|q| q["path"].as_str().unwrap_or("").ends_with("random.dmp"))
+        .unwrap_or_else(|| panic!("random.dmp not quarantined: {summary:#}"));
+    let reason = random_entry["error"].as_str().unwrap();
+    assert!(reason.contains("not a plausible dump"), "{reason}");
+    // The week-ahead copy is flagged as clock skew; neither copy sets the end of the data.
+    let skewed_hosts = summary["data_end"]["skewed"].as_array().unwrap();
+    assert_eq!(skewed_hosts.len(), 1, "{summary:#}");
+    assert_eq!(skewed_hosts[0]["host"], far_host);
+    assert_eq!(summary["data_end"]["basis"], "latest-crash");
+    let warnings = summary["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("clock skew")),
+        "{warnings:?}"
+    );
+
+    for until in [&[][..], &["--until", "2024-07-19 05:00"][..]] {
+        let before = boot_loop_hosts(&clean, until);
+        let after = boot_loop_hosts(&dirty, until);
+        assert_eq!(before, after, "with {until:?}");
+    }
+    let at_five = boot_loop_hosts(&clean, &["--until", "2024-07-19 05:00"]);
+    assert!(at_five.len() >= 80, "{}", at_five.len());
+    // Both ends lie within the true data (the last real crash is 2024-07-19T20:13:48Z).
+    let last_real = 1_721_420_028_000i64;
+    let clean_end = scan(&clean, &[&dumps], &[])["data_end"].clone();
+    let dirty_end = summary["data_end"]["end_ms"].as_i64().unwrap();
+    assert!(dirty_end <= last_real, "{summary:#}");
+    assert!(clean_end["end_ms"].as_i64().unwrap() <= last_real);
+    assert_eq!(clean_end["skewed"].as_array().unwrap().len(), 0);
+}
+
+/// Copies `host`'s first PAGEDU64 dump to `to` with the crash time `days` later.
+fn write_skewed_copy(host: &str, days: u64, to: &Path) {
+    let mut bytes = std::fs::read(kernel_dump_of(host)).unwrap();
+    let field = SYSTEM_TIME_64..SYSTEM_TIME_64 + 8;
+    let time = u64::from_le_bytes(bytes[field.clone()].try_into().unwrap());
+    bytes[field].copy_from_slice(&(time + days * FILETIME_DAY).to_le_bytes());
+    std::fs::write(to, &bytes).unwrap();
+}
