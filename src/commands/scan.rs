@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::fleet::analytics::window::DataEnd;
 use crate::fleet::analytics::{clusters, ClusterOptions};
-use crate::fleet::inventory::read_inventory;
+use crate::fleet::inventory::{read_inventory, InventoryMatch};
 use crate::fleet::scan::{
     scan, HostFrom, HostMap, ScanOptions, ScanProgress, ScanSummary, Shard, DEFAULT_BATCH_SIZE,
 };
@@ -87,6 +87,8 @@ pub struct StoreOverview {
     /// The end of the data later commands judge host states against, and the clock-skewed
     /// hosts set aside (`None` for an empty store).
     pub data_end: Option<DataEnd>,
+    /// How the hosts with crashes matched the saved inventory (`None` without one).
+    pub inventory_match: Option<InventoryMatch>,
     /// What is odd about the data, one line each (clock skew, inventory mismatch).
     pub warnings: Vec<String>,
 }
@@ -169,10 +171,11 @@ pub fn store_overview(store: &Store, n: usize) -> anyhow::Result<StoreOverview> 
     if store.manifest().crashes.is_empty() {
         return Ok(StoreOverview::default());
     }
+    let (inventory, inventory_match) = store.inventory_matched()?.unzip();
     let table = clusters(
         store.lazy_crashes()?,
         None,
-        store.inventory()?,
+        inventory,
         &ClusterOptions::default(),
     )?;
     let top_clusters = table
@@ -189,9 +192,12 @@ pub fn store_overview(store: &Store, n: usize) -> anyhow::Result<StoreOverview> 
             boot_loop_hosts: c.boot_loop_hosts,
         })
         .collect();
+    let mut warnings = table.warnings;
+    warnings.extend(inventory_match.as_ref().and_then(InventoryMatch::warning));
     Ok(StoreOverview {
         top_clusters,
-        warnings: table.warnings,
+        warnings,
+        inventory_match,
         data_end: Some(table.data_end),
     })
 }
@@ -199,17 +205,21 @@ pub fn store_overview(store: &Store, n: usize) -> anyhow::Result<StoreOverview> 
 fn render_text(s: &ScanSummary, overview: &StoreOverview) -> String {
     let top = &overview.top_clusters;
     let mut out = String::new();
-    let mut line = |label: &str, value: String| out.push_str(&format!("{label:<22}{value}\n"));
-    line("store", printable(&s.store));
-    line("files seen", s.files_seen.to_string());
-    line("new dumps", s.ingested.to_string());
-    line("already known", s.skipped_known.to_string());
-    line("quarantined", s.quarantined.to_string());
-    line("skipped (not a dump)", s.skipped_not_dump.to_string());
+    line_to(&mut out, "store", printable(&s.store));
+    line_to(&mut out, "files seen", s.files_seen.to_string());
+    line_to(&mut out, "new dumps", s.ingested.to_string());
+    line_to(&mut out, "already known", s.skipped_known.to_string());
+    line_to(&mut out, "quarantined", s.quarantined.to_string());
+    line_to(
+        &mut out,
+        "skipped (not a dump)",
+        s.skipped_not_dump.to_string(),
+    );
     if s.skipped_other_shard > 0 {
-        line("other shards", s.skipped_other_shard.to_string());
+        line_to(&mut out, "other shards", s.skipped_other_shard.to_string());
     }
-    line(
+    line_to(
+        &mut out,
         "elapsed",
         format!(
             "{:.2} s ({:.1} dumps/s)",
@@ -227,6 +237,22 @@ fn render_text(s: &ScanSummary, overview: &StoreOverview) -> String {
                 s.quarantined - 20
             ));
         }
+    }
+    if let Some(m) = &overview.inventory_match {
+        let mut text = format!("{} of {} hosts with crashes", m.matched, m.crash_hosts);
+        if m.matched_loosely > 0 {
+            text.push_str(&format!(" ({} by case or short name)", m.matched_loosely));
+        }
+        if !m.unmatched_hosts.is_empty() {
+            text.push_str(&format!("; not in it: {}", m.unmatched_hosts.join(", ")));
+            if m.unmatched as usize > m.unmatched_hosts.len() {
+                text.push_str(&format!(
+                    " and {} more",
+                    m.unmatched as usize - m.unmatched_hosts.len()
+                ));
+            }
+        }
+        line_to(&mut out, "inventory matches", printable(&text));
     }
     if let Some(end) = &overview.data_end {
         out.push_str(&format!(
@@ -257,6 +283,11 @@ fn render_text(s: &ScanSummary, overview: &StoreOverview) -> String {
         }
     }
     out
+}
+
+/// One `label   value` line of the text summary.
+fn line_to(out: &mut String, label: &str, value: String) {
+    out.push_str(&format!("{label:<22}{value}\n"));
 }
 
 /// File names and dump strings are attacker-controlled: no control characters or escape

@@ -41,6 +41,7 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use polars::prelude::*;
 
+use super::inventory::{align_inventory, InventoryMatch};
 pub use batch::{empty_tables, module_key, Batch, BatchBuilder};
 pub use maintenance::MergeOutcome;
 pub use manifest::{FileEntry, Manifest, SeenRecord, Table, MANIFEST_FORMAT, MANIFEST_VERSION};
@@ -162,8 +163,38 @@ impl Store {
         self.lazy_table(Table::Quarantine)
     }
 
-    /// The saved inventory (`host` plus every inventory column as str), if one was saved.
+    /// The saved inventory (`host` plus every inventory column as str), if one was saved,
+    /// with its host names aligned to the crash table's (case, short names: see
+    /// `inventory::align_inventory`), so analytics join exactly.
     pub fn inventory(&self) -> Result<Option<DataFrame>, StoreError> {
+        Ok(self.inventory_matched()?.map(|(inventory, _)| inventory))
+    }
+
+    /// `inventory()` and how the crash hosts matched it.
+    pub fn inventory_matched(&self) -> Result<Option<(DataFrame, InventoryMatch)>, StoreError> {
+        let Some(inventory) = self.saved_inventory()? else {
+            return Ok(None);
+        };
+        let hosts = self
+            .lazy_crashes()?
+            .select([col("host")])
+            .unique(None, UniqueKeepStrategy::Any)
+            .collect()
+            .map_err(polars_err(&self.dir))?;
+        let hosts: Vec<String> = hosts
+            .column("host")
+            .and_then(|c| {
+                c.str()
+                    .map(|s| s.iter().flatten().map(str::to_string).collect())
+            })
+            .map_err(polars_err(&self.dir))?;
+        align_inventory(&inventory, &hosts)
+            .map(Some)
+            .map_err(polars_err(&self.dir))
+    }
+
+    /// The inventory as saved by `scan --inventory`, host names as written.
+    pub fn saved_inventory(&self) -> Result<Option<DataFrame>, StoreError> {
         let Some(rel) = &self.manifest.inventory else {
             return Ok(None);
         };

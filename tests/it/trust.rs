@@ -180,3 +180,122 @@ fn write_skewed_copy(host: &str, days: u64, to: &Path) {
     bytes[field].copy_from_slice(&(time + days * FILETIME_DAY).to_le_bytes());
     std::fs::write(to, &bytes).unwrap();
 }
+
+/// `clusters --format json` of `store`, plus `extra`.
+fn clusters_json(store: &Path, extra: &[&str]) -> Value {
+    let store_text = store.display().to_string();
+    let mut args = vec![
+        "clusters",
+        "--store",
+        &store_text,
+        "--format",
+        "json",
+        "--no-related",
+    ];
+    args.extend_from_slice(extra);
+    stdout_json(&run(&args))
+}
+
+/// (cause, hosts, fleet_share) of every top-level cluster, and the fleet size.
+fn shares(table: &Value) -> (Value, Vec<(String, u64, Option<f64>)>) {
+    let rows = table["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["cause"].as_str().unwrap().to_string(),
+                c["hosts"].as_u64().unwrap(),
+                c["fleet_share"].as_f64(),
+            )
+        })
+        .collect();
+    (table["fleet_hosts"].clone(), rows)
+}
+
+/// Writes the sample inventory with every host name rewritten by `rename`.
+fn rewritten_inventory(to: &Path, rename: impl Fn(&str) -> String) {
+    let text = std::fs::read_to_string(sample_fleet().join("inventory.csv")).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let host_col = header.split(',').position(|c| c == "host").unwrap();
+    let mut out = format!("{header}\n");
+    for line in lines {
+        let mut cells: Vec<String> = line.split(',').map(str::to_string).collect();
+        cells[host_col] = rename(&cells[host_col]);
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    std::fs::write(to, out).unwrap();
+}
+
+#[test]
+fn a_lower_case_fqdn_inventory_gives_the_same_fleet_shares() {
+    let dir = tempfile::tempdir().unwrap();
+    let dumps = sample_fleet().join("dumps");
+    let store = dir.path().join("store");
+    let original = scan(&store, &[&dumps], &["--inventory", &inventory_arg()]);
+    assert_eq!(original["inventory_match"]["matched"], 152);
+    let by_name = clusters_json(&store, &[]);
+    let by_name_sao = clusters_json(&store, &["--site", "SAO"]);
+    let (fleet, rows) = shares(&by_name);
+    assert_eq!(fleet, 200);
+    // truth.json: csagent on 139 of 200 hosts.
+    assert_eq!(rows[0].0, "csagent.sys");
+    assert_eq!((rows[0].1, rows[0].2), (139, Some(0.695)));
+
+    let fqdn = dir.path().join("fqdn.csv");
+    rewritten_inventory(&fqdn, |h| format!("{}.corp.example", h.to_lowercase()));
+    let summary = scan(&store, &[&dumps], &["--inventory", fqdn.to_str().unwrap()]);
+    let m = &summary["inventory_match"];
+    assert_eq!(
+        (m["crash_hosts"].as_u64(), m["matched"].as_u64()),
+        (Some(152), Some(152))
+    );
+    assert_eq!(m["matched_loosely"], 152);
+    assert!(
+        summary["warnings"].as_array().unwrap().is_empty(),
+        "{summary:#}"
+    );
+    assert_eq!(shares(&clusters_json(&store, &[])), shares(&by_name));
+    assert_eq!(
+        shares(&clusters_json(&store, &["--site", "SAO"])),
+        shares(&by_name_sao)
+    );
+
+    // An inventory that names none of the hosts: a loud warning, and no share printed.
+    let other = dir.path().join("other.csv");
+    rewritten_inventory(&other, |h| format!("X{h}"));
+    let mut args = vec![
+        "scan".to_string(),
+        dumps.display().to_string(),
+        "--store".into(),
+        store.display().to_string(),
+        "--inventory".into(),
+        other.display().to_string(),
+    ];
+    let out = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stdout.contains("inventory matches     0 of 152 hosts"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("% of fleet"), "{stdout}");
+    assert!(
+        stderr.contains("only 0 of 152 hosts with crashes match the inventory"),
+        "{stderr}"
+    );
+    args.extend(["--format".into(), "json".into()]);
+    let json = stdout_json(&run(&args.iter().map(String::as_str).collect::<Vec<_>>()));
+    assert_eq!(
+        json["inventory_match"]["unmatched_hosts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        10
+    );
+    assert!(json["top_clusters"][0]["fleet_share"].is_null(), "{json:#}");
+    assert!(clusters_json(&store, &[])["clusters"][0]["fleet_share"].is_null());
+}

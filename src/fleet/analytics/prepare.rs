@@ -686,7 +686,12 @@ impl Prepared {
             .lazy()
             .select([col("host").n_unique().cast(DataType::UInt64)])
             .collect()?;
-        let fleet_hosts = fleet.column("host")?.u64()?.get(0);
+        let mut fleet_hosts = fleet.column("host")?.u64()?.get(0);
+        // A share of an inventory that names none of the crashing hosts is no share at all
+        // (issue 18: host names written differently); `scan` warns about it.
+        if !self.hosts.is_empty() && !self.any_host_in(inventory)? {
+            fleet_hosts = None;
+        }
         if scope.inventory_filters.is_empty() {
             return Ok((None, fleet_hosts));
         }
@@ -705,6 +710,13 @@ impl Prepared {
             .select([col("host_idx"), col("host")])
             .collect()?;
         Ok((Some(hosts), fleet_hosts))
+    }
+
+    /// Whether any host with crashes in the window is named by the inventory.
+    fn any_host_in(&self, inventory: &DataFrame) -> Result<bool, AnalyticsError> {
+        let names = inventory.column("host")?.cast(&DataType::String)?;
+        let names: HashSet<&str> = names.str()?.iter().flatten().collect();
+        Ok(self.hosts.iter().any(|h| names.contains(h.name.as_str())))
     }
 
     /// `rows` narrowed by the scope's filters, with what `selected_hosts` returned.

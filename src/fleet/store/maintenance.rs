@@ -107,7 +107,7 @@ impl Store {
             seen,
         })?;
         if self.manifest.inventory.is_none() {
-            if let Some(inventory) = source.inventory()? {
+            if let Some(inventory) = source.saved_inventory()? {
                 self.save_inventory(inventory)?;
                 outcome.inventory_copied = true;
             }
