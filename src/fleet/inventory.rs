@@ -269,7 +269,10 @@ mod tests {
             (7, 3, 2, 4)
         );
         assert_eq!(m.unmatched_hosts, ["10", "lost-7", "web1.a", "web1.b"]);
-        assert!(m.warning().is_none());
+        // 3 of 7 is fewer than half: loud.
+        assert!(m.warning().unwrap().contains("only 3 of 7 hosts"));
+        let (_, most) = align_inventory(&inv, &crash[..3]).unwrap();
+        assert!(most.warning().is_none());
         let (_, none) = align_inventory(&inv, &["x".to_string(), "y".to_string()]).unwrap();
         assert!(none.warning().unwrap().contains("only 0 of 2 hosts"));
     }
