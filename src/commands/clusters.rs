@@ -61,7 +61,7 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
         anyhow::bail!("--similarity must be between 0 and 1");
     }
     let opts = ClusterOptions {
-        scope: args.scope.scope(args.cluster.as_deref())?,
+        scope: args.scope.resolved_scope(&store, args.cluster.as_deref())?,
         host_states: args.states.params()?,
         similarity: (!args.no_related).then(|| SimilarityParams {
             threshold: args.similarity,

@@ -35,7 +35,7 @@ fn parse_state(text: &str) -> Result<HostState, String> {
 pub fn run(args: &Args) -> anyhow::Result<u8> {
     let store = Store::open(&args.scope.store)?;
     let opts = HostOptions {
-        scope: args.scope.scope(args.cluster.as_deref())?,
+        scope: args.scope.resolved_scope(&store, args.cluster.as_deref())?,
         host_states: args.states.params()?,
         state: args.state,
     };

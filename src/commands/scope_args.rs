@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::fleet::analytics::window::DataEnd;
 use crate::fleet::analytics::{self, window, HostStateParams, Scope, Window};
-use crate::fleet::store::{DEFAULT_STORE_DIR, STORE_ENV};
+use crate::fleet::store::{Store, DEFAULT_STORE_DIR, STORE_ENV};
 
 /// Output format of a table command.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +95,20 @@ impl ScopeArgs {
             cluster: cluster.map(str::to_string),
             driver: self.driver.clone(),
         })
+    }
+}
+
+impl ScopeArgs {
+    /// `scope` with every filter value checked against `store` and spelled as the store
+    /// spells it (see `analytics::resolve`): a value that matches nothing is an error.
+    pub fn resolved_scope(&self, store: &Store, cluster: Option<&str>) -> anyhow::Result<Scope> {
+        let scope = self.scope(cluster)?;
+        let inventory = store.inventory()?;
+        Ok(analytics::resolve_scope(
+            store.lazy_crashes()?,
+            inventory.as_ref(),
+            &scope,
+        )?)
     }
 }
 

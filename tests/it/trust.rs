@@ -299,3 +299,66 @@ fn a_lower_case_fqdn_inventory_gives_the_same_fleet_shares() {
     assert!(json["top_clusters"][0]["fleet_share"].is_null(), "{json:#}");
     assert!(clusters_json(&store, &[])["clusters"][0]["fleet_share"].is_null());
 }
+
+#[test]
+fn filters_match_alike_and_typos_exit_2_with_a_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    scan(
+        &store,
+        &[&sample_fleet().join("dumps")],
+        &["--inventory", &inventory_arg()],
+    );
+    let store_text = store.display().to_string();
+    let hosts = |extra: &[&str]| -> Output {
+        let mut args = vec!["hosts", "--store", &store_text, "--format", "json"];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    for (typo, suggestion) in [
+        (&["--site", "London"][..], "closest: LON"),
+        (&["--driver", "csagnet"][..], "closest: csagent.sys"),
+        (
+            &["--cluster", "AV_R_INVALID_csagnet"][..],
+            "AV_R_INVALID_csagent!unknown_function",
+        ),
+        (&["--where", "ring=canry"][..], "closest: canary"),
+        (&["--where", "rng=canary"][..], "ring"),
+        (&["--state", "bootloops"][..], "boot-loop"),
+    ] {
+        let out = hosts(typo);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{typo:?}: {stderr}");
+        assert!(stderr.contains(suggestion), "{typo:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{typo:?}");
+    }
+    // Every spelling of one driver, as --driver or --cluster, lists the same 139 hosts
+    // (truth.json: csagent on 139 hosts).
+    let names = |extra: &[&str]| -> Vec<String> {
+        let json = stdout_json(&hosts(extra));
+        json.as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["host"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let reference = names(&["--driver", "csagent.sys"]);
+    assert_eq!(reference.len(), 139);
+    for spelling in [
+        &["--driver", "csagent"][..],
+        &["--driver", "CSAGENT.SYS"][..],
+        &["--cluster", "csagent"][..],
+        &["--cluster", "CsAgent.sys"][..],
+        &["--cluster", "av_r_invalid_csagent!unknown_function"][..],
+    ] {
+        assert_eq!(names(spelling), reference, "{spelling:?}");
+    }
+    // Sites and states ignore case too: LON has 10 hosts with crashes.
+    assert_eq!(names(&["--site", "lon"]), names(&["--site", "LON"]));
+    assert_eq!(names(&["--site", "lon"]).len(), 10);
+    let at_five = ["--until", "2024-07-19 05:00"];
+    assert_eq!(
+        names(&[&at_five[..], &["--state", "Boot-Loop"]].concat()),
+        names(&[&at_five[..], &["--state", "boot-loop"]].concat())
+    );
+}

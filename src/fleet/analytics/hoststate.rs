@@ -70,8 +70,9 @@ impl HostState {
         }
     }
 
+    /// Ignoring case: `Boot-Loop` is `boot-loop`.
     pub fn parse(text: &str) -> Option<HostState> {
-        match text {
+        match text.trim().to_ascii_lowercase().as_str() {
             "boot-loop" | "bootloop" | "boot_loop" => Some(HostState::BootLoop),
             "failing" => Some(HostState::Failing),
             "single" => Some(HostState::Single),

@@ -865,7 +865,9 @@ pub(crate) fn filter_inventory(
         lf = lf.filter(
             col(column.as_str())
                 .cast(DataType::String)
-                .eq(lit(value.clone())),
+                .str()
+                .to_lowercase()
+                .eq(lit(value.to_lowercase())),
         );
     }
     Ok(lf.collect()?)
