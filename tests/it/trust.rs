@@ -362,3 +362,69 @@ fn filters_match_alike_and_typos_exit_2_with_a_suggestion() {
         names(&[&at_five[..], &["--state", "boot-loop"]].concat())
     );
 }
+
+#[test]
+fn a_truncated_minidump_is_quarantined_not_clustered() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("dumps");
+    let host = root.join("APP-01");
+    std::fs::create_dir_all(&host).unwrap();
+    let whole =
+        std::fs::read(sample_fleet().join("dumps/LON-LT-0118/AcmeVpnService.exe.16636.dmp"))
+            .unwrap();
+    assert!(whole.starts_with(b"MDMP"));
+    std::fs::write(host.join("truncated.dmp"), &whole[..100]).unwrap();
+    // The whole dump still reads as a crash (a control for the truncated one).
+    std::fs::write(host.join("whole.dmp"), &whole).unwrap();
+    let store = dir.path().join("store");
+    let summary = scan(&store, &[&root], &[]);
+    assert_eq!(summary["ingested"], 1, "{summary:#}");
+    assert_eq!(summary["quarantined"], 1, "{summary:#}");
+    let q = &summary["quarantine"][0];
+    assert!(q["path"].as_str().unwrap().ends_with("truncated.dmp"));
+    assert!(
+        q["error"].as_str().unwrap().contains("not a crash"),
+        "{q:#}"
+    );
+    let clusters = clusters_json(&store, &[]);
+    let causes: Vec<&str> = clusters["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["bucket_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        !causes.iter().any(|c| c.contains("NO_EXCEPTION")),
+        "{causes:?}"
+    );
+    assert_eq!(causes.len(), 1);
+}
+
+#[cfg(unix)]
+#[test]
+fn two_hosts_whose_names_are_not_utf8_stay_two() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("dumps");
+    for (name, source) in [
+        (&b"HOST-\xff\xfe"[..], "FRA-SQL-0003"),
+        (&b"HOST-\xfe\xff"[..], "SAO-POS-0141"),
+    ] {
+        let folder = root.join(std::ffi::OsStr::from_bytes(name));
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::copy(kernel_dump_of(source), folder.join("1.dmp")).unwrap();
+    }
+    let store = dir.path().join("store");
+    let summary = scan(&store, &[&root], &[]);
+    assert_eq!(summary["ingested"], 2, "{summary:#}");
+    let store_text = store.display().to_string();
+    let json = stdout_json(&run(&["hosts", "--store", &store_text, "--format", "json"]));
+    let mut names: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["host"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, [r"HOST-\xfe\xff", r"HOST-\xff\xfe"]);
+}
