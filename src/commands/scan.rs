@@ -16,7 +16,8 @@ use crate::fleet::analytics::window::DataEnd;
 use crate::fleet::analytics::{clusters, ClusterOptions};
 use crate::fleet::inventory::{read_inventory, InventoryMatch};
 use crate::fleet::scan::{
-    scan, HostFrom, HostMap, ScanOptions, ScanProgress, ScanSummary, Shard, DEFAULT_BATCH_SIZE,
+    scan, HostFrom, HostMap, ScanOptions, ScanProgress, ScanSummary, Shard, Unlisted,
+    DEFAULT_BATCH_SIZE,
 };
 use crate::fleet::store::{Store, DEFAULT_STORE_DIR, STORE_ENV};
 use crate::pipeline::Pipeline;
@@ -48,6 +49,10 @@ pub struct Args {
     /// (a CSV with columns path,host).
     #[arg(long, default_value = "parent", value_name = "parent|manifest:FILE")]
     pub host_from: HostFrom,
+    /// With `--host-from manifest:`, dumps the manifest does not list: `skip` them (counted,
+    /// listed, warned about) or take their parent `folder` as host.
+    #[arg(long, value_enum, default_value_t = Unlisted::Skip)]
+    pub unlisted: Unlisted,
     /// Symbol store folder or `_NT_SYMBOL_PATH`-style path.
     #[arg(long, value_name = "PATH")]
     pub symbols: Option<String>,
@@ -125,6 +130,7 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     let options = ScanOptions {
         roots: args.paths.clone(),
         hosts,
+        unlisted: args.unlisted,
         shard: args.shard,
         batch_size: args.batch_size,
     };
@@ -149,6 +155,17 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
         Format::Text => print!("{}", render_text(&summary, &overview)),
+    }
+    if summary.unlisted > 0 {
+        eprintln!(
+            "blastradius: warning: {} dump(s) not in the --host-from manifest were {} (first: {})",
+            summary.unlisted,
+            match args.unlisted {
+                Unlisted::Skip => "left out (--unlisted folder takes their parent folder as host)",
+                Unlisted::Folder => "given their parent folder as host",
+            },
+            printable(&summary.unlisted_paths.join(", "))
+        );
     }
     for warning in &overview.warnings {
         eprintln!("blastradius: warning: {}", printable(warning));
@@ -215,6 +232,9 @@ fn render_text(s: &ScanSummary, overview: &StoreOverview) -> String {
         "skipped (not a dump)",
         s.skipped_not_dump.to_string(),
     );
+    if s.unlisted > 0 {
+        line_to(&mut out, "not in host manifest", s.unlisted.to_string());
+    }
     if s.skipped_other_shard > 0 {
         line_to(&mut out, "other shards", s.skipped_other_shard.to_string());
     }

@@ -428,3 +428,74 @@ fn two_hosts_whose_names_are_not_utf8_stay_two() {
     names.sort();
     assert_eq!(names, [r"HOST-\xfe\xff", r"HOST-\xff\xfe"]);
 }
+
+#[test]
+fn dumps_missing_from_the_host_manifest_are_reported_and_skipped_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let flat = dir.path().join("flat");
+    std::fs::create_dir_all(&flat).unwrap();
+    for (name, source) in [
+        ("a.dmp", "FRA-SQL-0003"),
+        ("b.dmp", "SAO-POS-0141"),
+        ("c.dmp", "LON-WS-0011"),
+    ] {
+        std::fs::copy(kernel_dump_of(source), flat.join(name)).unwrap();
+    }
+    let manifest = dir.path().join("hosts.csv");
+    std::fs::write(&manifest, "path,host\na.dmp,db-01\nb.dmp,web-02\n").unwrap();
+    let host_from = format!("manifest:{}", manifest.display());
+
+    let store = dir.path().join("skip");
+    let store_text = store.display().to_string();
+    let out = run(&[
+        "scan",
+        flat.to_str().unwrap(),
+        "--store",
+        &store_text,
+        "--host-from",
+        &host_from,
+        "--format",
+        "json",
+    ]);
+    let summary = stdout_json(&out);
+    assert_eq!(
+        (summary["ingested"].as_u64(), summary["unlisted"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let paths = summary["unlisted_paths"].as_array().unwrap();
+    assert_eq!(paths.len(), 1);
+    assert!(paths[0].as_str().unwrap().ends_with("c.dmp"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("1 dump(s) not in the --host-from manifest were left out"),
+        "{stderr}"
+    );
+    let hosts = stdout_json(&run(&["hosts", "--store", &store_text, "--format", "json"]));
+    let mut names: Vec<&str> = hosts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["host"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["db-01", "web-02"]);
+
+    // --unlisted folder: the old fallback, still counted and listed.
+    let store = dir.path().join("folder");
+    let summary = scan(
+        &store,
+        &[&flat],
+        &["--host-from", &host_from, "--unlisted", "folder"],
+    );
+    assert_eq!(
+        (summary["ingested"].as_u64(), summary["unlisted"].as_u64()),
+        (Some(3), Some(1))
+    );
+    let store_text = store.display().to_string();
+    let hosts = stdout_json(&run(&["hosts", "--store", &store_text, "--format", "json"]));
+    assert!(hosts
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|h| h["host"] == "flat"));
+}
