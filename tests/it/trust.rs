@@ -356,6 +356,19 @@ fn filters_match_alike_and_typos_exit_2_with_a_suggestion() {
     // Sites and states ignore case too: LON has 10 hosts with crashes.
     assert_eq!(names(&["--site", "lon"]), names(&["--site", "LON"]));
     assert_eq!(names(&["--site", "lon"]).len(), 10);
+    // CSV: a UTC offset is a value, not a formula; a formula-like dump string is not.
+    let csv = run(&[
+        "hosts",
+        "--store",
+        &store_text,
+        "--site",
+        "SIN",
+        "--format",
+        "csv",
+    ]);
+    let csv = String::from_utf8_lossy(&csv.stdout);
+    assert!(csv.contains(",+08:00,"), "{csv}");
+    assert!(!csv.contains("'+08:00"), "{csv}");
     let at_five = ["--until", "2024-07-19 05:00"];
     assert_eq!(
         names(&[&at_five[..], &["--state", "Boot-Loop"]].concat()),
