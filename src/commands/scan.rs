@@ -5,7 +5,7 @@
 //! stderr says so); 2 when it could not run (no such path, store not writable, bad options).
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -22,6 +22,7 @@ use crate::fleet::scan::{
 use crate::fleet::store::{Store, DEFAULT_STORE_DIR, STORE_ENV};
 use crate::pipeline::Pipeline;
 use crate::symbols::SymbolCache;
+use crate::triage::Rules;
 
 /// How many clusters the summary lists.
 const TOP_CLUSTERS: usize = 5;
@@ -53,6 +54,10 @@ pub struct Args {
     /// listed, warned about) or take their parent `folder` as host.
     #[arg(long, value_enum, default_value_t = Unlisted::Skip)]
     pub unlisted: Unlisted,
+    /// A rules file (TOML) merged over the built-in rules; saved in the store, so later scans
+    /// and `reprocess` use it (without `--rules`, the store's saved rules are used).
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
     /// Symbol store folder or `_NT_SYMBOL_PATH`-style path.
     #[arg(long, value_name = "PATH")]
     pub symbols: Option<String>,
@@ -120,10 +125,21 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     let inventory = args.inventory.as_deref().map(read_inventory).transpose()?;
     let symbols =
         SymbolCache::from_cli(args.symbols.as_deref()).context("cannot open the symbols")?;
-    let pipeline = Pipeline::new(Arc::new(symbols));
-
     let mut store = Store::open_or_create(&args.store)
         .with_context(|| format!("cannot write the crash store {}", args.store.display()))?;
+    let rules = store_rules(&store, args.rules.as_deref())?;
+    if let Some(text) = &rules.new_text {
+        if store.rules_text()?.as_deref() != Some(text.as_str())
+            && !store.manifest().crashes.is_empty()
+        {
+            eprintln!(
+                "blastradius: warning: new rules apply to the dumps of this scan; `blastradius reprocess --store {}` applies them to the stored crashes",
+                store.dir().display()
+            );
+        }
+        store.save_rules(text)?;
+    }
+    let pipeline = Pipeline::new(Arc::new(symbols)).with_rules(Arc::new(rules.rules));
     if let Some(inventory) = inventory {
         store.save_inventory(inventory)?;
     }
@@ -178,6 +194,38 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
         );
     }
     Ok(0)
+}
+
+/// The triage rules a command runs with, and the text to save in the store.
+pub struct StoreRules {
+    pub rules: Rules,
+    /// The `--rules` file's text when one was given (to save as the rules in force).
+    pub new_text: Option<String>,
+}
+
+/// `--rules FILE` when given, else the rules saved in the store, else the built-in rules:
+/// each merged over the built-in set. Stored crashes and new ones are then triaged alike.
+pub fn store_rules(store: &Store, cli: Option<&Path>) -> anyhow::Result<StoreRules> {
+    let (text, new) = match cli {
+        Some(path) => (
+            Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("{}: cannot read the rules", path.display()))?,
+            ),
+            true,
+        ),
+        None => (store.rules_text()?, false),
+    };
+    let mut rules = Rules::builtin();
+    if let Some(text) = &text {
+        rules
+            .merge_toml(text)
+            .map_err(|e| anyhow::anyhow!("rules: {e}"))?;
+    }
+    Ok(StoreRules {
+        rules,
+        new_text: if new { text } else { None },
+    })
 }
 
 /// The `n` largest driver-level clusters of the whole store, ranked by blast radius (hosts,

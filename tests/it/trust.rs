@@ -512,3 +512,214 @@ fn dumps_missing_from_the_host_manifest_are_reported_and_skipped_by_default() {
         .iter()
         .any(|h| h["host"] == "flat"));
 }
+
+/// The crash table's triage-relevant columns, sorted by dump_id.
+fn stored_frames(store: &Path) -> polars::prelude::DataFrame {
+    use polars::prelude::*;
+    blastradius::fleet::store::Store::open(store)
+        .unwrap()
+        .lazy_crashes()
+        .unwrap()
+        .select([
+            col("dump_id"),
+            col("stack_module"),
+            col("stack_offset"),
+            col("stack_function"),
+            col("stack_trust"),
+            col("bucket_id"),
+            col("signature"),
+        ])
+        .sort(["dump_id"], SortMultipleOptions::default())
+        .collect()
+        .unwrap()
+}
+
+/// The bucket ids of the clusters blamed on `driver`.
+fn buckets_of(store: &Path, driver: &str) -> Vec<String> {
+    clusters_json(store, &["--driver", driver])["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["bucket_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn reprocess_symbols_names_the_frames_of_a_driver_whose_pdb_came_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let dumps = sample_fleet().join("dumps");
+    let no_symbols = dir.path().join("no-symbols");
+    std::fs::create_dir_all(&no_symbols).unwrap();
+    let store = dir.path().join("store");
+    scan(
+        &store,
+        &[&dumps],
+        &["--symbols", no_symbols.to_str().unwrap()],
+    );
+    assert_eq!(
+        buckets_of(&store, "acmenet.sys"),
+        ["AV_W_acmenet!unknown_function"]
+    );
+
+    // The acmenet PE and PDB (symbols-cache/) arrive: reprocess names the stored frames.
+    let store_text = store.display().to_string();
+    let symbols = common::project_root().join("symbols-cache");
+    let summary = stdout_json(&run(&[
+        "reprocess",
+        "--store",
+        &store_text,
+        "--symbols",
+        symbols.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    // truth.json: 3 acmenet dumps, true label AV_W_acmenet!FilterSend.
+    assert_eq!(summary["symbolized_crashes"], 3, "{summary:#}");
+    assert_eq!(summary["changed_cluster"], 3, "{summary:#}");
+    assert_eq!(summary["written"], true);
+    assert_eq!(
+        buckets_of(&store, "acmenet.sys"),
+        ["AV_W_acmenet!FilterSend"]
+    );
+    let frames = stored_frames(&store);
+    let functions = frames.column("stack_function").unwrap().list().unwrap();
+    let named = (0..frames.height())
+        .filter(|&i| {
+            functions
+                .get_as_series(i)
+                .is_some_and(|s| s.str().unwrap().iter().any(|f| f == Some("FilterSend")))
+        })
+        .count();
+    assert_eq!(named, 3);
+
+    // The same store scanned with the symbols from the start agrees on the cluster.
+    let with_symbols = dir.path().join("with-symbols");
+    scan(
+        &with_symbols,
+        &[&dumps],
+        &["--symbols", symbols.to_str().unwrap()],
+    );
+    assert_eq!(
+        buckets_of(&with_symbols, "acmenet.sys"),
+        ["AV_W_acmenet!FilterSend"]
+    );
+}
+
+#[test]
+fn scan_then_reprocess_changes_nothing_and_rules_stay_in_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let dumps = sample_fleet().join("dumps");
+    let store = dir.path().join("store");
+    let store_text = store.display().to_string();
+    scan(&store, &[&dumps], &[]);
+    let before = stored_frames(&store);
+    let acme = summary_host_of_driver(&store, "acmenet");
+    let summary = stdout_json(&run(&[
+        "reprocess",
+        "--store",
+        &store_text,
+        "--format",
+        "json",
+    ]));
+    assert_eq!(
+        (summary["changed"].as_u64(), summary["written"].as_bool()),
+        (Some(0), Some(false))
+    );
+
+    // A rule change rewrites the table: every frame keeps its trust (issue 13).
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(&rules, "[owners]\n\"acmenet\" = \"ignore\"\n").unwrap();
+    let summary = stdout_json(&run(&[
+        "reprocess",
+        "--store",
+        &store_text,
+        "--rules",
+        rules.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    assert_eq!(summary["changed_cluster"], 3, "{summary:#}");
+    let after = stored_frames(&store);
+    for column in [
+        "dump_id",
+        "stack_module",
+        "stack_offset",
+        "stack_function",
+        "stack_trust",
+    ] {
+        assert!(
+            before
+                .column(column)
+                .unwrap()
+                .as_materialized_series()
+                .equals_missing(after.column(column).unwrap().as_materialized_series()),
+            "{column} changed"
+        );
+    }
+    let trusts = after.column("stack_trust").unwrap().list().unwrap();
+    let mut kinds = std::collections::BTreeSet::new();
+    for i in 0..after.height() {
+        if let Some(s) = trusts.get_as_series(i) {
+            kinds.extend(s.str().unwrap().iter().flatten().map(str::to_string));
+        }
+    }
+    assert!(kinds.len() > 1, "{kinds:?}");
+    assert!(!causes_of(&store).contains(&"acmenet.sys".to_string()));
+
+    // The rules are stored: a later scan of a new acmenet dump triages it by them, without
+    // --rules, so it joins no acmenet cluster either.
+    let later = dir.path().join("later");
+    std::fs::create_dir_all(later.join("NEW-HOST")).unwrap();
+    let mut bytes = std::fs::read(&acme).unwrap();
+    let field = SYSTEM_TIME_64..SYSTEM_TIME_64 + 8;
+    let time = u64::from_le_bytes(bytes[field.clone()].try_into().unwrap());
+    bytes[field].copy_from_slice(&(time + 60 * 10_000_000).to_le_bytes());
+    std::fs::write(later.join("NEW-HOST/new.dmp"), &bytes).unwrap();
+    let summary = scan(&store, &[&later], &[]);
+    assert_eq!(summary["ingested"], 1);
+    assert!(!causes_of(&store).contains(&"acmenet.sys".to_string()));
+    let again = stdout_json(&run(&[
+        "reprocess",
+        "--store",
+        &store_text,
+        "--format",
+        "json",
+    ]));
+    assert_eq!(again["changed"], 0, "{again:#}");
+}
+
+/// The top-level cluster keys of the store.
+fn causes_of(store: &Path) -> Vec<String> {
+    clusters_json(store, &[])["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["cause"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The path of a stored kernel dump blamed on `driver` (a PAGEDU64 file).
+fn summary_host_of_driver(store: &Path, driver: &str) -> PathBuf {
+    use polars::prelude::*;
+    let df = blastradius::fleet::store::Store::open(store)
+        .unwrap()
+        .lazy_crashes()
+        .unwrap()
+        .filter(col("blame_module_lc").eq(lit(format!("{driver}.sys"))))
+        .select([col("path")])
+        .collect()
+        .unwrap();
+    let paths: Vec<PathBuf> = df
+        .column("path")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .flatten()
+        .map(PathBuf::from)
+        .collect();
+    paths
+        .into_iter()
+        .find(|p| std::fs::read(p).is_ok_and(|b| b.starts_with(b"PAGEDU64")))
+        .expect("a PAGEDU64 dump of the driver")
+}
