@@ -51,6 +51,12 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
         TableFormat::Text => out.extend_from_slice(render_text(&table).as_bytes()),
     }
     note_data_end(&table.data_end);
+    let rotated = table.hosts.iter().filter(|h| h.dumps_rotated).count();
+    if rotated > 0 {
+        eprintln!(
+            "blastradius: {rotated} boot-loop host(s) are \"looping, dumps rotated\": their dumps up to the end were rotated away (Windows keeps the newest few) and the kept ones show a loop under way (dumps_rotated in JSON)"
+        );
+    }
     emit(&out)?;
     Ok(0)
 }

@@ -723,3 +723,89 @@ fn summary_host_of_driver(store: &Path, driver: &str) -> PathBuf {
         .find(|p| std::fs::read(p).is_ok_and(|b| b.starts_with(b"PAGEDU64")))
         .expect("a PAGEDU64 dump of the driver")
 }
+
+#[test]
+fn the_dispatch_list_at_five_is_what_a_responder_saw_and_hours_lost_only_grow() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    scan(
+        &store,
+        &[&sample_fleet().join("dumps")],
+        &["--inventory", &inventory_arg()],
+    );
+    let truth: Value =
+        serde_json::from_slice(&std::fs::read(sample_fleet().join("truth.json")).unwrap()).unwrap();
+    let five = "2024-07-19T05:00:00Z";
+    // truth.json: the hosts in a boot loop at 05:00 (first crash before, recovery after).
+    let mut looping: Vec<String> = truth["outages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| {
+            o["boot_loop"] == true
+                && o["first_crash"].as_str().is_some_and(|t| t <= five)
+                && o["recovered_at"].as_str().is_none_or(|t| t > five)
+        })
+        .map(|o| o["host"].as_str().unwrap().to_string())
+        .collect();
+    looping.sort();
+    assert_eq!(looping.len(), 123);
+    let store_text = store.display().to_string();
+    let json = stdout_json(&run(&[
+        "hosts",
+        "--store",
+        &store_text,
+        "--state",
+        "boot-loop",
+        "--until",
+        "2024-07-19 05:00",
+        "--format",
+        "json",
+    ]));
+    let rows = json.as_array().unwrap();
+    let mut listed: Vec<String> = rows
+        .iter()
+        .map(|h| h["host"].as_str().unwrap().to_string())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, looping);
+    // Those whose dumps before 05:00 were all rotated away (MinidumpsCount 4) say so.
+    let rotated: Vec<&Value> = rows.iter().filter(|h| h["dumps_rotated"] == true).collect();
+    assert!(rotated.len() >= 40, "{}", rotated.len());
+    assert!(rotated.iter().all(|h| h["clusters"][0] == "csagent.sys"));
+    // Filters apply to them too: none is in the inventory's site of another driver.
+    let sao = stdout_json(&run(&[
+        "hosts",
+        "--store",
+        &store_text,
+        "--state",
+        "boot-loop",
+        "--until",
+        "2024-07-19 05:00",
+        "--site",
+        "SAO",
+        "--format",
+        "json",
+    ]));
+    assert!(sao.as_array().unwrap().iter().all(|h| h["site"] == "SAO"));
+
+    // host_hours_lost of the csagent cluster never decreases as the data grows.
+    let mut previous = 0.0;
+    for until in [
+        "2024-07-19 04:30",
+        "2024-07-19 05:00",
+        "2024-07-19 05:30",
+        "2024-07-19 06:00",
+        "2024-07-19 09:00",
+        "2024-07-20 00:00",
+    ] {
+        let table = clusters_json(&store, &["--until", until, "--driver", "csagent"]);
+        let lost = table["clusters"][0]["host_hours_lost"].as_f64().unwrap();
+        assert!(lost >= previous, "{until}: {lost} < {previous}");
+        previous = lost;
+    }
+    let at_end = clusters_json(&store, &["--driver", "csagent"])["clusters"][0]["host_hours_lost"]
+        .as_f64()
+        .unwrap();
+    assert!(at_end >= previous);
+}

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use polars::prelude::*;
 
-use super::hoststate::{self, HostCrashes, HostStateParams, HostVerdict};
+use super::hoststate::{self, HostCrashes, HostState, HostStateParams, HostVerdict};
 use super::window::{self, DataEnd, EndBasis, SkewedHost, Window};
 use super::{AnalyticsError, Scope};
 
@@ -128,6 +128,13 @@ pub(crate) struct HostInfo {
     pub first_ms: Option<i64>,
     pub last_ms: Option<i64>,
     pub min_uptime_s: Option<u64>,
+    /// No crash in the window, but its kept dumps right after `--until` are a boot loop
+    /// under way: it was looping at the end and its earlier dumps were rotated away (Windows
+    /// keeps only the newest `MinidumpsCount`). Such a host has no rows.
+    pub dumps_rotated: bool,
+    /// The clusters (level-1 keys) and the buckets of those kept dumps.
+    pub rotated_clusters: Vec<String>,
+    pub rotated_buckets: Vec<String>,
 }
 
 /// Rows in scope (`Prepared::scoped_rows`).
@@ -360,6 +367,7 @@ pub(crate) fn prepare(
     params: HostStateParams,
 ) -> Result<Prepared, AnalyticsError> {
     let phase = super::Phase::start("prepare: load");
+    let after_window = window.until_ms.map(|until| (crashes.clone(), until));
     let base = load_base(crashes, window, BaseColumns::All)?;
     drop(phase);
     let phase = super::Phase::start("prepare: cluster tables");
@@ -373,7 +381,10 @@ pub(crate) fn prepare(
     let start_ms = window.since_ms.or(start_data);
     // Crashes of clock-skewed hosts beyond the end cannot take part in the time rules.
     let skewed: HashSet<&str> = data_end.skewed.iter().map(|s| s.host.as_str()).collect();
-    let (hosts, host_columns) = run_host_states(&base, end_ms, &skewed, &params)?;
+    let (mut hosts, host_columns) = run_host_states(&base, end_ms, &skewed, &params)?;
+    if let Some((crashes, until)) = after_window {
+        mark_rotated_hosts(crashes, until, &mut hosts, &params)?;
+    }
 
     let bkt: Vec<u32> = sig_of_pos
         .iter()
@@ -404,6 +415,119 @@ pub(crate) fn prepare(
         end_ms,
         data_end,
     })
+}
+
+/// Kept dumps read after `--until` per host, to judge a host with none before it.
+const ROTATED_LOOK_AHEAD: usize = 3;
+
+/// Hosts not boot-looping up to `until` whose first kept dumps after it are a boot loop
+/// under way (see `HostInfo::dumps_rotated`): the first came less than `loop_gap` after
+/// `until` and less than `loop_uptime` after boot, and the next ones continue the loop, at
+/// least 3 crashes in all. A responder at `until` had those hosts' earlier dumps; the store,
+/// written later, does not. Hosts in `hosts` are marked; hosts without any crash up to
+/// `until` are added (with no rows).
+fn mark_rotated_hosts(
+    crashes: LazyFrame,
+    until: i64,
+    hosts_info: &mut Vec<HostInfo>,
+    params: &HostStateParams,
+) -> Result<(), AnalyticsError> {
+    let index: HashMap<String, usize> = hosts_info
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.name.clone(), i))
+        .collect();
+    let mut crashes = crashes;
+    let schema = crashes.collect_schema()?;
+    let t = time_ms_expr(&schema)?;
+    let cause = when(col("blame_module_lc").str().len_bytes().gt(lit(0u32)))
+        .then(col("blame_module_lc"))
+        .otherwise(col("failure_class"));
+    let after = crashes
+        .select([
+            col("host"),
+            t.alias("t"),
+            col("uptime_seconds").cast(DataType::UInt64).alias("uptime"),
+            cause.alias("cause"),
+            col("bucket_id"),
+        ])
+        .filter(col("t").gt(lit(until)))
+        .sort(["host", "t"], SortMultipleOptions::default())
+        .collect()?;
+    let hosts = after.column("host")?.str()?;
+    let times = after.column("t")?.i64()?;
+    let uptimes = after.column("uptime")?.u64()?;
+    let causes = after.column("cause")?.str()?;
+    let buckets = after.column("bucket_id")?.str()?;
+    let loop_uptime_ms =
+        i64::try_from(params.loop_uptime_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let loop_gap_ms = i64::try_from(params.loop_gap_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let mut i = 0;
+    while i < after.height() {
+        let host = hosts.get(i).unwrap_or(UNKNOWN_HOST);
+        let mut j = i;
+        while j < after.height() && hosts.get(j).unwrap_or(UNKNOWN_HOST) == host {
+            j += 1;
+        }
+        let first = i;
+        i = j;
+        let existing = index.get(host).copied();
+        if existing.is_some_and(|e| hosts_info[e].verdict.state == HostState::BootLoop) {
+            continue;
+        }
+        let run: Vec<usize> = (first..j.min(first + ROTATED_LOOK_AHEAD)).collect();
+        let boot_time = |k: usize| matches!(uptimes.get(k), Some(u) if i64::try_from(u).unwrap_or(i64::MAX).saturating_mul(1000) < loop_uptime_ms);
+        let looping = run.len() >= ROTATED_LOOK_AHEAD
+            && run.iter().all(|&k| boot_time(k))
+            && times
+                .get(first)
+                .is_some_and(|t| t.saturating_sub(until) < loop_gap_ms)
+            && run
+                .windows(2)
+                .all(|w| match (times.get(w[0]), times.get(w[1])) {
+                    (Some(a), Some(b)) => b.saturating_sub(a) < loop_gap_ms,
+                    _ => false,
+                });
+        if !looping {
+            continue;
+        }
+        let distinct = |column: &StringChunked| {
+            let mut keys: Vec<String> = Vec::new();
+            for key in run.iter().filter_map(|&k| column.get(k)) {
+                if !key.is_empty() && !keys.iter().any(|c| c == key) {
+                    keys.push(key.to_string());
+                }
+            }
+            keys
+        };
+        let verdict = HostVerdict {
+            state: HostState::BootLoop,
+            loop_start_ms: None,
+            loop_crashes: 0,
+        };
+        match existing.and_then(|e| hosts_info.get_mut(e)) {
+            Some(info) => {
+                info.verdict = verdict;
+                info.looped = true;
+                info.dumps_rotated = true;
+                info.rotated_clusters = distinct(causes);
+                info.rotated_buckets = distinct(buckets);
+            }
+            None => hosts_info.push(HostInfo {
+                name: host.to_string(),
+                looped: true,
+                verdict,
+                crashes: 0,
+                first_ms: None,
+                last_ms: None,
+                min_uptime_s: None,
+                dumps_rotated: true,
+                rotated_clusters: distinct(causes),
+                rotated_buckets: distinct(buckets),
+            }),
+        }
+    }
+    Ok(())
 }
 
 /// The end of the data (see `window::DataEnd`): `--until`, else `--now`, else the clock when
@@ -580,6 +704,9 @@ fn run_host_states(
             min_uptime_s: min_up,
             crashes: count,
             verdict,
+            dumps_rotated: false,
+            rotated_clusters: Vec::new(),
+            rotated_buckets: Vec::new(),
         });
     }
 
