@@ -96,9 +96,7 @@ impl ScopeArgs {
             driver: self.driver.clone(),
         })
     }
-}
 
-impl ScopeArgs {
     /// `scope` with every filter value checked against `store` and spelled as the store
     /// spells it (see `analytics::resolve`): a value that matches nothing is an error.
     pub fn resolved_scope(&self, store: &Store, cluster: Option<&str>) -> anyhow::Result<Scope> {

@@ -562,17 +562,8 @@ fn reprocess_symbols_names_the_frames_of_a_driver_whose_pdb_came_later() {
     );
 
     // The acmenet PE and PDB (symbols-cache/) arrive: reprocess names the stored frames.
-    let store_text = store.display().to_string();
     let symbols = common::project_root().join("symbols-cache");
-    let summary = stdout_json(&run(&[
-        "reprocess",
-        "--store",
-        &store_text,
-        "--symbols",
-        symbols.to_str().unwrap(),
-        "--format",
-        "json",
-    ]));
+    let summary = reprocess_json(&store, &["--symbols", symbols.to_str().unwrap()]);
     // truth.json: 3 acmenet dumps, true label AV_W_acmenet!FilterSend.
     assert_eq!(summary["symbolized_crashes"], 3, "{summary:#}");
     assert_eq!(summary["changed_cluster"], 3, "{summary:#}");
@@ -610,17 +601,10 @@ fn scan_then_reprocess_changes_nothing_and_rules_stay_in_force() {
     let dir = tempfile::tempdir().unwrap();
     let dumps = sample_fleet().join("dumps");
     let store = dir.path().join("store");
-    let store_text = store.display().to_string();
     scan(&store, &[&dumps], &[]);
     let before = stored_frames(&store);
     let acme = summary_host_of_driver(&store, "acmenet");
-    let summary = stdout_json(&run(&[
-        "reprocess",
-        "--store",
-        &store_text,
-        "--format",
-        "json",
-    ]));
+    let summary = reprocess_json(&store, &[]);
     assert_eq!(
         (summary["changed"].as_u64(), summary["written"].as_bool()),
         (Some(0), Some(false))
@@ -629,15 +613,7 @@ fn scan_then_reprocess_changes_nothing_and_rules_stay_in_force() {
     // A rule change rewrites the table: every frame keeps its trust (issue 13).
     let rules = dir.path().join("rules.toml");
     std::fs::write(&rules, "[owners]\n\"acmenet\" = \"ignore\"\n").unwrap();
-    let summary = stdout_json(&run(&[
-        "reprocess",
-        "--store",
-        &store_text,
-        "--rules",
-        rules.to_str().unwrap(),
-        "--format",
-        "json",
-    ]));
+    let summary = reprocess_json(&store, &["--rules", rules.to_str().unwrap()]);
     assert_eq!(summary["changed_cluster"], 3, "{summary:#}");
     let after = stored_frames(&store);
     for column in [
@@ -678,14 +654,16 @@ fn scan_then_reprocess_changes_nothing_and_rules_stay_in_force() {
     let summary = scan(&store, &[&later], &[]);
     assert_eq!(summary["ingested"], 1);
     assert!(!causes_of(&store).contains(&"acmenet.sys".to_string()));
-    let again = stdout_json(&run(&[
-        "reprocess",
-        "--store",
-        &store_text,
-        "--format",
-        "json",
-    ]));
+    let again = reprocess_json(&store, &[]);
     assert_eq!(again["changed"], 0, "{again:#}");
+}
+
+/// `reprocess --store STORE --format json` plus `extra`.
+fn reprocess_json(store: &Path, extra: &[&str]) -> Value {
+    let store_text = store.display().to_string();
+    let mut args = vec!["reprocess", "--store", &store_text, "--format", "json"];
+    args.extend_from_slice(extra);
+    stdout_json(&run(&args))
 }
 
 /// The top-level cluster keys of the store.
