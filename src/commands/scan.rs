@@ -12,7 +12,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use crate::fleet::analytics::window::DataEnd;
+use crate::fleet::analytics::window::{parse_instant, DataEnd};
 use crate::fleet::analytics::{clusters, ClusterOptions};
 use crate::fleet::inventory::{read_inventory, InventoryMatch};
 use crate::fleet::scan::{
@@ -54,6 +54,10 @@ pub struct Args {
     /// listed, warned about) or take their parent `folder` as host.
     #[arg(long, value_enum, default_value_t = Unlisted::Skip)]
     pub unlisted: Unlisted,
+    /// Judge the summary's host states as of this time (UTC; default: the clock when the data
+    /// is less than a day old, else the latest crash time several hosts reached).
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
     /// A rules file (TOML) merged over the built-in rules; saved in the store, so later scans
     /// and `reprocess` use it (without `--rules`, the store's saved rules are used).
     #[arg(long, value_name = "FILE")]
@@ -121,6 +125,7 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     if args.jobs == Some(0) {
         anyhow::bail!("--jobs must be at least 1");
     }
+    let now = args.now.as_deref().map(parse_instant).transpose()?;
     let hosts = HostMap::load(&args.host_from)?;
     let inventory = args.inventory.as_deref().map(read_inventory).transpose()?;
     let symbols =
@@ -160,7 +165,7 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     };
     progress.finish();
     let summary = summary?;
-    let overview = store_overview(&store, TOP_CLUSTERS)?;
+    let overview = store_overview(&store, TOP_CLUSTERS, now)?;
 
     match args.format {
         Format::Json => {
@@ -232,17 +237,18 @@ pub fn store_rules(store: &Store, cli: Option<&Path>) -> anyhow::Result<StoreRul
 /// then crashes), as `blastradius clusters` ranks them. Without the drivers table: exposure is
 /// not part of the summary, and reading ~150 driver rows per dump made the summary, not the
 /// scan, the peak of a scan's memory.
-pub fn store_overview(store: &Store, n: usize) -> anyhow::Result<StoreOverview> {
+pub fn store_overview(
+    store: &Store,
+    n: usize,
+    now_ms: Option<i64>,
+) -> anyhow::Result<StoreOverview> {
     if store.manifest().crashes.is_empty() {
         return Ok(StoreOverview::default());
     }
     let (inventory, inventory_match) = store.inventory_matched()?.unzip();
-    let table = clusters(
-        store.lazy_crashes()?,
-        None,
-        inventory,
-        &ClusterOptions::default(),
-    )?;
+    let mut options = ClusterOptions::default();
+    options.scope.window = options.scope.window.with_now(now_ms);
+    let table = clusters(store.lazy_crashes()?, None, inventory, &options)?;
     let top_clusters = table
         .clusters
         .into_iter()

@@ -767,6 +767,15 @@ fn the_dispatch_list_at_five_is_what_a_responder_saw_and_hours_lost_only_grow() 
     ]));
     assert!(sao.as_array().unwrap().iter().all(|h| h["site"] == "SAO"));
 
+    // `scan --now` judges the summary at that time, and says so.
+    let at = scan(
+        &store,
+        &[&sample_fleet().join("dumps")],
+        &["--now", "2024-07-19 05:00"],
+    );
+    assert_eq!(at["data_end"]["basis"], "now");
+    assert_eq!(at["data_end"]["end_ms"], 1_721_365_200_000i64);
+
     // host_hours_lost of the csagent cluster never decreases as the data grows.
     let mut previous = 0.0;
     for until in [

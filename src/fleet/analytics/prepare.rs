@@ -1012,3 +1012,48 @@ pub(crate) fn u32_values(df: &DataFrame, name: &str) -> Result<Vec<u32>, Analyti
 
 /// Groups `(key, value)` counts into `{column: {value: hosts}}` form.
 pub(crate) type Breakdown = BTreeMap<String, BTreeMap<String, u64>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = 3_600_000;
+
+    /// A `base`-like frame: one crash per (host, hour).
+    fn base(crashes: &[(&str, i64)]) -> DataFrame {
+        let hosts: Vec<&str> = crashes.iter().map(|c| c.0).collect();
+        let times: Vec<i64> = crashes.iter().map(|c| c.1 * H).collect();
+        df!("host" => hosts, "t" => times).unwrap()
+    }
+
+    #[test]
+    fn the_end_of_the_data_resists_one_late_clock() {
+        let clock = 10_000 * H;
+        // 12 hosts crashing between hour 0 and 11; one more host a week ahead.
+        let mut crashes: Vec<(String, i64)> = (0..12).map(|i| (format!("h{i}"), i)).collect();
+        crashes.push(("late".into(), 11 + 7 * 24));
+        let refs: Vec<(&str, i64)> = crashes.iter().map(|(h, t)| (h.as_str(), *t)).collect();
+        let end = data_end(&base(&refs), &Window::default(), clock).unwrap();
+        assert_eq!(end.basis, EndBasis::LatestCrash);
+        assert_eq!(end.skewed.len(), 1);
+        assert_eq!(end.skewed[0].host, "late");
+        // The latest time 3 hosts reached: h9 at hour 9.
+        assert_eq!(end.end_ms, Some(9 * H));
+        assert_eq!(end.hosts_reaching_end, 3);
+
+        // --until and --now win; recent data is judged at the clock.
+        let until = Window::parse(None, Some("1970-01-01T05:00:00Z")).unwrap();
+        assert_eq!(
+            data_end(&base(&refs), &until, clock).unwrap().end_ms,
+            Some(5 * H)
+        );
+        let now = Window::default().with_now(Some(50 * H));
+        let e = data_end(&base(&refs), &now, clock).unwrap();
+        assert_eq!((e.end_ms, e.basis), (Some(50 * H), EndBasis::Now));
+        let e = data_end(&base(&refs[..12]), &Window::default(), 20 * H).unwrap();
+        assert_eq!((e.end_ms, e.basis), (Some(20 * H), EndBasis::Clock));
+        // A handful of hosts: the plain latest crash.
+        let e = data_end(&base(&[("a", 1), ("b", 500)]), &Window::default(), clock).unwrap();
+        assert_eq!((e.end_ms, e.skewed.len()), (Some(500 * H), 0));
+    }
+}

@@ -112,6 +112,12 @@ impl Store {
                 outcome.inventory_copied = true;
             }
         }
+        // The rules in force travel with the crashes they triaged (the first store's win).
+        if self.rules_text()?.is_none() {
+            if let Some(rules) = source.rules_text()? {
+                self.save_rules(&rules)?;
+            }
+        }
         Ok(outcome)
     }
 
