@@ -12,20 +12,23 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use polars::prelude::*;
 use serde::Serialize;
 
+use crate::dump::{content_id, DumpFile};
 use crate::fleet::store::{
     append_nullable, module_key, Store, Table, DEFAULT_STORE_DIR, STORE_ENV,
 };
+use crate::pipeline::Pipeline;
 use crate::record::{
     hex, parse_hex, Blame, BugcheckRecord, CrashReport, DumpFormat, ExceptionRecord, Fault,
     FrameTrust, StackFrame,
 };
 use crate::report::table::terminal_safe;
-use crate::symbols::{ModuleId, SymbolCache};
+use crate::symbols::{ModuleId, ModuleSymbols, SymbolCache};
 use crate::triage::{self, Rules};
 
 use super::scan::{store_rules, Format};
@@ -75,6 +78,8 @@ pub struct ReprocessSummary {
     /// Stored frames that gained a function name from `--symbols`, and their crashes.
     pub symbolized_frames: u64,
     pub symbolized_crashes: u64,
+    /// Dumps reopened and walked again (a module's image arrived; see `Resymbolizer`).
+    pub reopened_dumps: u64,
     pub written: bool,
     /// The most common changes, largest first.
     pub changes: Vec<Change>,
@@ -91,11 +96,12 @@ struct Rederived {
     failure_class: Vec<String>,
     bucket_id: Vec<String>,
     signature: Vec<String>,
-    /// With `--symbols`: every row's frames' functions and fault symbol, re-symbolized.
-    stack_function: Option<Vec<Vec<Option<String>>>>,
+    /// With `--symbols`: every row's frames and fault symbol, re-symbolized.
+    stacks: Option<Vec<Vec<StackFrame>>>,
     fault_symbol: Option<Vec<Option<String>>>,
     symbolized_frames: u64,
     symbolized_crashes: u64,
+    reopened_dumps: u64,
 }
 
 fn strings_of(list: &ListChunked, i: usize) -> PolarsResult<Vec<Option<String>>> {
@@ -124,15 +130,29 @@ fn trust_of(name: &str) -> FrameTrust {
 
 /// Symbolizes stored kernel frames again: a frame keeps module + offset, and the store's
 /// drivers table keeps each loaded driver's TimeDateStamp and SizeOfImage, which is all a
-/// symbol store needs to find the image and its PDB. The stack itself is not walked again.
+/// symbol store needs to find the image and its PDB. Frames alone are not enough when a
+/// module's image arrived and the walk had to scan past that module's frame (no unwind data
+/// then): only such dumps are reopened and walked again, if the file is still there with
+/// the same content.
 struct Resymbolizer<'a> {
     symbols: &'a SymbolCache,
+    /// Walks reopened dumps with the new symbols.
+    pipeline: Pipeline,
     /// (dump_id, driver key) -> (timestamp, size).
     modules: HashMap<(String, String), (u32, u32)>,
 }
 
+/// What re-symbolizing one crash did.
+#[derive(Default)]
+struct Resymbolized {
+    /// Frames that gained a function name.
+    named: u64,
+    /// The dump was reopened and its stack walked again.
+    reopened: bool,
+}
+
 impl<'a> Resymbolizer<'a> {
-    fn new(symbols: &'a SymbolCache, drivers: &DataFrame) -> PolarsResult<Resymbolizer<'a>> {
+    fn new(symbols: &'a Arc<SymbolCache>, drivers: &DataFrame) -> PolarsResult<Resymbolizer<'a>> {
         let ids = drivers.column("dump_id")?.str()?;
         let names = drivers.column("driver")?.str()?;
         let stamps = drivers.column("timestamp")?.u32()?;
@@ -145,11 +165,75 @@ impl<'a> Resymbolizer<'a> {
                 modules.insert((id.to_string(), name.to_string()), (ts, size));
             }
         }
-        Ok(Resymbolizer { symbols, modules })
+        Ok(Resymbolizer {
+            symbols,
+            pipeline: Pipeline::new(symbols.clone()),
+            modules,
+        })
+    }
+
+    /// The symbols of a frame's module in this dump, when the store knows the module.
+    fn module_of(&self, dump_id: &str, module: &str) -> Option<Arc<ModuleSymbols>> {
+        let &(timestamp, size) = self
+            .modules
+            .get(&(dump_id.to_string(), module_key(module)))?;
+        self.symbols.module(&ModuleId {
+            name: module,
+            timestamp,
+            size,
+            header_page: None,
+        })
+    }
+
+    /// Whether a frame's module now has its image while the frame after it was only found by
+    /// scanning: a walk with the image's unwind data may find other frames.
+    fn needs_rewalk(&self, report: &CrashReport) -> bool {
+        report.stack.windows(2).any(|pair| {
+            pair[1].trust == FrameTrust::Scan
+                && pair[0].trust != FrameTrust::Scan
+                && pair[0].module.as_deref().is_some_and(|m| {
+                    self.module_of(&report.dump_id, m)
+                        .is_some_and(|s| s.image().is_some())
+                })
+        })
+    }
+
+    /// The stack and fault symbol of the dump at `report.path` walked again, when the file
+    /// still holds the stored content.
+    fn rewalk(&self, report: &CrashReport) -> Option<(Vec<StackFrame>, Option<String>)> {
+        let path = std::path::Path::new(&report.path);
+        let file = DumpFile::open(path).ok()?;
+        let bytes = file.bytes();
+        let id = content_id(bytes);
+        if id != report.dump_id {
+            return None;
+        }
+        let fresh = self.pipeline.process_bytes_with_id(path, bytes, id).ok()?;
+        Some((fresh.stack, fresh.fault.symbol))
+    }
+
+    /// Re-symbolizes `report`'s frames (see the type's doc).
+    fn apply(&self, report: &mut CrashReport) -> Resymbolized {
+        let functions = |r: &CrashReport| r.stack.iter().filter(|f| f.function.is_some()).count();
+        if self.needs_rewalk(report) {
+            let before = functions(report);
+            if let Some((stack, symbol)) = self.rewalk(report) {
+                report.stack = stack;
+                report.fault.symbol = symbol;
+                return Resymbolized {
+                    named: functions(report).saturating_sub(before) as u64,
+                    reopened: true,
+                };
+            }
+        }
+        Resymbolized {
+            named: self.name_frames(report),
+            reopened: false,
+        }
     }
 
     /// Fills the functions of `report`'s frames that have none; returns how many it named.
-    fn apply(&self, report: &mut CrashReport) -> u64 {
+    fn name_frames(&self, report: &mut CrashReport) -> u64 {
         let mut named = 0;
         for frame in &mut report.stack {
             if frame.function.is_some() {
@@ -158,22 +242,12 @@ impl<'a> Resymbolizer<'a> {
             let (Some(module), Some(offset)) = (&frame.module, frame.offset.as_deref()) else {
                 continue;
             };
-            let key = (report.dump_id.clone(), module_key(module));
-            let Some(&(timestamp, size)) = self.modules.get(&key) else {
-                continue;
-            };
             let Some(rva) = parse_hex(offset).and_then(|o| u32::try_from(o).ok()) else {
                 continue;
             };
             // Callers are looked up inside their call instruction, as the stack walk does.
             let adjust = u32::from(frame.trust != FrameTrust::Context && rva > 0);
-            let id = ModuleId {
-                name: module,
-                timestamp,
-                size,
-                header_page: None,
-            };
-            let Some(symbols) = self.symbols.module(&id) else {
+            let Some(symbols) = self.module_of(&report.dump_id, module) else {
                 continue;
             };
             if let Some(hit) = symbols.lookup(rva - adjust) {
@@ -300,20 +374,22 @@ fn rederive(
         failure_class: Vec::with_capacity(n),
         bucket_id: Vec::with_capacity(n),
         signature: Vec::with_capacity(n),
-        stack_function: resymbolizer.map(|_| Vec::with_capacity(n)),
+        stacks: resymbolizer.map(|_| Vec::with_capacity(n)),
         fault_symbol: resymbolizer.map(|_| Vec::with_capacity(n)),
         symbolized_frames: 0,
         symbolized_crashes: 0,
+        reopened_dumps: 0,
     };
     for i in 0..n {
         let mut report = report_of_row(crashes, i)?;
         if let Some(resymbolizer) = resymbolizer {
-            let named = resymbolizer.apply(&mut report);
-            out.symbolized_frames += named;
-            out.symbolized_crashes += u64::from(named > 0);
+            let done = resymbolizer.apply(&mut report);
+            out.symbolized_frames += done.named;
+            out.symbolized_crashes += u64::from(done.named > 0);
+            out.reopened_dumps += u64::from(done.reopened);
         }
-        if let Some(functions) = &mut out.stack_function {
-            functions.push(report.stack.iter().map(|f| f.function.clone()).collect());
+        if let Some(stacks) = &mut out.stacks {
+            stacks.push(report.stack.clone());
         }
         if let Some(symbols) = &mut out.fault_symbol {
             symbols.push(report.fault.symbol.clone());
@@ -413,12 +489,20 @@ fn with_rederived(mut crashes: DataFrame, new: Rederived) -> PolarsResult<DataFr
     crashes.with_column(Column::new("failure_class".into(), new.failure_class))?;
     crashes.with_column(Column::new("bucket_id".into(), new.bucket_id))?;
     crashes.with_column(Column::new("signature".into(), new.signature))?;
-    if let Some(functions) = new.stack_function {
-        let mut builder = ListStringChunkedBuilder::new("stack_function".into(), 0, 0);
-        for row in &functions {
-            append_nullable(&mut builder, row.iter().map(Option::as_deref));
-        }
-        crashes.with_column(builder.finish().into_column())?;
+    if let Some(stacks) = new.stacks {
+        // The stack columns as the batch writer lays them out (one list per crash).
+        let column = |name: &str, value: &dyn Fn(&StackFrame) -> Option<&str>| {
+            let mut builder = ListStringChunkedBuilder::new(name.into(), 0, 0);
+            for stack in &stacks {
+                append_nullable(&mut builder, stack.iter().map(value));
+            }
+            builder.finish().into_column()
+        };
+        crashes.with_column(column("stack_address", &|f| Some(f.address.as_str())))?;
+        crashes.with_column(column("stack_module", &|f| f.module.as_deref()))?;
+        crashes.with_column(column("stack_offset", &|f| f.offset.as_deref()))?;
+        crashes.with_column(column("stack_function", &|f| f.function.as_deref()))?;
+        crashes.with_column(column("stack_trust", &|f| Some(f.trust.as_str())))?;
     }
     if let Some(symbols) = new.fault_symbol {
         crashes.with_column(Column::new("fault_symbol".into(), symbols))?;
@@ -440,7 +524,7 @@ pub fn reprocess_store(
 pub fn reprocess_store_with(
     store: &mut Store,
     rules: &Rules,
-    symbols: Option<&SymbolCache>,
+    symbols: Option<&Arc<SymbolCache>>,
     dry_run: bool,
     show: usize,
 ) -> anyhow::Result<ReprocessSummary> {
@@ -459,9 +543,13 @@ pub fn reprocess_store_with(
         "re-deriving triage columns",
     )?;
     let (changed, changed_cluster, changes) = diff(&crashes, &new, show)?;
-    let (symbolized_frames, symbolized_crashes) = (new.symbolized_frames, new.symbolized_crashes);
+    let (symbolized_frames, symbolized_crashes, reopened_dumps) = (
+        new.symbolized_frames,
+        new.symbolized_crashes,
+        new.reopened_dumps,
+    );
     let total = crashes.height() as u64;
-    let written = !dry_run && (changed > 0 || symbolized_frames > 0);
+    let written = !dry_run && (changed > 0 || symbolized_frames > 0 || reopened_dumps > 0);
     if written {
         let updated = with_rederived(crashes, new)?;
         store.replace_crashes(updated)?;
@@ -472,6 +560,7 @@ pub fn reprocess_store_with(
         changed_cluster,
         symbolized_frames,
         symbolized_crashes,
+        reopened_dumps,
         written,
         changes,
     })
@@ -483,7 +572,7 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     let symbols = args
         .symbols
         .as_deref()
-        .map(|spec| SymbolCache::from_cli(Some(spec)))
+        .map(|spec| SymbolCache::from_cli(Some(spec)).map(Arc::new))
         .transpose()
         .context("cannot open the symbols")?;
     let summary = reprocess_store_with(
@@ -510,8 +599,8 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
             if args.symbols.is_some() {
                 writeln!(
                     out,
-                    "{} frames of {} crashes gained a function name",
-                    summary.symbolized_frames, summary.symbolized_crashes
+                    "{} frames of {} crashes gained a function name; {} dumps reopened to walk their stacks again",
+                    summary.symbolized_frames, summary.symbolized_crashes, summary.reopened_dumps
                 )?;
             }
             writeln!(

@@ -566,6 +566,8 @@ fn reprocess_symbols_names_the_frames_of_a_driver_whose_pdb_came_later() {
     let summary = reprocess_json(&store, &["--symbols", symbols.to_str().unwrap()]);
     // truth.json: 3 acmenet dumps, true label AV_W_acmenet!FilterSend.
     assert_eq!(summary["symbolized_crashes"], 3, "{summary:#}");
+    // Their walks had scanned past the acmenet frame (no unwind data then): reopened.
+    assert_eq!(summary["reopened_dumps"], 3, "{summary:#}");
     assert_eq!(summary["changed_cluster"], 3, "{summary:#}");
     assert_eq!(summary["written"], true);
     assert_eq!(
@@ -594,6 +596,19 @@ fn reprocess_symbols_names_the_frames_of_a_driver_whose_pdb_came_later() {
         buckets_of(&with_symbols, "acmenet.sys"),
         ["AV_W_acmenet!FilterSend"]
     );
+    // ... and on every stored frame: module, offset, function and trust.
+    let fresh = stored_frames(&with_symbols);
+    let after = stored_frames(&store);
+    for column in fresh.get_column_names() {
+        assert!(
+            fresh
+                .column(column)
+                .unwrap()
+                .as_materialized_series()
+                .equals_missing(after.column(column).unwrap().as_materialized_series()),
+            "{column} differs from a scan with the symbols"
+        );
+    }
 }
 
 #[test]
