@@ -599,14 +599,26 @@ fn reprocess_symbols_names_the_frames_of_a_driver_whose_pdb_came_later() {
     // ... and on every stored frame: module, offset, function and trust.
     let fresh = stored_frames(&with_symbols);
     let after = stored_frames(&store);
-    for column in fresh.get_column_names() {
+    let all: Vec<&str> = fresh
+        .get_column_names()
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
+    assert_same_columns(&fresh, &after, &all);
+}
+
+/// Each of `columns` holds the same values in `a` and `b`.
+fn assert_same_columns(
+    a: &polars::prelude::DataFrame,
+    b: &polars::prelude::DataFrame,
+    columns: &[&str],
+) {
+    for column in columns {
+        let (x, y) = (a.column(column).unwrap(), b.column(column).unwrap());
         assert!(
-            fresh
-                .column(column)
-                .unwrap()
-                .as_materialized_series()
-                .equals_missing(after.column(column).unwrap().as_materialized_series()),
-            "{column} differs from a scan with the symbols"
+            x.as_materialized_series()
+                .equals_missing(y.as_materialized_series()),
+            "column {column} differs"
         );
     }
 }
@@ -631,22 +643,17 @@ fn scan_then_reprocess_changes_nothing_and_rules_stay_in_force() {
     let summary = reprocess_json(&store, &["--rules", rules.to_str().unwrap()]);
     assert_eq!(summary["changed_cluster"], 3, "{summary:#}");
     let after = stored_frames(&store);
-    for column in [
-        "dump_id",
-        "stack_module",
-        "stack_offset",
-        "stack_function",
-        "stack_trust",
-    ] {
-        assert!(
-            before
-                .column(column)
-                .unwrap()
-                .as_materialized_series()
-                .equals_missing(after.column(column).unwrap().as_materialized_series()),
-            "{column} changed"
-        );
-    }
+    assert_same_columns(
+        &before,
+        &after,
+        &[
+            "dump_id",
+            "stack_module",
+            "stack_offset",
+            "stack_function",
+            "stack_trust",
+        ],
+    );
     let trusts = after.column("stack_trust").unwrap().list().unwrap();
     let mut kinds = std::collections::BTreeSet::new();
     for i in 0..after.height() {
