@@ -10,7 +10,7 @@ use crate::fleet::analytics::{self, window, ClusterOptions, SimilarityParams};
 use crate::fleet::store::Store;
 pub use crate::report::cluster_table::{render_text, write_csv};
 
-use super::scope_args::{emit, HostStateArgs, ScopeArgs, TableFormat};
+use super::scope_args::{emit, note_data_end, HostStateArgs, ScopeArgs, TableFormat};
 
 /// Arguments of `blastradius clusters`.
 #[derive(clap::Args, Debug, Clone)]
@@ -56,7 +56,7 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
         anyhow::bail!("--similarity must be between 0 and 1");
     }
     let opts = ClusterOptions {
-        scope: args.scope.scope(args.cluster.as_deref())?,
+        scope: args.scope.resolved_scope(&store, args.cluster.as_deref())?,
         host_states: args.states.params()?,
         similarity: (!args.no_related).then(|| SimilarityParams {
             threshold: args.similarity,
@@ -83,6 +83,7 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
             out.extend_from_slice(render_text(&table, args.depth, args.limit).as_bytes())
         }
     }
+    note_data_end(&table.data_end);
     emit(&out)?;
     Ok(0)
 }

@@ -34,7 +34,7 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     let store = Store::open(&args.scope.store)?;
     let rules = Rules::from_cli(args.rules.as_deref())?;
     let opts = DriverOptions {
-        scope: args.scope.scope(None)?,
+        scope: args.scope.resolved_scope(&store, None)?,
         include_microsoft: args.include_microsoft,
     };
     let table = analytics::drivers(

@@ -7,7 +7,7 @@ use crate::fleet::analytics::{self, HostOptions, HostState};
 use crate::fleet::store::Store;
 pub use crate::report::host_table::{render_text, write_csv};
 
-use super::scope_args::{emit, HostStateArgs, ScopeArgs, TableFormat};
+use super::scope_args::{emit, note_data_end, HostStateArgs, ScopeArgs, TableFormat};
 
 /// Arguments of `blastradius hosts`.
 #[derive(clap::Args, Debug, Clone)]
@@ -32,7 +32,7 @@ fn parse_state(text: &str) -> Result<HostState, String> {
 pub fn run(args: &Args) -> anyhow::Result<u8> {
     let store = Store::open(&args.scope.store)?;
     let opts = HostOptions {
-        scope: args.scope.scope(args.cluster.as_deref())?,
+        scope: args.scope.resolved_scope(&store, args.cluster.as_deref())?,
         host_states: args.states.params()?,
         state: args.state,
     };
@@ -46,6 +46,13 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
         }
         TableFormat::Csv => write_csv(&mut out, &table)?,
         TableFormat::Text => out.extend_from_slice(render_text(&table).as_bytes()),
+    }
+    note_data_end(&table.data_end);
+    let rotated = table.hosts.iter().filter(|h| h.dumps_rotated).count();
+    if rotated > 0 {
+        eprintln!(
+            "blastradius: {rotated} boot-loop host(s) are \"looping, dumps rotated\": their dumps up to the end were rotated away (Windows keeps the newest few) and the kept ones show a loop under way (dumps_rotated in JSON)"
+        );
     }
     emit(&out)?;
     Ok(0)

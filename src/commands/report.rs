@@ -87,8 +87,9 @@ pub struct Args {
 }
 
 impl Args {
-    /// The inventory and driver filters, through the same parser as the table commands.
-    fn filters(&self) -> anyhow::Result<analytics::Scope> {
+    /// The inventory and driver filters, through the same parser and the same strict
+    /// matching as the table commands (a value the store does not have is an error).
+    fn filters(&self, store: &Store) -> anyhow::Result<analytics::Scope> {
         let scope = ScopeArgs {
             store: self.store.clone(),
             since: None,
@@ -97,8 +98,9 @@ impl Args {
             conditions: self.conditions.clone(),
             driver: self.driver.clone(),
             format: TableFormat::Text,
+            now: None,
         };
-        Ok(scope.scope(None)?)
+        scope.resolved_scope(store, None)
     }
 }
 
@@ -111,8 +113,8 @@ fn periods(args: &Args, store: &Store) -> anyhow::Result<ReportPeriods> {
         .transpose()?;
     let until = match args.until.as_deref() {
         Some(u) => window::parse_instant(u)?,
-        None => match analytics::latest_crash_ms(store.lazy_crashes()?)? {
-            Some(latest) => latest,
+        None => match analytics::data_end(store.lazy_crashes()?)?.end_ms {
+            Some(end) => end,
             None => chrono::Utc::now().timestamp_millis(),
         },
     };
@@ -207,7 +209,7 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     let rules = Rules::from_cli(args.rules.as_deref())?;
     let host_states: HostStateParams = args.states.params()?;
     let mut opts = ReportOptions::new(periods(args, &store)?);
-    opts.scope = args.filters()?;
+    opts.scope = args.filters(&store)?;
     opts.host_states = host_states;
     opts.critical_value = args.critical_value.clone();
     opts.criticality_column = args.criticality_column.clone();

@@ -12,19 +12,26 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use polars::prelude::*;
 use serde::Serialize;
 
-use crate::fleet::store::{module_key, Store, Table, DEFAULT_STORE_DIR, STORE_ENV};
+use crate::dump::{content_id, DumpFile};
+use crate::fleet::store::{
+    append_nullable, module_key, Store, Table, DEFAULT_STORE_DIR, STORE_ENV,
+};
+use crate::pipeline::Pipeline;
 use crate::record::{
-    Blame, BugcheckRecord, CrashReport, DumpFormat, ExceptionRecord, Fault, FrameTrust, StackFrame,
+    hex, parse_hex, Blame, BugcheckRecord, CrashReport, DumpFormat, ExceptionRecord, Fault,
+    FrameTrust, StackFrame,
 };
 use crate::report::table::terminal_safe;
+use crate::symbols::{ModuleId, ModuleSymbols, SymbolCache};
 use crate::triage::{self, Rules};
 
-use super::scan::Format;
+use super::scan::{store_rules, Format};
 
 /// Arguments of `blastradius reprocess`.
 #[derive(clap::Args, Debug, Clone)]
@@ -32,9 +39,14 @@ pub struct Args {
     /// The crash store folder.
     #[arg(long, env = STORE_ENV, default_value = DEFAULT_STORE_DIR, value_name = "DIR")]
     pub store: PathBuf,
-    /// A rules file (TOML) merged over the built-in rules.
+    /// A rules file (TOML) merged over the built-in rules. Saved in the store: later scans
+    /// and reprocess runs use it until another `--rules` replaces it.
     #[arg(long, value_name = "FILE")]
     pub rules: Option<PathBuf>,
+    /// Re-symbolize the stored frames that have no function name with this symbol store or
+    /// `_NT_SYMBOL_PATH`-style path (e.g. after a vendor's PDB arrived), then re-triage.
+    #[arg(long, value_name = "PATH")]
+    pub symbols: Option<String>,
     /// Report what would change without rewriting the store.
     #[arg(long)]
     pub dry_run: bool,
@@ -61,6 +73,13 @@ pub struct ReprocessSummary {
     pub crashes: u64,
     /// Crashes whose blamed module, failure class, bucket id or signature changed.
     pub changed: u64,
+    /// Crashes now in another cluster (driver or cause, bucket id or signature).
+    pub changed_cluster: u64,
+    /// Stored frames that gained a function name from `--symbols`, and their crashes.
+    pub symbolized_frames: u64,
+    pub symbolized_crashes: u64,
+    /// Dumps reopened and walked again (a module's image arrived; see `Resymbolizer`).
+    pub reopened_dumps: u64,
     pub written: bool,
     /// The most common changes, largest first.
     pub changes: Vec<Change>,
@@ -77,6 +96,12 @@ struct Rederived {
     failure_class: Vec<String>,
     bucket_id: Vec<String>,
     signature: Vec<String>,
+    /// With `--symbols`: every row's frames and fault symbol, re-symbolized.
+    stacks: Option<Vec<Vec<StackFrame>>>,
+    fault_symbol: Option<Vec<Option<String>>>,
+    symbolized_frames: u64,
+    symbolized_crashes: u64,
+    reopened_dumps: u64,
 }
 
 fn strings_of(list: &ListChunked, i: usize) -> PolarsResult<Vec<Option<String>>> {
@@ -90,6 +115,166 @@ fn opt_str(ca: &StringChunked, i: usize) -> Option<String> {
     ca.get(i).map(str::to_string)
 }
 
+/// The stored name of a frame's trust, back to the enum (unknown names: the least trust).
+fn trust_of(name: &str) -> FrameTrust {
+    [
+        FrameTrust::Context,
+        FrameTrust::Cfi,
+        FrameTrust::FramePointer,
+        FrameTrust::Scan,
+    ]
+    .into_iter()
+    .find(|t| t.as_str() == name)
+    .unwrap_or(FrameTrust::Scan)
+}
+
+/// Symbolizes stored kernel frames again: a frame keeps module + offset, and the store's
+/// drivers table keeps each loaded driver's TimeDateStamp and SizeOfImage, which is all a
+/// symbol store needs to find the image and its PDB. Frames alone are not enough when a
+/// module's image arrived and the walk had to scan past that module's frame (no unwind data
+/// then): only such dumps are reopened and walked again, if the file is still there with
+/// the same content.
+struct Resymbolizer<'a> {
+    symbols: &'a SymbolCache,
+    /// Walks reopened dumps with the new symbols.
+    pipeline: Pipeline,
+    /// (dump_id, driver key) -> (timestamp, size).
+    modules: HashMap<(String, String), (u32, u32)>,
+}
+
+/// What re-symbolizing one crash did.
+#[derive(Default)]
+struct Resymbolized {
+    /// Frames that gained a function name.
+    named: u64,
+    /// The dump was reopened and its stack walked again.
+    reopened: bool,
+}
+
+impl<'a> Resymbolizer<'a> {
+    fn new(symbols: &'a Arc<SymbolCache>, drivers: &DataFrame) -> PolarsResult<Resymbolizer<'a>> {
+        let ids = drivers.column("dump_id")?.str()?;
+        let names = drivers.column("driver")?.str()?;
+        let stamps = drivers.column("timestamp")?.u32()?;
+        let sizes = drivers.column("size")?.u32()?;
+        let mut modules = HashMap::new();
+        for i in 0..drivers.height() {
+            if let (Some(id), Some(name), Some(ts), Some(size)) =
+                (ids.get(i), names.get(i), stamps.get(i), sizes.get(i))
+            {
+                modules.insert((id.to_string(), name.to_string()), (ts, size));
+            }
+        }
+        Ok(Resymbolizer {
+            symbols,
+            pipeline: Pipeline::new(symbols.clone()),
+            modules,
+        })
+    }
+
+    /// The symbols of a frame's module in this dump, when the store knows the module.
+    fn module_of(&self, dump_id: &str, module: &str) -> Option<Arc<ModuleSymbols>> {
+        let &(timestamp, size) = self
+            .modules
+            .get(&(dump_id.to_string(), module_key(module)))?;
+        self.symbols.module(&ModuleId {
+            name: module,
+            timestamp,
+            size,
+            header_page: None,
+        })
+    }
+
+    /// Whether a frame's module now has its image while the frame after it was only found by
+    /// scanning: a walk with the image's unwind data may find other frames.
+    fn needs_rewalk(&self, report: &CrashReport) -> bool {
+        report.stack.windows(2).any(|pair| {
+            pair[1].trust == FrameTrust::Scan
+                && pair[0].trust != FrameTrust::Scan
+                && pair[0].module.as_deref().is_some_and(|m| {
+                    self.module_of(&report.dump_id, m)
+                        .is_some_and(|s| s.image().is_some())
+                })
+        })
+    }
+
+    /// The stack and fault symbol of the dump at `report.path` walked again, when the file
+    /// still holds the stored content.
+    fn rewalk(&self, report: &CrashReport) -> Option<(Vec<StackFrame>, Option<String>)> {
+        let path = std::path::Path::new(&report.path);
+        let file = DumpFile::open(path).ok()?;
+        let bytes = file.bytes();
+        let id = content_id(bytes);
+        if id != report.dump_id {
+            return None;
+        }
+        let fresh = self.pipeline.process_bytes_with_id(path, bytes, id).ok()?;
+        Some((fresh.stack, fresh.fault.symbol))
+    }
+
+    /// Re-symbolizes `report`'s frames (see the type's doc).
+    fn apply(&self, report: &mut CrashReport) -> Resymbolized {
+        let functions = |r: &CrashReport| r.stack.iter().filter(|f| f.function.is_some()).count();
+        if self.needs_rewalk(report) {
+            let before = functions(report);
+            if let Some((stack, symbol)) = self.rewalk(report) {
+                report.stack = stack;
+                report.fault.symbol = symbol;
+                return Resymbolized {
+                    named: functions(report).saturating_sub(before) as u64,
+                    reopened: true,
+                };
+            }
+        }
+        Resymbolized {
+            named: self.name_frames(report),
+            reopened: false,
+        }
+    }
+
+    /// Fills the functions of `report`'s frames that have none; returns how many it named.
+    fn name_frames(&self, report: &mut CrashReport) -> u64 {
+        let mut named = 0;
+        for frame in &mut report.stack {
+            if frame.function.is_some() {
+                continue;
+            }
+            let (Some(module), Some(offset)) = (&frame.module, frame.offset.as_deref()) else {
+                continue;
+            };
+            let Some(rva) = parse_hex(offset).and_then(|o| u32::try_from(o).ok()) else {
+                continue;
+            };
+            // Callers are looked up inside their call instruction, as the stack walk does.
+            let adjust = u32::from(frame.trust != FrameTrust::Context && rva > 0);
+            let Some(symbols) = self.module_of(&report.dump_id, module) else {
+                continue;
+            };
+            if let Some(hit) = symbols.lookup(rva - adjust) {
+                frame.function = Some(hit.function.to_string());
+                frame.function_offset = Some(hex(u64::from(hit.function_offset + adjust)));
+                named += 1;
+            }
+        }
+        if named > 0 {
+            let address = report.fault.address.clone();
+            if let Some(f) = report
+                .stack
+                .iter()
+                .find(|f| Some(&f.address) == address.as_ref())
+            {
+                if let Some(function) = &f.function {
+                    report.fault.symbol = Some(match &f.function_offset {
+                        Some(off) => format!("{function}+{off}"),
+                        None => function.clone(),
+                    });
+                }
+            }
+        }
+        named
+    }
+}
+
 /// Rebuilds the triage-relevant part of row `i` as a report.
 fn report_of_row(df: &DataFrame, i: usize) -> PolarsResult<CrashReport> {
     let s = |name: &str| df.column(name).and_then(|c| c.str());
@@ -100,6 +285,11 @@ fn report_of_row(df: &DataFrame, i: usize) -> PolarsResult<CrashReport> {
     let modules = strings_of(df.column("stack_module")?.list()?, i)?;
     let offsets = strings_of(df.column("stack_offset")?.list()?, i)?;
     let functions = strings_of(df.column("stack_function")?.list()?, i)?;
+    // Each frame keeps the trust it was found with (issue 13: all became `scan`).
+    let trusts = match df.column("stack_trust") {
+        Ok(c) => strings_of(c.list()?, i)?,
+        Err(_) => Vec::new(),
+    };
     let stack = addresses
         .into_iter()
         .enumerate()
@@ -111,7 +301,12 @@ fn report_of_row(df: &DataFrame, i: usize) -> PolarsResult<CrashReport> {
             function: functions.get(k).cloned().flatten(),
             function_offset: None,
             source_line: None,
-            trust: FrameTrust::Scan,
+            trust: trusts
+                .get(k)
+                .cloned()
+                .flatten()
+                .as_deref()
+                .map_or(FrameTrust::Scan, trust_of),
         })
         .collect();
     Ok(CrashReport {
@@ -161,8 +356,13 @@ fn report_of_row(df: &DataFrame, i: usize) -> PolarsResult<CrashReport> {
     })
 }
 
-/// Runs triage over every row of `crashes` (the store's crash table).
-fn rederive(crashes: &DataFrame, rules: &Rules) -> PolarsResult<Rederived> {
+/// Runs triage over every row of `crashes` (the store's crash table), after re-symbolizing
+/// its frames when `resymbolizer` is given.
+fn rederive(
+    crashes: &DataFrame,
+    rules: &Rules,
+    resymbolizer: Option<&Resymbolizer>,
+) -> PolarsResult<Rederived> {
     let n = crashes.height();
     let mut out = Rederived {
         blame_module: Vec::with_capacity(n),
@@ -174,9 +374,26 @@ fn rederive(crashes: &DataFrame, rules: &Rules) -> PolarsResult<Rederived> {
         failure_class: Vec::with_capacity(n),
         bucket_id: Vec::with_capacity(n),
         signature: Vec::with_capacity(n),
+        stacks: resymbolizer.map(|_| Vec::with_capacity(n)),
+        fault_symbol: resymbolizer.map(|_| Vec::with_capacity(n)),
+        symbolized_frames: 0,
+        symbolized_crashes: 0,
+        reopened_dumps: 0,
     };
     for i in 0..n {
         let mut report = report_of_row(crashes, i)?;
+        if let Some(resymbolizer) = resymbolizer {
+            let done = resymbolizer.apply(&mut report);
+            out.symbolized_frames += done.named;
+            out.symbolized_crashes += u64::from(done.named > 0);
+            out.reopened_dumps += u64::from(done.reopened);
+        }
+        if let Some(stacks) = &mut out.stacks {
+            stacks.push(report.stack.clone());
+        }
+        if let Some(symbols) = &mut out.fault_symbol {
+            symbols.push(report.fault.symbol.clone());
+        }
         triage::apply(&mut report, rules);
         out.blame_module_lc
             .push(report.blame.module.as_deref().map(module_key));
@@ -192,13 +409,19 @@ fn rederive(crashes: &DataFrame, rules: &Rules) -> PolarsResult<Rederived> {
     Ok(out)
 }
 
-/// Compares old and new triage columns; returns (changed rows, changes by frequency).
-fn diff(crashes: &DataFrame, new: &Rederived, show: usize) -> PolarsResult<(u64, Vec<Change>)> {
+/// Compares old and new triage columns; returns (changed rows, rows whose cluster changed,
+/// changes by frequency).
+fn diff(
+    crashes: &DataFrame,
+    new: &Rederived,
+    show: usize,
+) -> PolarsResult<(u64, u64, Vec<Change>)> {
     let old_lc = crashes.column("blame_module_lc")?.str()?;
     let old_class = crashes.column("failure_class")?.str()?;
     let old_bucket = crashes.column("bucket_id")?.str()?;
     let old_sig = crashes.column("signature")?.str()?;
     let mut changed = 0u64;
+    let mut changed_cluster = 0u64;
     let mut moves: HashMap<(String, String, String, String), u64> = HashMap::new();
     for i in 0..crashes.height() {
         let same = old_lc.get(i) == new.blame_module_lc[i].as_deref()
@@ -209,6 +432,18 @@ fn diff(crashes: &DataFrame, new: &Rederived, show: usize) -> PolarsResult<(u64,
             continue;
         }
         changed += 1;
+        // The cluster keys as analytics derive them: the driver, else the failure class.
+        let old_cause = old_lc.get(i).filter(|d| !d.is_empty()).or(old_class.get(i));
+        let new_cause = new.blame_module_lc[i]
+            .as_deref()
+            .filter(|d| !d.is_empty())
+            .unwrap_or(new.failure_class[i].as_str());
+        if old_cause != Some(new_cause)
+            || old_bucket.get(i) != Some(new.bucket_id[i].as_str())
+            || old_sig.get(i) != Some(new.signature[i].as_str())
+        {
+            changed_cluster += 1;
+        }
         let key = (
             old_bucket.get(i).unwrap_or("").to_string(),
             new.bucket_id[i].clone(),
@@ -234,7 +469,7 @@ fn diff(crashes: &DataFrame, new: &Rederived, show: usize) -> PolarsResult<(u64,
             .then(a.new_signature.cmp(&b.new_signature))
     });
     changes.truncate(show);
-    Ok((changed, changes))
+    Ok((changed, changed_cluster, changes))
 }
 
 /// The crash table with the re-derived columns in place (same schema, same order).
@@ -254,6 +489,24 @@ fn with_rederived(mut crashes: DataFrame, new: Rederived) -> PolarsResult<DataFr
     crashes.with_column(Column::new("failure_class".into(), new.failure_class))?;
     crashes.with_column(Column::new("bucket_id".into(), new.bucket_id))?;
     crashes.with_column(Column::new("signature".into(), new.signature))?;
+    if let Some(stacks) = new.stacks {
+        // The stack columns as the batch writer lays them out (one list per crash).
+        let column = |name: &str, value: &dyn Fn(&StackFrame) -> Option<&str>| {
+            let mut builder = ListStringChunkedBuilder::new(name.into(), 0, 0);
+            for stack in &stacks {
+                append_nullable(&mut builder, stack.iter().map(value));
+            }
+            builder.finish().into_column()
+        };
+        crashes.with_column(column("stack_address", &|f| Some(f.address.as_str())))?;
+        crashes.with_column(column("stack_module", &|f| f.module.as_deref()))?;
+        crashes.with_column(column("stack_offset", &|f| f.offset.as_deref()))?;
+        crashes.with_column(column("stack_function", &|f| f.function.as_deref()))?;
+        crashes.with_column(column("stack_trust", &|f| Some(f.trust.as_str())))?;
+    }
+    if let Some(symbols) = new.fault_symbol {
+        crashes.with_column(Column::new("fault_symbol".into(), symbols))?;
+    }
     Ok(crashes)
 }
 
@@ -264,13 +517,39 @@ pub fn reprocess_store(
     dry_run: bool,
     show: usize,
 ) -> anyhow::Result<ReprocessSummary> {
+    reprocess_store_with(store, rules, None, dry_run, show)
+}
+
+/// `reprocess_store`, re-symbolizing the stored frames with `symbols` first when given.
+pub fn reprocess_store_with(
+    store: &mut Store,
+    rules: &Rules,
+    symbols: Option<&Arc<SymbolCache>>,
+    dry_run: bool,
+    show: usize,
+) -> anyhow::Result<ReprocessSummary> {
     let mut crashes = store.read_table(Table::Crashes)?;
     // One chunk per column: per-row reads below are then plain index lookups.
     crashes.rechunk_mut_par();
-    let new = anyhow::Context::context(rederive(&crashes, rules), "re-deriving triage columns")?;
-    let (changed, changes) = diff(&crashes, &new, show)?;
+    let resymbolizer = match symbols {
+        Some(symbols) => Some(Resymbolizer::new(
+            symbols,
+            &store.read_table(Table::Drivers)?,
+        )?),
+        None => None,
+    };
+    let new = anyhow::Context::context(
+        rederive(&crashes, rules, resymbolizer.as_ref()),
+        "re-deriving triage columns",
+    )?;
+    let (changed, changed_cluster, changes) = diff(&crashes, &new, show)?;
+    let (symbolized_frames, symbolized_crashes, reopened_dumps) = (
+        new.symbolized_frames,
+        new.symbolized_crashes,
+        new.reopened_dumps,
+    );
     let total = crashes.height() as u64;
-    let written = !dry_run && changed > 0;
+    let written = !dry_run && (changed > 0 || symbolized_frames > 0 || reopened_dumps > 0);
     if written {
         let updated = with_rederived(crashes, new)?;
         store.replace_crashes(updated)?;
@@ -278,16 +557,37 @@ pub fn reprocess_store(
     Ok(ReprocessSummary {
         crashes: total,
         changed,
+        changed_cluster,
+        symbolized_frames,
+        symbolized_crashes,
+        reopened_dumps,
         written,
         changes,
     })
 }
 
 pub fn run(args: &Args) -> anyhow::Result<u8> {
-    let rules = Rules::from_cli(args.rules.as_deref())?;
     let mut store = Store::open(&args.store)?;
-    let summary = reprocess_store(&mut store, &rules, args.dry_run, args.show)
-        .with_context(|| format!("reprocess {}", args.store.display()))?;
+    let rules = store_rules(&store, args.rules.as_deref())?;
+    let symbols = args
+        .symbols
+        .as_deref()
+        .map(|spec| SymbolCache::from_cli(Some(spec)).map(Arc::new))
+        .transpose()
+        .context("cannot open the symbols")?;
+    let summary = reprocess_store_with(
+        &mut store,
+        &rules.rules,
+        symbols.as_ref(),
+        args.dry_run,
+        args.show,
+    )
+    .with_context(|| format!("reprocess {}", args.store.display()))?;
+    if !args.dry_run {
+        if let Some(text) = &rules.new_text {
+            store.save_rules(text)?;
+        }
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match args.format {
@@ -296,11 +596,19 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
             writeln!(out)?;
         }
         Format::Text => {
+            if args.symbols.is_some() {
+                writeln!(
+                    out,
+                    "{} frames of {} crashes gained a function name; {} dumps reopened to walk their stacks again",
+                    summary.symbolized_frames, summary.symbolized_crashes, summary.reopened_dumps
+                )?;
+            }
             writeln!(
                 out,
-                "{} crashes, {} changed{}",
+                "{} crashes, {} changed, {} moved to another cluster{}",
                 summary.crashes,
                 summary.changed,
+                summary.changed_cluster,
                 if summary.written {
                     "; store rewritten"
                 } else if args.dry_run {

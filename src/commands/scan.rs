@@ -5,21 +5,24 @@
 //! stderr says so); 2 when it could not run (no such path, store not writable, bad options).
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
+use crate::fleet::analytics::window::{parse_instant, DataEnd};
 use crate::fleet::analytics::{clusters, ClusterOptions};
-use crate::fleet::inventory::read_inventory;
+use crate::fleet::inventory::{read_inventory, InventoryMatch};
 use crate::fleet::scan::{
-    scan, HostFrom, HostMap, ScanOptions, ScanProgress, ScanSummary, Shard, DEFAULT_BATCH_SIZE,
+    scan, HostFrom, HostMap, ScanOptions, ScanProgress, ScanSummary, Shard, Unlisted,
+    DEFAULT_BATCH_SIZE,
 };
 use crate::fleet::store::{Store, DEFAULT_STORE_DIR, STORE_ENV};
 use crate::pipeline::Pipeline;
 use crate::symbols::SymbolCache;
+use crate::triage::Rules;
 
 /// How many clusters the summary lists.
 const TOP_CLUSTERS: usize = 5;
@@ -47,6 +50,18 @@ pub struct Args {
     /// (a CSV with columns path,host).
     #[arg(long, default_value = "parent", value_name = "parent|manifest:FILE")]
     pub host_from: HostFrom,
+    /// With `--host-from manifest:`, dumps the manifest does not list: `skip` them (counted,
+    /// listed, warned about) or take their parent `folder` as host.
+    #[arg(long, value_enum, default_value_t = Unlisted::Skip)]
+    pub unlisted: Unlisted,
+    /// Judge the summary's host states as of this time (UTC; default: the clock when the data
+    /// is less than a day old, else the latest crash time several hosts reached).
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
+    /// A rules file (TOML) merged over the built-in rules; saved in the store, so later scans
+    /// and `reprocess` use it (without `--rules`, the store's saved rules are used).
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
     /// Symbol store folder or `_NT_SYMBOL_PATH`-style path.
     #[arg(long, value_name = "PATH")]
     pub symbols: Option<String>,
@@ -79,11 +94,25 @@ pub struct TopCluster {
     pub boot_loop_hosts: u64,
 }
 
+/// What the summary says about the whole store after the scan.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct StoreOverview {
+    pub top_clusters: Vec<TopCluster>,
+    /// The end of the data later commands judge host states against, and the clock-skewed
+    /// hosts set aside (`None` for an empty store).
+    pub data_end: Option<DataEnd>,
+    /// How the hosts with crashes matched the saved inventory (`None` without one).
+    pub inventory_match: Option<InventoryMatch>,
+    /// What is odd about the data, one line each (clock skew, inventory mismatch).
+    pub warnings: Vec<String>,
+}
+
 #[derive(Serialize)]
 struct JsonOutput<'a> {
     #[serde(flatten)]
     summary: &'a ScanSummary,
-    top_clusters: &'a [TopCluster],
+    #[serde(flatten)]
+    overview: &'a StoreOverview,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<u8> {
@@ -96,20 +125,33 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     if args.jobs == Some(0) {
         anyhow::bail!("--jobs must be at least 1");
     }
+    let now = args.now.as_deref().map(parse_instant).transpose()?;
     let hosts = HostMap::load(&args.host_from)?;
     let inventory = args.inventory.as_deref().map(read_inventory).transpose()?;
     let symbols =
         SymbolCache::from_cli(args.symbols.as_deref()).context("cannot open the symbols")?;
-    let pipeline = Pipeline::new(Arc::new(symbols));
-
     let mut store = Store::open_or_create(&args.store)
         .with_context(|| format!("cannot write the crash store {}", args.store.display()))?;
+    let rules = store_rules(&store, args.rules.as_deref())?;
+    if let Some(text) = &rules.new_text {
+        if store.rules_text()?.as_deref() != Some(text.as_str())
+            && !store.manifest().crashes.is_empty()
+        {
+            eprintln!(
+                "blastradius: warning: new rules apply to the dumps of this scan; `blastradius reprocess --store {}` applies them to the stored crashes",
+                store.dir().display()
+            );
+        }
+        store.save_rules(text)?;
+    }
+    let pipeline = Pipeline::new(Arc::new(symbols)).with_rules(Arc::new(rules.rules));
     if let Some(inventory) = inventory {
         store.save_inventory(inventory)?;
     }
     let options = ScanOptions {
         roots: args.paths.clone(),
         hosts,
+        unlisted: args.unlisted,
         shard: args.shard,
         batch_size: args.batch_size,
     };
@@ -123,17 +165,31 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     };
     progress.finish();
     let summary = summary?;
-    let top = top_clusters(&store, TOP_CLUSTERS)?;
+    let overview = store_overview(&store, TOP_CLUSTERS, now)?;
 
     match args.format {
         Format::Json => {
             let out = JsonOutput {
                 summary: &summary,
-                top_clusters: &top,
+                overview: &overview,
             };
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
-        Format::Text => print!("{}", render_text(&summary, &top)),
+        Format::Text => print!("{}", render_text(&summary, &overview)),
+    }
+    if summary.unlisted > 0 {
+        eprintln!(
+            "blastradius: warning: {} dump(s) not in the --host-from manifest were {} (first: {})",
+            summary.unlisted,
+            match args.unlisted {
+                Unlisted::Skip => "left out (--unlisted folder takes their parent folder as host)",
+                Unlisted::Folder => "given their parent folder as host",
+            },
+            printable(&summary.unlisted_paths.join(", "))
+        );
+    }
+    for warning in &overview.warnings {
+        eprintln!("blastradius: warning: {}", printable(warning));
     }
     if summary.quarantined > 0 {
         eprintln!(
@@ -145,21 +201,55 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     Ok(0)
 }
 
+/// The triage rules a command runs with, and the text to save in the store.
+pub struct StoreRules {
+    pub rules: Rules,
+    /// The `--rules` file's text when one was given (to save as the rules in force).
+    pub new_text: Option<String>,
+}
+
+/// `--rules FILE` when given, else the rules saved in the store, else the built-in rules:
+/// each merged over the built-in set. Stored crashes and new ones are then triaged alike.
+pub fn store_rules(store: &Store, cli: Option<&Path>) -> anyhow::Result<StoreRules> {
+    let (text, new) = match cli {
+        Some(path) => (
+            Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("{}: cannot read the rules", path.display()))?,
+            ),
+            true,
+        ),
+        None => (store.rules_text()?, false),
+    };
+    let mut rules = Rules::builtin();
+    if let Some(text) = &text {
+        rules
+            .merge_toml(text)
+            .map_err(|e| anyhow::anyhow!("rules: {e}"))?;
+    }
+    Ok(StoreRules {
+        rules,
+        new_text: if new { text } else { None },
+    })
+}
+
 /// The `n` largest driver-level clusters of the whole store, ranked by blast radius (hosts,
 /// then crashes), as `blastradius clusters` ranks them. Without the drivers table: exposure is
 /// not part of the summary, and reading ~150 driver rows per dump made the summary, not the
 /// scan, the peak of a scan's memory.
-pub fn top_clusters(store: &Store, n: usize) -> anyhow::Result<Vec<TopCluster>> {
+pub fn store_overview(
+    store: &Store,
+    n: usize,
+    now_ms: Option<i64>,
+) -> anyhow::Result<StoreOverview> {
     if store.manifest().crashes.is_empty() {
-        return Ok(Vec::new());
+        return Ok(StoreOverview::default());
     }
-    let table = clusters(
-        store.lazy_crashes()?,
-        None,
-        store.inventory()?,
-        &ClusterOptions::default(),
-    )?;
-    Ok(table
+    let (inventory, inventory_match) = store.inventory_matched()?.unzip();
+    let mut options = ClusterOptions::default();
+    options.scope.window = options.scope.window.with_now(now_ms);
+    let table = clusters(store.lazy_crashes()?, None, inventory, &options)?;
+    let top_clusters = table
         .clusters
         .into_iter()
         .take(n)
@@ -172,22 +262,38 @@ pub fn top_clusters(store: &Store, n: usize) -> anyhow::Result<Vec<TopCluster>> 
             fleet_share: c.fleet_share,
             boot_loop_hosts: c.boot_loop_hosts,
         })
-        .collect())
+        .collect();
+    let mut warnings = table.warnings;
+    warnings.extend(inventory_match.as_ref().and_then(InventoryMatch::warning));
+    Ok(StoreOverview {
+        top_clusters,
+        warnings,
+        inventory_match,
+        data_end: Some(table.data_end),
+    })
 }
 
-fn render_text(s: &ScanSummary, top: &[TopCluster]) -> String {
+fn render_text(s: &ScanSummary, overview: &StoreOverview) -> String {
+    let top = &overview.top_clusters;
     let mut out = String::new();
-    let mut line = |label: &str, value: String| out.push_str(&format!("{label:<22}{value}\n"));
-    line("store", printable(&s.store));
-    line("files seen", s.files_seen.to_string());
-    line("new dumps", s.ingested.to_string());
-    line("already known", s.skipped_known.to_string());
-    line("quarantined", s.quarantined.to_string());
-    line("skipped (not a dump)", s.skipped_not_dump.to_string());
-    if s.skipped_other_shard > 0 {
-        line("other shards", s.skipped_other_shard.to_string());
+    line_to(&mut out, "store", printable(&s.store));
+    line_to(&mut out, "files seen", s.files_seen.to_string());
+    line_to(&mut out, "new dumps", s.ingested.to_string());
+    line_to(&mut out, "already known", s.skipped_known.to_string());
+    line_to(&mut out, "quarantined", s.quarantined.to_string());
+    line_to(
+        &mut out,
+        "skipped (not a dump)",
+        s.skipped_not_dump.to_string(),
+    );
+    if s.unlisted > 0 {
+        line_to(&mut out, "not in host manifest", s.unlisted.to_string());
     }
-    line(
+    if s.skipped_other_shard > 0 {
+        line_to(&mut out, "other shards", s.skipped_other_shard.to_string());
+    }
+    line_to(
+        &mut out,
         "elapsed",
         format!(
             "{:.2} s ({:.1} dumps/s)",
@@ -205,6 +311,29 @@ fn render_text(s: &ScanSummary, top: &[TopCluster]) -> String {
                 s.quarantined - 20
             ));
         }
+    }
+    if let Some(m) = &overview.inventory_match {
+        let mut text = format!("{} of {} hosts with crashes", m.matched, m.crash_hosts);
+        if m.matched_loosely > 0 {
+            text.push_str(&format!(" ({} by case or short name)", m.matched_loosely));
+        }
+        if !m.unmatched_hosts.is_empty() {
+            text.push_str(&format!("; not in it: {}", m.unmatched_hosts.join(", ")));
+            if m.unmatched as usize > m.unmatched_hosts.len() {
+                text.push_str(&format!(
+                    " and {} more",
+                    m.unmatched as usize - m.unmatched_hosts.len()
+                ));
+            }
+        }
+        line_to(&mut out, "inventory matches", printable(&text));
+    }
+    if let Some(end) = &overview.data_end {
+        out.push_str(&format!(
+            "{:<22}{}\n",
+            "end of data",
+            printable(&end.describe())
+        ));
     }
     if !top.is_empty() {
         out.push_str("\ntop clusters (whole store):\n");
@@ -228,6 +357,11 @@ fn render_text(s: &ScanSummary, top: &[TopCluster]) -> String {
         }
     }
     out
+}
+
+/// One `label   value` line of the text summary.
+fn line_to(out: &mut String, label: &str, value: String) {
+    out.push_str(&format!("{label:<22}{value}\n"));
 }
 
 /// File names and dump strings are attacker-controlled: no control characters or escape
@@ -305,7 +439,11 @@ mod tests {
             fleet_share: Some(0.5),
             boot_loop_hosts: 2,
         }];
-        let text = render_text(&summary, &top);
+        let overview = StoreOverview {
+            top_clusters: top.to_vec(),
+            ..StoreOverview::default()
+        };
+        let text = render_text(&summary, &overview);
         assert!(text.contains("new dumps             9\n"), "{text}");
         assert!(text.contains("2.00 s (4.5 dumps/s)"), "{text}");
         assert!(text.contains("/d/x?[31m.dmp: truncated"), "{text}");

@@ -3,8 +3,9 @@
 
 use std::path::PathBuf;
 
+use crate::fleet::analytics::window::DataEnd;
 use crate::fleet::analytics::{self, window, HostStateParams, Scope, Window};
-use crate::fleet::store::{DEFAULT_STORE_DIR, STORE_ENV};
+use crate::fleet::store::{Store, DEFAULT_STORE_DIR, STORE_ENV};
 
 /// Output format of a table command.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +30,11 @@ pub struct ScopeArgs {
     /// are judged against (default: the latest crash in the window).
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
+    /// Judge host states as of this time (UTC) without leaving crashes out (default: the
+    /// clock when the data is less than a day old, else the latest crash, clock-skewed
+    /// outlier hosts set aside).
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
     /// Only hosts of this site (the inventory's `site` column).
     #[arg(long, value_name = "SITE")]
     pub site: Option<String>,
@@ -74,7 +80,8 @@ impl HostStateArgs {
 impl ScopeArgs {
     /// The analytics scope; `cluster` comes from the commands that take `--cluster`.
     pub fn scope(&self, cluster: Option<&str>) -> Result<Scope, analytics::AnalyticsError> {
-        let window = Window::parse(self.since.as_deref(), self.until.as_deref())?;
+        let now = self.now.as_deref().map(window::parse_instant).transpose()?;
+        let window = Window::parse(self.since.as_deref(), self.until.as_deref())?.with_now(now);
         let mut inventory_filters = Vec::new();
         if let Some(site) = &self.site {
             inventory_filters.push(("site".to_string(), site.clone()));
@@ -88,6 +95,27 @@ impl ScopeArgs {
             cluster: cluster.map(str::to_string),
             driver: self.driver.clone(),
         })
+    }
+
+    /// `scope` with every filter value checked against `store` and spelled as the store
+    /// spells it (see `analytics::resolve`): a value that matches nothing is an error.
+    pub fn resolved_scope(&self, store: &Store, cluster: Option<&str>) -> anyhow::Result<Scope> {
+        let scope = self.scope(cluster)?;
+        let inventory = store.inventory()?;
+        Ok(analytics::resolve_scope(
+            store.lazy_crashes()?,
+            inventory.as_ref(),
+            &scope,
+        )?)
+    }
+}
+
+/// Says which end of the data host states were judged against, and warns of clock skew, on
+/// stderr: the tables' own "data ends" line stays where scripts expect it.
+pub fn note_data_end(data_end: &DataEnd) {
+    eprintln!("blastradius: end of data: {}", data_end.describe());
+    for warning in data_end.warnings() {
+        eprintln!("blastradius: warning: {warning}");
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use minidump::{
     system_info::Cpu, Minidump, MinidumpException, MinidumpModuleList, MinidumpSystemInfo,
-    MinidumpUnloadedModuleList, Module,
+    MinidumpThreadList, MinidumpUnloadedModuleList, Module,
 };
 
 use crate::dump::modules::base_name;
@@ -52,6 +52,16 @@ fn read_minidump(path: &Path, bytes: &[u8], dump_id: String) -> Result<CrashRepo
     }
     let modules = dump.get_stream::<MinidumpModuleList>().ok();
     let exception = dump.get_stream::<MinidumpException>().ok();
+    // A file with the `MDMP` signature but none of the streams a crash has (a truncated
+    // copy, a header alone) records no crash: it is quarantined, not clustered as
+    // `NO_EXCEPTION` (issue 18).
+    if exception.is_none() && modules.is_none() && dump.get_stream::<MinidumpThreadList>().is_err()
+    {
+        return Err(DumpError::malformed(
+            path,
+            "not a crash: the minidump has no exception, no thread and no module list (truncated?)",
+        ));
+    }
 
     let (arch, os_build, os_version, processors) = match &sys {
         Some(s) => (

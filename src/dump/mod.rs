@@ -10,6 +10,7 @@ pub mod memory;
 pub mod minidump;
 pub mod modules;
 pub mod os_version;
+pub mod plausibility;
 pub mod source;
 
 pub use error::DumpError;

@@ -84,9 +84,198 @@ pub fn read_inventory(path: &Path) -> Result<DataFrame, InventoryError> {
         .map_err(read)
 }
 
+/// Crash hosts listed by name in a scan summary when they match no inventory row.
+pub const UNMATCHED_LISTED: usize = 10;
+
+/// How the hosts with crashes matched the inventory (see [`align_inventory`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct InventoryMatch {
+    /// Distinct hosts with crashes in the store.
+    pub crash_hosts: u64,
+    /// Of those, how many an inventory row names (by any rule).
+    pub matched: u64,
+    /// Of the matched, how many only case-insensitively or by short name.
+    pub matched_loosely: u64,
+    /// Crash hosts no inventory row names.
+    pub unmatched: u64,
+    /// The first `UNMATCHED_LISTED` of them, sorted.
+    pub unmatched_hosts: Vec<String>,
+}
+
+impl InventoryMatch {
+    /// A loud warning when fewer than half the crash hosts match (`None` otherwise).
+    pub fn warning(&self) -> Option<String> {
+        if self.crash_hosts == 0 || self.matched.saturating_mul(2) >= self.crash_hosts {
+            return None;
+        }
+        let share = if self.matched == 0 {
+            "fleet shares are not computed".to_string()
+        } else {
+            "fleet shares count only the matched hosts".to_string()
+        };
+        Some(format!(
+            "only {} of {} hosts with crashes match the inventory ({share}); unmatched: {}{}",
+            self.matched,
+            self.crash_hosts,
+            self.unmatched_hosts.join(", "),
+            if self.unmatched as usize > self.unmatched_hosts.len() {
+                ", ..."
+            } else {
+                ""
+            }
+        ))
+    }
+}
+
+/// The short name of an FQDN (`sao-pos-0001.corp.example` -> `sao-pos-0001`), lower case;
+/// `None` for a name without a dot and for IP addresses.
+fn short_name(name: &str) -> Option<String> {
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return None;
+    }
+    let (short, _) = name.split_once('.')?;
+    (!short.is_empty()).then(|| short.to_lowercase())
+}
+
+/// Rewrites the inventory's `host` column to the names the crash store uses, so every later
+/// join is exact. An inventory row names a crash host when, in this order: the names are
+/// equal; equal ignoring case; or, when either is an FQDN, their short names (the part before
+/// the first dot) are equal ignoring case. A loose rule applies only when it names exactly one
+/// crash host (`web1.a` and `web1.b` in the store leave an inventory row `web1` unmatched).
+/// Rows that name no crash host keep their name: they still count in the fleet size.
+pub fn align_inventory(
+    inventory: &DataFrame,
+    crash_hosts: &[String],
+) -> PolarsResult<(DataFrame, InventoryMatch)> {
+    use std::collections::{HashMap, HashSet};
+    let exact: HashSet<&str> = crash_hosts.iter().map(String::as_str).collect();
+    // Loose key -> the one crash host with it (None when several share it).
+    let mut by_lower: HashMap<String, Option<&str>> = HashMap::new();
+    let mut by_short: HashMap<String, Option<&str>> = HashMap::new();
+    for host in crash_hosts {
+        by_lower
+            .entry(host.to_lowercase())
+            .and_modify(|v| *v = None)
+            .or_insert(Some(host));
+        let short = short_name(host).unwrap_or_else(|| host.to_lowercase());
+        by_short
+            .entry(short)
+            .and_modify(|v| *v = None)
+            .or_insert(Some(host));
+    }
+    let names = inventory.column("host")?.cast(&DataType::String)?;
+    let names = names.str()?;
+    let mut matched: HashSet<&str> = HashSet::new();
+    let mut loose: HashSet<&str> = HashSet::new();
+    let aligned: Vec<Option<String>> = names
+        .iter()
+        .map(|name| {
+            let name = name?;
+            if exact.contains(name) {
+                matched.insert(exact.get(name).copied().unwrap_or(name));
+                return Some(name.to_string());
+            }
+            let lower = name.to_lowercase();
+            let found = by_lower.get(&lower).copied().flatten().or_else(|| {
+                let short = short_name(name).unwrap_or(lower);
+                by_short.get(&short).copied().flatten().filter(|crash| {
+                    // Short names only when one side is an FQDN.
+                    name.contains('.') || crash.contains('.')
+                })
+            });
+            match found {
+                Some(crash) => {
+                    matched.insert(crash);
+                    loose.insert(crash);
+                    Some(crash.to_string())
+                }
+                None => Some(name.to_string()),
+            }
+        })
+        .collect();
+    let mut unmatched: Vec<&String> = crash_hosts
+        .iter()
+        .filter(|h| !matched.contains(h.as_str()))
+        .collect();
+    unmatched.sort();
+    let report = InventoryMatch {
+        crash_hosts: exact.len() as u64,
+        matched: matched.len() as u64,
+        matched_loosely: loose.iter().filter(|h| !exact_named(h, names)).count() as u64,
+        unmatched: unmatched.len() as u64,
+        unmatched_hosts: unmatched
+            .into_iter()
+            .take(UNMATCHED_LISTED)
+            .cloned()
+            .collect(),
+    };
+    let mut out = inventory.clone();
+    out.with_column(Column::new("host".into(), aligned))?;
+    Ok((out, report))
+}
+
+/// Whether some inventory row names `host` exactly.
+fn exact_named(host: &str, names: &StringChunked) -> bool {
+    names.iter().any(|n| n == Some(host))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn hosts(df: &DataFrame) -> Vec<String> {
+        df.column("host")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|h| h.unwrap_or("").to_string())
+            .collect()
+    }
+
+    #[test]
+    fn inventory_matches_by_case_and_short_name() {
+        let inv = df!(
+            "host" => ["sao-pos-0001.corp.example", "LON-WS-0011", "nyc-dc-0015", "web1", "10.0.0.1", "spare-01"],
+            "site" => ["SAO", "LON", "NYC", "FRA", "SIN", "SYD"]
+        )
+        .unwrap();
+        let crash: Vec<String> = [
+            "SAO-POS-0001",
+            "LON-WS-0011",
+            "NYC-DC-0015.corp",
+            "web1.a",
+            "web1.b",
+            "10",
+            "lost-7",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let (aligned, m) = align_inventory(&inv, &crash).unwrap();
+        assert_eq!(
+            hosts(&aligned),
+            [
+                "SAO-POS-0001",
+                "LON-WS-0011",
+                "NYC-DC-0015.corp",
+                "web1",
+                "10.0.0.1",
+                "spare-01"
+            ]
+        );
+        assert_eq!(
+            (m.crash_hosts, m.matched, m.matched_loosely, m.unmatched),
+            (7, 3, 2, 4)
+        );
+        assert_eq!(m.unmatched_hosts, ["10", "lost-7", "web1.a", "web1.b"]);
+        // 3 of 7 is fewer than half: loud.
+        assert!(m.warning().unwrap().contains("only 3 of 7 hosts"));
+        let (_, most) = align_inventory(&inv, &crash[..3]).unwrap();
+        assert!(most.warning().is_none());
+        let (_, none) = align_inventory(&inv, &["x".to_string(), "y".to_string()]).unwrap();
+        assert!(none.warning().unwrap().contains("only 0 of 2 hosts"));
+    }
 
     #[test]
     fn csv_inventory_keeps_text_and_normalizes_the_host_column() {

@@ -38,11 +38,26 @@ pub const SUMMARY_QUARANTINE_LIMIT: usize = 1000;
 /// holds more files than a batch has rows (a killed scan loses at most one batch of work).
 const MAX_CHUNK: usize = 256;
 
+/// Paths listed in a summary when a manifest does not list them.
+pub const SUMMARY_UNLISTED_LIMIT: usize = 10;
+
+/// `--unlisted`: what to do with a dump the `--host-from manifest:` file does not list.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Unlisted {
+    /// Leave it out of the store (counted and listed in the summary, with a warning).
+    #[default]
+    Skip,
+    /// Take the parent folder's name as its host (a warning on the crash row).
+    Folder,
+}
+
 /// What to scan and how.
 #[derive(Debug, Clone)]
 pub struct ScanOptions {
     pub roots: Vec<PathBuf>,
     pub hosts: HostMap,
+    /// Dumps a host manifest does not list (irrelevant without a manifest).
+    pub unlisted: Unlisted,
     pub shard: Option<Shard>,
     /// Crash + quarantine rows per commit (at least 1).
     pub batch_size: usize,
@@ -53,6 +68,7 @@ impl ScanOptions {
         ScanOptions {
             roots,
             hosts: HostMap::default(),
+            unlisted: Unlisted::default(),
             shard: None,
             batch_size: DEFAULT_BATCH_SIZE,
         }
@@ -88,6 +104,11 @@ pub struct ScanSummary {
     pub store: String,
     /// The first `SUMMARY_QUARANTINE_LIMIT` quarantined files.
     pub quarantine: Vec<QuarantinedFile>,
+    /// Dumps the `--host-from manifest:` file does not list, left out (`--unlisted skip`) or
+    /// given their parent folder as host (`--unlisted folder`).
+    pub unlisted: u64,
+    /// The first `SUMMARY_UNLISTED_LIMIT` of their paths.
+    pub unlisted_paths: Vec<String>,
 }
 
 /// Why a scan could not run (as opposed to files it could not read, which are quarantined).
@@ -148,6 +169,7 @@ pub fn scan(
     }
     let chunk_size = run.batch_size.min(MAX_CHUNK);
     let hosts = &options.hosts;
+    let unlisted = options.unlisted;
     // Two stages overlap: the rayon workers examine chunk N+1 while a writer thread folds
     // chunk N into the batch and commits it (building columns and encoding Parquet are
     // serial work; run in line they left the workers idle for a third of the scan). The
@@ -158,7 +180,7 @@ pub fn scan(
         let writer = scope.spawn(move || -> Result<Run, ScanError> {
             for (chunk, outcomes) in receiver {
                 for (candidate, outcome) in chunk.iter().zip(outcomes) {
-                    run.fold(candidate, outcome, hosts);
+                    run.fold(candidate, outcome, hosts, unlisted);
                 }
                 if run.batch.crash_rows() + run.batch.quarantine_rows() >= run.batch_size {
                     run.commit(store)?;
@@ -171,6 +193,7 @@ pub fn scan(
             pipeline,
             seen: &seen,
             known: &known_at_start,
+            now_ms: Utc::now().timestamp_millis(),
         };
         for chunk in listing.files.chunks(chunk_size) {
             let outcomes: Vec<Examined> = chunk
@@ -213,7 +236,13 @@ struct Run {
 impl Run {
     /// Adds one file's outcome. Runs in walk order, so among identical files the first path
     /// is the one stored, whatever the number of threads.
-    fn fold(&mut self, candidate: &walk::Candidate, outcome: Examined, hosts: &HostMap) {
+    fn fold(
+        &mut self,
+        candidate: &walk::Candidate,
+        outcome: Examined,
+        hosts: &HostMap,
+        unlisted: Unlisted,
+    ) {
         match outcome {
             Examined::Unchanged => self.summary.skipped_known += 1,
             Examined::NotDump => self.summary.skipped_not_dump += 1,
@@ -229,6 +258,17 @@ impl Run {
                 let host = match hosts.host_of(&candidate.path, &candidate.relative) {
                     Some(host) => host,
                     None => {
+                        self.summary.unlisted += 1;
+                        if self.summary.unlisted_paths.len() < SUMMARY_UNLISTED_LIMIT {
+                            self.summary
+                                .unlisted_paths
+                                .push(candidate.path.to_string_lossy().into_owned());
+                        }
+                        if unlisted == Unlisted::Skip {
+                            // Not recorded as seen: once the manifest lists it, a re-run
+                            // ingests it.
+                            return;
+                        }
                         report.warnings.push(
                             "host not in the --host-from manifest; used the parent folder name"
                                 .to_string(),

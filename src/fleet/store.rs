@@ -41,7 +41,8 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use polars::prelude::*;
 
-pub use batch::{empty_tables, module_key, Batch, BatchBuilder};
+use super::inventory::{align_inventory, InventoryMatch};
+pub use batch::{append_nullable, empty_tables, module_key, Batch, BatchBuilder};
 pub use maintenance::MergeOutcome;
 pub use manifest::{FileEntry, Manifest, SeenRecord, Table, MANIFEST_FORMAT, MANIFEST_VERSION};
 
@@ -49,6 +50,9 @@ pub use manifest::{FileEntry, Manifest, SeenRecord, Table, MANIFEST_FORMAT, MANI
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// File name of the saved inventory inside a store folder.
 pub const INVENTORY_FILE: &str = "inventory.parquet";
+/// File name of the triage rules in force (the `--rules` TOML last given to `scan` or
+/// `reprocess`), so that later scans triage new dumps as the stored ones were.
+pub const RULES_FILE: &str = "rules.toml";
 /// The store folder used when neither `--store` nor `$BLASTRADIUS_STORE` says otherwise.
 pub const DEFAULT_STORE_DIR: &str = "blastradius-store";
 /// The environment variable naming the default store folder.
@@ -162,8 +166,56 @@ impl Store {
         self.lazy_table(Table::Quarantine)
     }
 
-    /// The saved inventory (`host` plus every inventory column as str), if one was saved.
+    /// The saved inventory (`host` plus every inventory column as str), if one was saved,
+    /// with its host names aligned to the crash table's (case, short names: see
+    /// `inventory::align_inventory`), so analytics join exactly.
     pub fn inventory(&self) -> Result<Option<DataFrame>, StoreError> {
+        Ok(self.inventory_matched()?.map(|(inventory, _)| inventory))
+    }
+
+    /// `inventory()` and how the crash hosts matched it.
+    pub fn inventory_matched(&self) -> Result<Option<(DataFrame, InventoryMatch)>, StoreError> {
+        let Some(inventory) = self.saved_inventory()? else {
+            return Ok(None);
+        };
+        let hosts = self
+            .lazy_crashes()?
+            .select([col("host")])
+            .unique(None, UniqueKeepStrategy::Any)
+            .collect()
+            .map_err(polars_err(&self.dir))?;
+        let hosts: Vec<String> = hosts
+            .column("host")
+            .and_then(|c| {
+                c.str()
+                    .map(|s| s.iter().flatten().map(str::to_string).collect())
+            })
+            .map_err(polars_err(&self.dir))?;
+        align_inventory(&inventory, &hosts)
+            .map(Some)
+            .map_err(polars_err(&self.dir))
+    }
+
+    /// The rules file in force (the TOML text merged over the built-in rules), if one was
+    /// saved.
+    pub fn rules_text(&self) -> Result<Option<String>, StoreError> {
+        let path = self.dir.join(RULES_FILE);
+        match fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(text)),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(io_err(&path)(err)),
+        }
+    }
+
+    /// Saves (or replaces) the rules in force, atomically.
+    pub fn save_rules(&mut self, text: &str) -> Result<(), StoreError> {
+        let path = self.dir.join(RULES_FILE);
+        durable::write_atomically(&path, |f| io::Write::write_all(f, text.as_bytes()))
+            .map_err(io_err(&path))
+    }
+
+    /// The inventory as saved by `scan --inventory`, host names as written.
+    pub fn saved_inventory(&self) -> Result<Option<DataFrame>, StoreError> {
         let Some(rel) = &self.manifest.inventory else {
             return Ok(None);
         };

@@ -1,9 +1,13 @@
 //! CSV output (RFC 4180 quoting) that is safe to open in a spreadsheet.
 //!
-//! Text cells can hold dump-derived strings (driver names, signatures). A cell starting with
-//! `=`, `+`, `-` or `@` (or a tab / carriage return, which some spreadsheets skip before
-//! looking) would be run as a formula by Excel or LibreOffice; such cells get a leading `'`,
-//! the OWASP "CSV injection" mitigation. Numeric cells are written as they are.
+//! Text cells can hold dump-derived strings (driver names, signatures). A spreadsheet runs a
+//! cell as a formula when it starts with `=` or `@`, or with `+` / `-` followed by anything
+//! but a plain number; such cells get a leading `'` (the OWASP "CSV injection" mitigation).
+//! Only those: `+08:00` (a UTC offset), `-5`, `+1.5e3` or `-12:30` are values a spreadsheet
+//! reads as values, and a `'` in front of them damaged real data (issue 18: every
+//! `utc_offset` read `'+08:00`). Control characters (a leading tab or carriage return, which
+//! some spreadsheets skip before looking) are dropped first. Numeric cells are written as
+//! they are.
 
 use std::io::{self, Write};
 
@@ -38,10 +42,53 @@ impl Field {
     }
 }
 
-/// `'`-prefixes text a spreadsheet would evaluate as a formula (see [`sanitize::csv_safe`],
-/// which also drops control characters, so a cell cannot start with a hidden tab).
+/// `'`-prefixes text a spreadsheet would evaluate as a formula (see the module doc), after
+/// dropping control characters (so a cell cannot start with a hidden tab).
 pub fn neutralize_formula(text: &str) -> String {
-    sanitize::csv_safe(text).into_owned()
+    let clean = sanitize::terminal_safe(text);
+    let runs = match clean.chars().next() {
+        Some('=' | '@') => true,
+        Some('+' | '-') => {
+            let rest = &clean[1..];
+            !rest.is_empty() && !is_number(rest) && !is_time_or_offset(rest)
+        }
+        _ => false,
+    };
+    if runs {
+        format!("'{clean}")
+    } else {
+        clean.into_owned()
+    }
+}
+
+/// `12`, `1.5`, `.5`, `1e5`, `2.5E-3`: digits, one optional fraction, one optional exponent.
+fn is_number(text: &str) -> bool {
+    let (mantissa, exponent) = match text.find(['e', 'E']) {
+        Some(i) => (&text[..i], Some(&text[i + 1..])),
+        None => (text, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let mantissa_ok = match mantissa.split_once('.') {
+        Some((int, frac)) => {
+            (int.is_empty() || digits(int)) && digits(frac) || digits(int) && frac.is_empty()
+        }
+        None => digits(mantissa),
+    };
+    let exponent_ok = exponent.is_none_or(|e| digits(e.strip_prefix(['+', '-']).unwrap_or(e)));
+    mantissa_ok && exponent_ok
+}
+
+/// `08:00`, `5:30`, `12:30:15`: hours, then one or two `:MM` parts.
+fn is_time_or_offset(text: &str) -> bool {
+    let mut parts = text.split(':');
+    let hours = parts.next().unwrap_or("");
+    let rest: Vec<&str> = parts.collect();
+    (1..=2).contains(&hours.len())
+        && hours.bytes().all(|b| b.is_ascii_digit())
+        && (1..=2).contains(&rest.len())
+        && rest
+            .iter()
+            .all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Quotes a cell when it holds a separator, quote or line break (doubling inner quotes).
@@ -99,8 +146,41 @@ mod tests {
         ]);
         assert_eq!(
             line,
-            "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",'-2+3,'@SUM(A1),'+1,-5,,csagent.sys\n"
+            "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",'-2+3,'@SUM(A1),+1,-5,,csagent.sys\n"
         );
+    }
+
+    #[test]
+    fn numbers_times_and_offsets_are_values_not_formulas() {
+        for value in [
+            "+08:00",
+            "-05:00",
+            "+5:30",
+            "-12:30:15",
+            "-5",
+            "+1.5",
+            "-.5",
+            "+1e5",
+            "-2.5E-3",
+            "-",
+            "+",
+        ] {
+            assert_eq!(neutralize_formula(value), value, "{value}");
+        }
+        for formula in [
+            "+1+1",
+            "-A1",
+            "+SUM(A1:A2)",
+            "-1e",
+            "+08:00:00:00",
+            "-2+3",
+            "=1",
+            "@x",
+            "+cmd|' /C calc'!A0",
+            "\t=1",
+        ] {
+            assert!(neutralize_formula(formula).starts_with('\''), "{formula}");
+        }
     }
 
     #[test]

@@ -19,3 +19,4 @@ mod simulate_layout;
 mod stack;
 mod symbols;
 mod triage_rules;
+mod trust;

@@ -505,6 +505,8 @@ fn host_from_manifest_maps_paths_to_hosts() {
         store.to_str().unwrap(),
         "--host-from",
         &host_from,
+        "--unlisted",
+        "folder",
     ]);
     assert_eq!(
         out.status.code(),

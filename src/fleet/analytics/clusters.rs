@@ -149,6 +149,11 @@ pub struct ClusterTable {
     pub window_end: Option<String>,
     #[serde(skip)]
     pub window_end_ms: Option<i64>,
+    /// Where `window_end` came from (`--until`, `--now`, the clock, the latest crash) and the
+    /// clock-skewed hosts set aside (issue 18).
+    pub data_end: super::window::DataEnd,
+    /// What is odd about the data (clock skew), one line each.
+    pub warnings: Vec<String>,
 }
 
 /// Clusters of `crashes` (store columns) in the scope of `opts`. `drivers` (the store's
@@ -1081,6 +1086,8 @@ pub(crate) fn cluster_table(
         window_start: prepared.start_ms.and_then(rfc3339_utc),
         window_end: prepared.end_ms.and_then(rfc3339_utc),
         window_end_ms: prepared.end_ms,
+        data_end: prepared.data_end.clone(),
+        warnings: prepared.data_end.warnings(),
     })
 }
 

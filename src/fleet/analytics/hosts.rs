@@ -47,6 +47,10 @@ pub struct HostRow {
     /// Some of its crashes in the window form a boot loop, now or earlier (a recovered host
     /// may have looped).
     pub boot_looped: bool,
+    /// "Looping, dumps rotated": no dump up to `--until` is left, but its first kept dumps
+    /// after it are a boot loop under way (Windows kept only the newest few). `crashes` is 0
+    /// and `clusters` are those of the kept dumps.
+    pub dumps_rotated: bool,
     /// Inventory columns in inventory order (empty without an inventory).
     pub inventory: HostInventory,
 }
@@ -83,7 +87,7 @@ impl PartialEq for HostInventory {
     }
 }
 
-const FIXED_FIELDS: [&str; 9] = [
+const FIXED_FIELDS: [&str; 10] = [
     "host",
     "state",
     "crashes",
@@ -93,6 +97,7 @@ const FIXED_FIELDS: [&str; 9] = [
     "last_crash",
     "boot_loop_since",
     "boot_looped",
+    "dumps_rotated",
 ];
 
 impl Serialize for HostRow {
@@ -107,6 +112,7 @@ impl Serialize for HostRow {
         map.serialize_entry("last_crash", &self.last_crash)?;
         map.serialize_entry("boot_loop_since", &self.boot_loop_since)?;
         map.serialize_entry("boot_looped", &self.boot_looped)?;
+        map.serialize_entry("dumps_rotated", &self.dumps_rotated)?;
         for (column, value) in self.inventory.iter() {
             if FIXED_FIELDS.contains(&column) {
                 map.serialize_entry(&format!("inventory_{column}"), value)?;
@@ -128,6 +134,10 @@ pub struct HostTable {
     pub by_state: BTreeMap<HostState, u64>,
     /// The end of the data the states were judged against.
     pub window_end: Option<String>,
+    /// Where `window_end` came from, and the clock-skewed hosts set aside (issue 18).
+    pub data_end: super::window::DataEnd,
+    /// What is odd about the data (clock skew), one line each.
+    pub warnings: Vec<String>,
 }
 
 /// Hosts of `crashes` (store columns) in the scope of `opts`.
@@ -217,10 +227,16 @@ pub(crate) fn host_table(
         }
         let mut causes = causes_of.remove(&hidx).unwrap_or_default();
         causes.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        let clusters = causes
+        // A host looping with its dumps rotated: the loop's clusters first.
+        let mut clusters: Vec<String> = info.rotated_clusters.clone();
+        for key in causes
             .iter()
             .filter_map(|(_, c)| prepared.causes.get(*c as usize).map(|x| x.key.clone()))
-            .collect();
+        {
+            if !clusters.contains(&key) {
+                clusters.push(key);
+            }
+        }
         *by_state.entry(info.verdict.state).or_insert(0) += 1;
         rows.push(HostRow {
             host: info.name.clone(),
@@ -232,8 +248,56 @@ pub(crate) fn host_table(
             last_crash: info.last_ms.and_then(rfc3339_utc),
             boot_loop_since: info.verdict.loop_start_ms.and_then(rfc3339_utc),
             boot_looped: info.looped,
+            dumps_rotated: info.dumps_rotated,
             inventory: inventory_of(hidx),
         });
+    }
+    // Hosts looping at `--until` with no dump up to it left (no rows, so not listed above).
+    let rotated: Vec<(u32, &prepare::HostInfo)> = prepared
+        .hosts
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| h.dumps_rotated && h.crashes == 0)
+        .map(|(i, h)| (i as u32, h))
+        .collect();
+    if !rotated.is_empty() && opts.state.is_none_or(|s| s == HostState::BootLoop) {
+        let allowed = prepared.selected_hosts(&opts.scope, inventory)?.0;
+        let allowed: Option<Vec<u32>> = match &allowed {
+            Some(df) => Some(prepare::u32_values(df, "host_idx")?),
+            None => None,
+        };
+        for (hidx, info) in rotated {
+            if allowed.as_ref().is_some_and(|a| !a.contains(&hidx)) {
+                continue;
+            }
+            let is = |a: &String, b: &str| a.eq_ignore_ascii_case(b);
+            if let Some(d) = &opts.scope.driver {
+                if !info.rotated_clusters.iter().any(|c| is(c, d)) {
+                    continue;
+                }
+            }
+            if let Some(c) = &opts.scope.cluster {
+                let hit = info.rotated_clusters.iter().any(|k| is(k, c))
+                    || info.rotated_buckets.iter().any(|k| is(k, c));
+                if !hit {
+                    continue;
+                }
+            }
+            *by_state.entry(HostState::BootLoop).or_insert(0) += 1;
+            rows.push(HostRow {
+                host: info.name.clone(),
+                state: HostState::BootLoop,
+                crashes: 0,
+                clusters: info.rotated_clusters.clone(),
+                min_uptime_seconds: None,
+                first_crash: None,
+                last_crash: None,
+                boot_loop_since: None,
+                boot_looped: true,
+                dumps_rotated: true,
+                inventory: inventory_of(hidx),
+            });
+        }
     }
     rows.sort_by(|a, b| {
         a.state
@@ -246,5 +310,7 @@ pub(crate) fn host_table(
         inventory_columns,
         by_state,
         window_end: prepared.end_ms.and_then(rfc3339_utc),
+        data_end: prepared.data_end.clone(),
+        warnings: prepared.data_end.warnings(),
     })
 }

@@ -24,9 +24,12 @@
 //! the time until the host's next crash when that next crash continues a boot loop (came
 //! less than `loop_uptime` after boot and less than `loop_gap` later — the host never got
 //! back to work), otherwise a fixed `restart_cost` (default 10 min: reboot, log-on, services).
-//! So a loop of crashes at t1..tn costs (tn − t1) + restart_cost. The last crash of a host
-//! still in boot-loop state costs max(restart_cost, end − tn): it is down until at least the
-//! end of the data, and we do not extrapolate past it.
+//! The last crash tn of a loop (of at least 3 crashes) costs the time until the host's next
+//! crash or, for the host's last crash, the end of the data — at most `recovery_window`
+//! (the host is recovered by then), at least `restart_cost`. So a loop at t1..tn that the
+//! host left costs (tn − t1) + min(recovery_window, next − tn), and one still going costs up
+//! to the end of the data. The estimate never decreases as data is added (issue 18: it
+//! used to shrink when a looping host turned `recovered`).
 
 use serde::Serialize;
 
@@ -70,8 +73,9 @@ impl HostState {
         }
     }
 
+    /// Ignoring case: `Boot-Loop` is `boot-loop`.
     pub fn parse(text: &str) -> Option<HostState> {
-        match text {
+        match text.trim().to_ascii_lowercase().as_str() {
             "boot-loop" | "bootloop" | "boot_loop" => Some(HostState::BootLoop),
             "failing" => Some(HostState::Failing),
             "single" => Some(HostState::Single),
@@ -183,23 +187,47 @@ pub fn loop_flags(h: &HostCrashes, p: &HostStateParams, out: &mut Vec<bool>) {
     }
 }
 
+/// Whether timed crash `i` is the last of a boot loop (a run of at least 3 crashes, each
+/// continuing the loop from the one before, that crash `i + 1` does not continue).
+fn ends_a_loop(h: &HostCrashes, i: usize, p: &HostStateParams) -> bool {
+    if i + 1 < h.times_ms.len() && continues_loop(h, i + 1, p) {
+        return false;
+    }
+    let mut run = 1;
+    let mut k = i;
+    while k >= 1 && continues_loop(h, k, p) {
+        run += 1;
+        k -= 1;
+    }
+    run >= 3
+}
+
 /// Milliseconds of host time lost to each timed crash (same order as `times_ms`), and the
 /// cost of one untimed crash, per the estimate in the module doc.
 pub fn lost_ms_per_crash(
     h: &HostCrashes,
-    verdict: &HostVerdict,
+    _verdict: &HostVerdict,
     end_ms: Option<i64>,
     p: &HostStateParams,
     out: &mut Vec<i64>,
 ) -> i64 {
     let restart = (p.restart_cost_s.saturating_mul(1000)).min(i64::MAX as u64) as i64;
+    let window = (p.recovery_window_s.saturating_mul(1000)).min(i64::MAX as u64) as i64;
     let n = h.times_ms.len();
     for i in 0..n {
         let lost = if i + 1 < n && continues_loop(h, i + 1, p) {
             h.times_ms[i + 1].saturating_sub(h.times_ms[i])
-        } else if i + 1 == n && verdict.state == HostState::BootLoop {
-            end_ms
-                .map(|end| end.saturating_sub(h.times_ms[i]))
+        } else if ends_a_loop(h, i, p) {
+            // The last crash of a loop: down until the next crash or the end of the data,
+            // for at most the recovery window (after which the host counts as recovered).
+            // Never shrinks as data is added: a later end or a later crash only lengthens it.
+            let until = if i + 1 < n {
+                Some(h.times_ms[i + 1])
+            } else {
+                end_ms
+            };
+            until
+                .map(|u| u.saturating_sub(h.times_ms[i]).min(window))
                 .unwrap_or(0)
                 .max(restart)
         } else {
@@ -340,6 +368,34 @@ mod tests {
             &mut flags,
         );
         assert!(flags.is_empty());
+    }
+
+    #[test]
+    fn lost_time_never_decreases_as_data_is_added() {
+        let p = HostStateParams::default();
+        let lost_total = |times_min: &[i64], ups: &[Option<u64>], end_min: i64| -> i64 {
+            let times: Vec<i64> = times_min.iter().map(|m| m * MIN).collect();
+            let h = HostCrashes {
+                times_ms: &times,
+                uptimes_s: ups,
+                untimed: 0,
+            };
+            let v = classify(&h, Some(end_min * MIN), &p);
+            let mut lost = Vec::new();
+            lost_ms_per_crash(&h, &v, Some(end_min * MIN), &p, &mut lost);
+            lost.iter().sum::<i64>() / MIN
+        };
+        let up = [Some(10), Some(60), Some(60), Some(99_999)];
+        let mut previous = 0;
+        // The loop at 0, 5, 10 seen at later and later ends: 20, 105, 130 (recovered), 130.
+        for end in [10, 15, 100, 125, 130, 200, 1000] {
+            let total = lost_total(&[0, 5, 10], &up[..3], end);
+            assert!(total >= previous, "end {end}: {total} < {previous}");
+            previous = total;
+        }
+        assert_eq!(previous, 5 + 5 + 120);
+        // A later, unrelated crash: the loop keeps its cost, the new crash adds a restart.
+        assert_eq!(lost_total(&[0, 5, 10, 1000], &up, 1000), 130 + 10);
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod hosts;
 pub mod hoststate;
 pub mod period;
 mod prepare;
+pub mod resolve;
 pub mod scoring;
 pub mod similarity;
 pub mod window;
@@ -30,7 +31,8 @@ pub use clusters::{
 pub use drivers::{drivers, DriverCatalog, DriverOptions, DriverRow, DriverTable, DriverVersion};
 pub use hosts::{hosts, HostOptions, HostRow, HostTable};
 pub use hoststate::{HostState, HostStateParams};
-pub use period::{latest_crash_ms, CrashFree, ReportPeriods};
+pub use period::{data_end, CrashFree, ReportPeriods};
+pub use resolve::resolve_scope;
 pub use scoring::{bcubed, BCubed};
 pub use similarity::SimilarityParams;
 pub use window::Window;
@@ -55,7 +57,8 @@ pub enum AnalyticsError {
 pub struct Scope {
     pub window: Window,
     /// `column = value` conditions on inventory columns (`--site fra1` is `("site", "fra1")`,
-    /// `--where ring=canary` is `("ring", "canary")`); all must hold. Values compare exactly.
+    /// `--where ring=canary` is `("ring", "canary")`); all must hold. Values compare ignoring
+    /// case (`resolve::resolve_scope` checks them against the inventory first).
     pub inventory_filters: Vec<(String, String)>,
     /// A cluster: its id at any level, a driver-level key (`csagent.sys`, `POWER_BUTTON_HOLD`),
     /// an exact bucket id or an exact signature.

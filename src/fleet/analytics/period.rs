@@ -1,7 +1,7 @@
 //! Report periods and the one fleet figure the cluster/host/driver tables do not carry.
 //!
 //! A periodic report compares a window with the window of the same length just before it
-//! ([`ReportPeriods`]); its default end is the latest crash in the store ([`latest_crash_ms`]).
+//! ([`ReportPeriods`]); its default end is the end of the data ([`data_end`]).
 //! "Crash-free hosts" needs the inventory hosts that did *not* crash, which no table lists:
 //! [`CrashFree`] is computed from the prepared window (`Analysis::crash_free`), so it counts
 //! exactly the crashes and hosts the other tables count.
@@ -11,8 +11,8 @@ use std::collections::HashSet;
 use polars::prelude::*;
 use serde::Serialize;
 
-use super::prepare::{filter_inventory, Prepared};
-use super::window::Window;
+use super::prepare::{self, filter_inventory, load_base, BaseColumns, Prepared};
+use super::window::{DataEnd, Window};
 use super::{AnalyticsError, Scope};
 
 /// The window a report covers and the one it is compared with.
@@ -55,10 +55,12 @@ impl ReportPeriods {
             current: Window {
                 since_ms: Some(since),
                 until_ms: Some(until_ms),
+                now_ms: None,
             },
             previous: Window {
                 since_ms: Some(previous_since),
                 until_ms: Some(previous_until),
+                now_ms: None,
             },
         })
     }
@@ -72,25 +74,14 @@ impl ReportPeriods {
     }
 }
 
-/// The latest `crash_time` in a crash table (milliseconds, UTC); `None` when no crash has a
-/// time. The "end of the data" a report's default window ends at.
-pub fn latest_crash_ms(crashes: LazyFrame) -> Result<Option<i64>, AnalyticsError> {
-    let mut crashes = crashes;
-    let schema = crashes.collect_schema()?;
-    let Some(dtype) = schema.get("crash_time") else {
-        return Err(AnalyticsError::MissingColumn {
-            column: "crash_time".into(),
-        });
-    };
-    let divisor = match dtype {
-        DataType::Datetime(TimeUnit::Nanoseconds, _) => 1_000_000i64,
-        DataType::Datetime(TimeUnit::Microseconds, _) => 1_000,
-        _ => 1,
-    };
-    let latest = crashes
-        .select([(col("crash_time").cast(DataType::Int64).max() / lit(divisor)).alias("t")])
-        .collect()?;
-    Ok(latest.column("t")?.i64()?.get(0))
+/// The end of the data a report's default window ends at: the same robust end the
+/// cluster and host tables judge against (`window::DataEnd`: the clock when the data is
+/// recent, else the latest crash time several hosts reached, clock-skewed hosts set aside),
+/// so one host with a wrong clock cannot move a report's week.
+pub fn data_end(crashes: LazyFrame) -> Result<DataEnd, AnalyticsError> {
+    let open = Window::default();
+    let base = load_base(crashes, &open, BaseColumns::Exposure)?;
+    prepare::data_end(&base, &open, chrono::Utc::now().timestamp_millis())
 }
 
 /// Inventory hosts with no crash in the window (and in the scope's inventory filters).

@@ -14,13 +14,13 @@
 //! also return each group's row positions, and the per-crash results are scattered back by
 //! position; only each host's own few crashes are sorted by time.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use polars::prelude::*;
 
-use super::hoststate::{self, HostCrashes, HostStateParams, HostVerdict};
-use super::window::Window;
+use super::hoststate::{self, HostCrashes, HostState, HostStateParams, HostVerdict};
+use super::window::{self, DataEnd, EndBasis, SkewedHost, Window};
 use super::{AnalyticsError, Scope};
 
 /// Crash columns the analyses read (see the store contract).
@@ -128,6 +128,13 @@ pub(crate) struct HostInfo {
     pub first_ms: Option<i64>,
     pub last_ms: Option<i64>,
     pub min_uptime_s: Option<u64>,
+    /// No crash in the window, but its kept dumps right after `--until` are a boot loop
+    /// under way: it was looping at the end and its earlier dumps were rotated away (Windows
+    /// keeps only the newest `MinidumpsCount`). Such a host has no rows.
+    pub dumps_rotated: bool,
+    /// The clusters (level-1 keys) and the buckets of those kept dumps.
+    pub rotated_clusters: Vec<String>,
+    pub rotated_buckets: Vec<String>,
 }
 
 /// Rows in scope (`Prepared::scoped_rows`).
@@ -150,6 +157,8 @@ pub(crate) struct Prepared {
     /// Earliest crash time in scope (or `--since`), latest (or `--until`).
     pub start_ms: Option<i64>,
     pub end_ms: Option<i64>,
+    /// Where `end_ms` came from, and the clock-skewed hosts set aside.
+    pub data_end: DataEnd,
 }
 
 /// `crash_time` as i64 milliseconds whatever its stored unit.
@@ -358,6 +367,7 @@ pub(crate) fn prepare(
     params: HostStateParams,
 ) -> Result<Prepared, AnalyticsError> {
     let phase = super::Phase::start("prepare: load");
+    let after_window = window.until_ms.map(|until| (crashes.clone(), until));
     let base = load_base(crashes, window, BaseColumns::All)?;
     drop(phase);
     let phase = super::Phase::start("prepare: cluster tables");
@@ -365,10 +375,16 @@ pub(crate) fn prepare(
     drop(phase);
 
     let _phase = super::Phase::start("prepare: host states");
-    let (start_data, end_data) = time_extent(&base)?;
-    let end_ms = window.until_ms.or(end_data);
+    let (start_data, _) = time_extent(&base)?;
+    let data_end = data_end(&base, window, chrono::Utc::now().timestamp_millis())?;
+    let end_ms = data_end.end_ms;
     let start_ms = window.since_ms.or(start_data);
-    let (hosts, host_columns) = run_host_states(&base, end_ms, &params)?;
+    // Crashes of clock-skewed hosts beyond the end cannot take part in the time rules.
+    let skewed: HashSet<&str> = data_end.skewed.iter().map(|s| s.host.as_str()).collect();
+    let (mut hosts, host_columns) = run_host_states(&base, end_ms, &skewed, &params)?;
+    if let Some((crashes, until)) = after_window {
+        mark_rotated_hosts(crashes, until, &mut hosts, &params)?;
+    }
 
     let bkt: Vec<u32> = sig_of_pos
         .iter()
@@ -397,6 +413,186 @@ pub(crate) fn prepare(
         rows,
         start_ms,
         end_ms,
+        data_end,
+    })
+}
+
+/// Kept dumps read after `--until` per host, to judge a host with none before it.
+const ROTATED_LOOK_AHEAD: usize = 3;
+
+/// Hosts not boot-looping up to `until` whose first kept dumps after it are a boot loop
+/// under way (see `HostInfo::dumps_rotated`): the first came less than `loop_gap` after
+/// `until` and less than `loop_uptime` after boot, and the next ones continue the loop, at
+/// least 3 crashes in all. A responder at `until` had those hosts' earlier dumps; the store,
+/// written later, does not. Hosts in `hosts` are marked; hosts without any crash up to
+/// `until` are added (with no rows).
+fn mark_rotated_hosts(
+    crashes: LazyFrame,
+    until: i64,
+    hosts_info: &mut Vec<HostInfo>,
+    params: &HostStateParams,
+) -> Result<(), AnalyticsError> {
+    let index: HashMap<String, usize> = hosts_info
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.name.clone(), i))
+        .collect();
+    let mut crashes = crashes;
+    let schema = crashes.collect_schema()?;
+    let t = time_ms_expr(&schema)?;
+    let cause = when(col("blame_module_lc").str().len_bytes().gt(lit(0u32)))
+        .then(col("blame_module_lc"))
+        .otherwise(col("failure_class"));
+    let after = crashes
+        .select([
+            col("host"),
+            t.alias("t"),
+            col("uptime_seconds").cast(DataType::UInt64).alias("uptime"),
+            cause.alias("cause"),
+            col("bucket_id"),
+        ])
+        .filter(col("t").gt(lit(until)))
+        .sort(["host", "t"], SortMultipleOptions::default())
+        .collect()?;
+    let hosts = after.column("host")?.str()?;
+    let times = after.column("t")?.i64()?;
+    let uptimes = after.column("uptime")?.u64()?;
+    let causes = after.column("cause")?.str()?;
+    let buckets = after.column("bucket_id")?.str()?;
+    let loop_uptime_ms =
+        i64::try_from(params.loop_uptime_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let loop_gap_ms = i64::try_from(params.loop_gap_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let mut i = 0;
+    while i < after.height() {
+        let host = hosts.get(i).unwrap_or(UNKNOWN_HOST);
+        let mut j = i;
+        while j < after.height() && hosts.get(j).unwrap_or(UNKNOWN_HOST) == host {
+            j += 1;
+        }
+        let first = i;
+        i = j;
+        let existing = index.get(host).copied();
+        if existing.is_some_and(|e| hosts_info[e].verdict.state == HostState::BootLoop) {
+            continue;
+        }
+        let run: Vec<usize> = (first..j.min(first + ROTATED_LOOK_AHEAD)).collect();
+        let boot_time = |k: usize| matches!(uptimes.get(k), Some(u) if i64::try_from(u).unwrap_or(i64::MAX).saturating_mul(1000) < loop_uptime_ms);
+        let looping = run.len() >= ROTATED_LOOK_AHEAD
+            && run.iter().all(|&k| boot_time(k))
+            && times
+                .get(first)
+                .is_some_and(|t| t.saturating_sub(until) < loop_gap_ms)
+            && run
+                .windows(2)
+                .all(|w| match (times.get(w[0]), times.get(w[1])) {
+                    (Some(a), Some(b)) => b.saturating_sub(a) < loop_gap_ms,
+                    _ => false,
+                });
+        if !looping {
+            continue;
+        }
+        let distinct = |column: &StringChunked| {
+            let mut keys: Vec<String> = Vec::new();
+            for key in run.iter().filter_map(|&k| column.get(k)) {
+                if !key.is_empty() && !keys.iter().any(|c| c == key) {
+                    keys.push(key.to_string());
+                }
+            }
+            keys
+        };
+        let verdict = HostVerdict {
+            state: HostState::BootLoop,
+            loop_start_ms: None,
+            loop_crashes: 0,
+        };
+        match existing.and_then(|e| hosts_info.get_mut(e)) {
+            Some(info) => {
+                info.verdict = verdict;
+                info.looped = true;
+                info.dumps_rotated = true;
+                info.rotated_clusters = distinct(causes);
+                info.rotated_buckets = distinct(buckets);
+            }
+            None => hosts_info.push(HostInfo {
+                name: host.to_string(),
+                looped: true,
+                verdict,
+                crashes: 0,
+                first_ms: None,
+                last_ms: None,
+                min_uptime_s: None,
+                dumps_rotated: true,
+                rotated_clusters: distinct(causes),
+                rotated_buckets: distinct(buckets),
+            }),
+        }
+    }
+    Ok(())
+}
+
+/// The end of the data (see `window::DataEnd`): `--until`, else `--now`, else the clock when
+/// the data is recent, else the latest crash of every host but a few clock-skewed outliers.
+pub(crate) fn data_end(
+    base: &DataFrame,
+    window: &Window,
+    clock_ms: i64,
+) -> Result<DataEnd, AnalyticsError> {
+    let fixed = |end_ms, basis| DataEnd {
+        end_ms: Some(end_ms),
+        basis,
+        hosts_reaching_end: 0,
+        skewed: Vec::new(),
+    };
+    if let Some(until) = window.until_ms {
+        return Ok(fixed(until, EndBasis::Until));
+    }
+    if let Some(now) = window.now_ms {
+        return Ok(fixed(now, EndBasis::Now));
+    }
+    let latest = base
+        .clone()
+        .lazy()
+        .filter(col("t").is_not_null())
+        .group_by([col("host")])
+        .agg([col("t").max().alias("latest")])
+        .sort(
+            ["latest", "host"],
+            SortMultipleOptions::default().with_order_descending_multi([true, false]),
+        )
+        .collect()?;
+    let names = latest.column("host")?.str()?;
+    let times: Vec<i64> = latest.column("latest")?.i64()?.iter().flatten().collect();
+    let Some(&newest) = times.first() else {
+        return Ok(DataEnd {
+            end_ms: None,
+            basis: EndBasis::None,
+            hosts_reaching_end: 0,
+            skewed: Vec::new(),
+        });
+    };
+    let cut = window::skewed_outliers(&times);
+    // The latest time by which several hosts have crashed: one host's late crash (a wrong
+    // clock that is not far enough off to be called skew) does not decide alone.
+    let rest = times.len().saturating_sub(cut);
+    let corroborating = window::corroborating_hosts(rest);
+    let end = times
+        .get(cut + corroborating.saturating_sub(1))
+        .copied()
+        .unwrap_or(newest);
+    if cut == 0 && clock_ms.saturating_sub(end) < window::RECENT_DATA_MS {
+        return Ok(fixed(clock_ms.max(end), EndBasis::Clock));
+    }
+    let skewed = (0..cut)
+        .map(|i| SkewedHost {
+            host: names.get(i).unwrap_or(UNKNOWN_HOST).to_string(),
+            latest_crash: window::format_utc(times[i]),
+        })
+        .collect();
+    Ok(DataEnd {
+        end_ms: Some(end),
+        basis: EndBasis::LatestCrash,
+        hosts_reaching_end: corroborating,
+        skewed,
     })
 }
 
@@ -413,6 +609,7 @@ fn time_extent(base: &DataFrame) -> Result<(Option<i64>, Option<i64>), Analytics
 fn run_host_states(
     base: &DataFrame,
     end_ms: Option<i64>,
+    skewed: &HashSet<&str>,
     params: &HostStateParams,
 ) -> Result<(Vec<HostInfo>, Vec<Column>), AnalyticsError> {
     let n = base.height();
@@ -455,14 +652,20 @@ fn run_host_states(
         if order.is_empty() {
             continue;
         }
+        let name = names.get(g).unwrap_or(UNKNOWN_HOST);
+        // A clock-skewed host's crashes beyond the end of the data have no usable time.
+        let beyond = |time: Option<i64>| match (time, end_ms) {
+            (Some(time), Some(end)) if skewed.contains(name) && time > end => None,
+            _ => time,
+        };
         // Timed crashes by time (ties by position, for determinism), untimed last.
-        order.sort_unstable_by_key(|&p| (t[p].is_none(), t[p], p));
+        order.sort_unstable_by_key(|&p| (beyond(t[p]).is_none(), beyond(t[p]), p));
         times.clear();
         ups.clear();
         let mut untimed = 0usize;
         let mut min_up: Option<u64> = None;
         for &p in &order {
-            match t[p] {
+            match beyond(t[p]) {
                 Some(time) => {
                     times.push(time);
                     ups.push(uptime[p]);
@@ -494,13 +697,16 @@ fn run_host_states(
             host_crashes[p] = count;
         }
         hosts.push(HostInfo {
-            name: names.get(g).unwrap_or(UNKNOWN_HOST).to_string(),
+            name: name.to_string(),
             looped: flags.iter().any(|f| *f),
             first_ms: times.first().copied(),
             last_ms: times.last().copied(),
             min_uptime_s: min_up,
             crashes: count,
             verdict,
+            dumps_rotated: false,
+            rotated_clusters: Vec::new(),
+            rotated_buckets: Vec::new(),
         });
     }
 
@@ -607,7 +813,12 @@ impl Prepared {
             .lazy()
             .select([col("host").n_unique().cast(DataType::UInt64)])
             .collect()?;
-        let fleet_hosts = fleet.column("host")?.u64()?.get(0);
+        let mut fleet_hosts = fleet.column("host")?.u64()?.get(0);
+        // A share of an inventory that names none of the crashing hosts is no share at all
+        // (issue 18: host names written differently); `scan` warns about it.
+        if !self.hosts.is_empty() && !self.any_host_in(inventory)? {
+            fleet_hosts = None;
+        }
         if scope.inventory_filters.is_empty() {
             return Ok((None, fleet_hosts));
         }
@@ -626,6 +837,13 @@ impl Prepared {
             .select([col("host_idx"), col("host")])
             .collect()?;
         Ok((Some(hosts), fleet_hosts))
+    }
+
+    /// Whether any host with crashes in the window is named by the inventory.
+    fn any_host_in(&self, inventory: &DataFrame) -> Result<bool, AnalyticsError> {
+        let names = inventory.column("host")?.cast(&DataType::String)?;
+        let names: HashSet<&str> = names.str()?.iter().flatten().collect();
+        Ok(self.hosts.iter().any(|h| names.contains(h.name.as_str())))
     }
 
     /// `rows` narrowed by the scope's filters, with what `selected_hosts` returned.
@@ -774,7 +992,9 @@ pub(crate) fn filter_inventory(
         lf = lf.filter(
             col(column.as_str())
                 .cast(DataType::String)
-                .eq(lit(value.clone())),
+                .str()
+                .to_lowercase()
+                .eq(lit(value.to_lowercase())),
         );
     }
     Ok(lf.collect()?)
@@ -792,3 +1012,48 @@ pub(crate) fn u32_values(df: &DataFrame, name: &str) -> Result<Vec<u32>, Analyti
 
 /// Groups `(key, value)` counts into `{column: {value: hosts}}` form.
 pub(crate) type Breakdown = BTreeMap<String, BTreeMap<String, u64>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = 3_600_000;
+
+    /// A `base`-like frame: one crash per (host, hour).
+    fn base(crashes: &[(&str, i64)]) -> DataFrame {
+        let hosts: Vec<&str> = crashes.iter().map(|c| c.0).collect();
+        let times: Vec<i64> = crashes.iter().map(|c| c.1 * H).collect();
+        df!("host" => hosts, "t" => times).unwrap()
+    }
+
+    #[test]
+    fn the_end_of_the_data_resists_one_late_clock() {
+        let clock = 10_000 * H;
+        // 12 hosts crashing between hour 0 and 11; one more host a week ahead.
+        let mut crashes: Vec<(String, i64)> = (0..12).map(|i| (format!("h{i}"), i)).collect();
+        crashes.push(("late".into(), 11 + 7 * 24));
+        let refs: Vec<(&str, i64)> = crashes.iter().map(|(h, t)| (h.as_str(), *t)).collect();
+        let end = data_end(&base(&refs), &Window::default(), clock).unwrap();
+        assert_eq!(end.basis, EndBasis::LatestCrash);
+        assert_eq!(end.skewed.len(), 1);
+        assert_eq!(end.skewed[0].host, "late");
+        // The latest time 3 hosts reached: h9 at hour 9.
+        assert_eq!(end.end_ms, Some(9 * H));
+        assert_eq!(end.hosts_reaching_end, 3);
+
+        // --until and --now win; recent data is judged at the clock.
+        let until = Window::parse(None, Some("1970-01-01T05:00:00Z")).unwrap();
+        assert_eq!(
+            data_end(&base(&refs), &until, clock).unwrap().end_ms,
+            Some(5 * H)
+        );
+        let now = Window::default().with_now(Some(50 * H));
+        let e = data_end(&base(&refs), &now, clock).unwrap();
+        assert_eq!((e.end_ms, e.basis), (Some(50 * H), EndBasis::Now));
+        let e = data_end(&base(&refs[..12]), &Window::default(), 20 * H).unwrap();
+        assert_eq!((e.end_ms, e.basis), (Some(20 * H), EndBasis::Clock));
+        // A handful of hosts: the plain latest crash.
+        let e = data_end(&base(&[("a", 1), ("b", 500)]), &Window::default(), clock).unwrap();
+        assert_eq!((e.end_ms, e.skewed.len()), (Some(500 * H), 0));
+    }
+}

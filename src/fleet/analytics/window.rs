@@ -6,6 +6,7 @@
 //! and the bucket arithmetic want.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+use serde::Serialize;
 
 use super::AnalyticsError;
 
@@ -16,6 +17,9 @@ use super::AnalyticsError;
 pub struct Window {
     pub since_ms: Option<i64>,
     pub until_ms: Option<i64>,
+    /// `--now`: the end of the data host states are judged against, without leaving crashes
+    /// out (a live fleet's "now"; `--until` wins when both are given).
+    pub now_ms: Option<i64>,
 }
 
 impl Window {
@@ -32,11 +36,145 @@ impl Window {
                 )));
             }
         }
-        Ok(Window { since_ms, until_ms })
+        Ok(Window {
+            since_ms,
+            until_ms,
+            now_ms: None,
+        })
+    }
+
+    /// The same window judged at `now` (`--now`).
+    pub fn with_now(mut self, now_ms: Option<i64>) -> Window {
+        self.now_ms = now_ms;
+        self
     }
 
     pub fn is_open(&self) -> bool {
         self.since_ms.is_none() && self.until_ms.is_none()
+    }
+}
+
+/// A host's crashes count as clock skew when its latest crash is more than this beyond the
+/// latest crash of every other host (12 h: longer than any incident morning's spread of
+/// onset, shorter than the day a wrong time zone or a fast clock adds).
+pub const SKEW_GAP_MS: i64 = 12 * 3600 * 1000;
+/// At most this many hosts are set aside as clock-skewed, and never half the hosts or more:
+/// outliers are a few, not the fleet.
+pub const MAX_SKEWED_HOSTS: usize = 3;
+/// Below this many hosts with crashes, nothing is called clock skew.
+pub const MIN_HOSTS_FOR_SKEW: usize = 10;
+/// The data counts as live, and the analysis clock becomes its end, when its latest crash is
+/// less than this before the clock.
+pub const RECENT_DATA_MS: i64 = 86_400_000;
+
+/// Where the end of the data came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EndBasis {
+    /// `--until`.
+    Until,
+    /// `--now`.
+    Now,
+    /// The analysis clock: the latest crash is less than a day old.
+    Clock,
+    /// The latest crash (after setting clock-skewed hosts aside, see `skewed`).
+    LatestCrash,
+    /// No crash has a time.
+    None,
+}
+
+/// A host whose latest crash lies far beyond every other host's: its clock is wrong (or its
+/// dump is), so its crashes cannot set the end of the data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkewedHost {
+    pub host: String,
+    pub latest_crash: String,
+}
+
+/// The end of the data that host states are judged against, and why it is that.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DataEnd {
+    pub end_ms: Option<i64>,
+    pub basis: EndBasis,
+    /// With `LatestCrash`: the end is the latest crash time this many hosts had reached
+    /// (one host's late clock cannot decide alone).
+    pub hosts_reaching_end: usize,
+    pub skewed: Vec<SkewedHost>,
+}
+
+impl DataEnd {
+    /// One line for humans: `2024-07-19T20:13:48Z (latest crash)`.
+    pub fn describe(&self) -> String {
+        let end = self
+            .end_ms
+            .map(format_utc)
+            .unwrap_or_else(|| "unknown".into());
+        let basis = match self.basis {
+            EndBasis::Until => "--until",
+            EndBasis::Now => "--now",
+            EndBasis::Clock => "the clock: the data is recent",
+            EndBasis::LatestCrash if self.hosts_reaching_end > 1 => {
+                "the latest crash time that several hosts reached"
+            }
+            EndBasis::LatestCrash => "the latest crash",
+            EndBasis::None => "no crash has a time",
+        };
+        let mut out = format!("{end} ({basis})");
+        if !self.skewed.is_empty() {
+            out.push_str(&format!(
+                "; {} host(s) with crashes more than 12 h beyond all others set aside as clock skew: {}",
+                self.skewed.len(),
+                self.skewed
+                    .iter()
+                    .map(|s| format!("{} at {}", s.host, s.latest_crash))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        out
+    }
+
+    /// The warning lines an output carries about the end (empty when nothing is odd).
+    pub fn warnings(&self) -> Vec<String> {
+        self.skewed
+            .iter()
+            .map(|s| {
+                format!(
+                    "clock skew: host {} has a crash at {}, more than 12 h after every other host's; its crashes do not set the end of the data",
+                    s.host, s.latest_crash
+                )
+            })
+            .collect()
+    }
+}
+
+/// How many of the latest hosts are clock-skewed outliers, from every host's latest crash
+/// time sorted newest first: the largest `k` (at most `MAX_SKEWED_HOSTS`, and fewer than half
+/// the hosts) such that the `k` newest are more than `SKEW_GAP_MS` beyond all the others.
+pub fn skewed_outliers(latest_desc: &[i64]) -> usize {
+    let n = latest_desc.len();
+    if n < MIN_HOSTS_FOR_SKEW {
+        // A handful of hosts (real samples from several years) has no common clock to
+        // compare with.
+        return 0;
+    }
+    let limit = MAX_SKEWED_HOSTS.min(n.saturating_sub(1) / 2);
+    let mut cut = 0;
+    for k in 0..limit {
+        if latest_desc[k].saturating_sub(latest_desc[k + 1]) > SKEW_GAP_MS {
+            cut = k + 1;
+        }
+    }
+    cut
+}
+
+/// How many hosts must have crashed by the end of the data: 3 when 10 hosts or more have
+/// crashes, else 1 (a handful of hosts keeps its plain latest crash).
+pub fn corroborating_hosts(hosts: usize) -> usize {
+    if hosts >= 10 {
+        3
+    } else {
+        1
     }
 }
 
@@ -253,6 +391,34 @@ mod tests {
             assert_eq!(rfc3339_utc(parse_instant(text).unwrap()).unwrap(), text);
         }
         assert_eq!(rfc3339_utc(-1000).unwrap(), "1969-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn a_few_far_outliers_are_skew() {
+        let h = 3600 * 1000;
+        // One host a day ahead of 9 others.
+        let mut t = vec![
+            48 * h,
+            24 * h,
+            23 * h,
+            22 * h,
+            21 * h,
+            20 * h,
+            19 * h,
+            18 * h,
+            17 * h,
+            16 * h,
+        ];
+        assert_eq!(skewed_outliers(&t), 1);
+        // Two hosts skewed by different amounts.
+        t[1] = 40 * h;
+        assert_eq!(skewed_outliers(&t), 2);
+        // Spread out evenly: nothing is an outlier.
+        let even: Vec<i64> = (0..10).rev().map(|i| i * 10 * h).collect();
+        assert_eq!(skewed_outliers(&even), 0);
+        // A handful of hosts: no common clock to compare with.
+        assert_eq!(skewed_outliers(&[100 * h, 0, 0, 0]), 0);
+        assert_eq!(skewed_outliers(&[]), 0);
     }
 
     #[test]

@@ -131,6 +131,7 @@ pub fn crash_events(
     let window = Window {
         since_ms: Some(since_ms),
         until_ms: Some(until_ms),
+        now_ms: None,
     };
     let opts = ClusterOptions {
         scope: Scope {

@@ -6,6 +6,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::UNIX_EPOCH;
 
+use crate::dump::plausibility::{self, Plausibility};
 use crate::dump::{content_id, sniff, DumpFile};
 use crate::pipeline::Pipeline;
 use crate::record::CrashReport;
@@ -41,6 +42,8 @@ pub struct Examiner<'a> {
     pub seen: &'a HashMap<String, (u64, i64)>,
     /// Content ids already stored, and whether each went to the quarantine.
     pub known: &'a HashMap<String, bool>,
+    /// The scan's clock (Unix ms): crash times more than a day past it are implausible.
+    pub now_ms: i64,
 }
 
 impl Examiner<'_> {
@@ -97,6 +100,16 @@ impl Examiner<'_> {
         match result {
             Ok(Ok(mut report)) => {
                 report.path = path_text.clone();
+                // Impossible header fields must not reach the fleet figures (issue 18).
+                if let Plausibility::Implausible(why) =
+                    plausibility::check(&mut report, self.now_ms)
+                {
+                    return Examined::Failed {
+                        error: format!("{path_text}: {why}"),
+                        dump_id: Some(dump_id.clone()),
+                        seen: Some(record(true)),
+                    };
+                }
                 Examined::Read {
                     report: Box::new(report),
                     seen: record(false),

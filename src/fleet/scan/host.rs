@@ -88,13 +88,54 @@ impl HostMap {
     }
 }
 
-/// The name of the folder holding the dump, as in `dumps/<host>/*.dmp`.
+/// The name of the folder holding the dump, as in `dumps/<host>/*.dmp`, escaped by
+/// [`escape_os_str`] so that two folders whose names are not UTF-8 stay two hosts.
 pub fn parent_folder_host(path: &Path) -> String {
     path.parent()
         .and_then(Path::file_name)
-        .map(|n| n.to_string_lossy().into_owned())
+        .map(escape_os_str)
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| UNKNOWN_HOST.to_string())
+}
+
+/// One file or folder name (not a path) as text, losslessly: valid UTF-8 as it is, every
+/// byte that is not part of valid UTF-8 as `\xNN`, and a backslash doubled (so the bytes
+/// `HOST-\xff` and a folder literally named `HOST-\xff` cannot meet; names rarely hold
+/// one). `to_string_lossy` would turn every invalid byte into U+FFFD and merge
+/// `HOST-\xff\xfe` with `HOST-\xfe\xff` (issue 18).
+pub fn escape_os_str(name: &std::ffi::OsStr) -> String {
+    if let Some(text) = name.to_str() {
+        return text.replace('\\', "\\\\");
+    }
+    #[cfg(unix)]
+    {
+        use std::fmt::Write;
+        use std::os::unix::ffi::OsStrExt;
+        let mut out = String::new();
+        for chunk in name.as_bytes().utf8_chunks() {
+            out.push_str(&chunk.valid().replace('\\', "\\\\"));
+            for byte in chunk.invalid() {
+                let _ = write!(out, "\\x{byte:02x}");
+            }
+        }
+        out
+    }
+    #[cfg(windows)]
+    {
+        // Windows names are UTF-16; unpaired surrogates are the only non-UTF-8 case.
+        use std::os::windows::ffi::OsStrExt;
+        char::decode_utf16(name.encode_wide())
+            .map(|unit| match unit {
+                Ok('\\') => "\\\\".to_string(),
+                Ok(c) => c.to_string(),
+                Err(e) => format!("\\u{{{:04x}}}", e.unpaired_surrogate()),
+            })
+            .collect()
+    }
+    #[cfg(not(any(unix, windows)))]
+    {
+        name.to_string_lossy().into_owned()
+    }
 }
 
 /// `\` to `/` and no leading `./`, so manifests written on Windows match.
@@ -195,6 +236,25 @@ mod tests {
             Some("db-1")
         );
         assert_eq!(map.host_of(Path::new("/y/z/none.dmp"), "z/none.dmp"), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn names_that_are_not_utf8_are_escaped_losslessly() {
+        use std::os::unix::ffi::OsStrExt;
+        let a = std::ffi::OsStr::from_bytes(b"HOST-\xff\xfe");
+        let b = std::ffi::OsStr::from_bytes(b"HOST-\xfe\xff");
+        let c = std::ffi::OsStr::from_bytes(b"a\\b\xc3");
+        assert_eq!(escape_os_str(a), r"HOST-\xff\xfe");
+        assert_eq!(escape_os_str(b), r"HOST-\xfe\xff");
+        assert_eq!(escape_os_str(c), r"a\\b\xc3");
+        assert_eq!(escape_os_str(std::ffi::OsStr::new("WS-0042")), "WS-0042");
+        assert_eq!(
+            escape_os_str(std::ffi::OsStr::new(r"HOST-\xff")),
+            r"HOST-\\xff"
+        );
+        let path = Path::new(std::ffi::OsStr::from_bytes(b"/d/HOST-\xff\xfe/1.dmp"));
+        assert_eq!(parent_folder_host(path), r"HOST-\xff\xfe");
     }
 
     #[test]

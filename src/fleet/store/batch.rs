@@ -352,7 +352,8 @@ impl CrashColumns {
 }
 
 /// A list entry whose items may be null (a frame in no known module has no module name).
-fn append_nullable<'a>(
+/// Appends one list of nullable strings to a list column (a stack's modules, functions).
+pub fn append_nullable<'a>(
     builder: &mut ListStringChunkedBuilder,
     items: impl Iterator<Item = Option<&'a str>>,
 ) {

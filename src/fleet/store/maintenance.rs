@@ -107,9 +107,15 @@ impl Store {
             seen,
         })?;
         if self.manifest.inventory.is_none() {
-            if let Some(inventory) = source.inventory()? {
+            if let Some(inventory) = source.saved_inventory()? {
                 self.save_inventory(inventory)?;
                 outcome.inventory_copied = true;
+            }
+        }
+        // The rules in force travel with the crashes they triaged (the first store's win).
+        if self.rules_text()?.is_none() {
+            if let Some(rules) = source.rules_text()? {
+                self.save_rules(&rules)?;
             }
         }
         Ok(outcome)
