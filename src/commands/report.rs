@@ -113,7 +113,7 @@ fn periods(args: &Args, store: &Store) -> anyhow::Result<ReportPeriods> {
         .transpose()?;
     let until = match args.until.as_deref() {
         Some(u) => window::parse_instant(u)?,
-        None => match analytics::data_end(store.lazy_crashes()?)?.end_ms {
+        None => match analytics::report_end_ms(store.lazy_crashes()?)? {
             Some(end) => end,
             None => chrono::Utc::now().timestamp_millis(),
         },

@@ -535,7 +535,10 @@ fn attention_by_site(hosts: &HostTable, opts: &ReportOptions) -> Vec<SiteAttenti
 
 fn hosts_by_site(hosts: &HostTable, site_column: &str) -> Vec<SiteHosts> {
     let mut by_site: BTreeMap<String, SiteHosts> = BTreeMap::new();
-    for h in &hosts.hosts {
+    // A host listed only because its dumps of the window were rotated away (it was looping,
+    // its kept dumps are all later) had no crash in the window: it needs a person (see
+    // `attention_by_site`) but is not counted among the hosts the window's crashes hit.
+    for h in hosts.hosts.iter().filter(|h| h.crashes > 0) {
         let site = h.inventory.get(site_column).unwrap_or("(no inventory)");
         let entry = by_site
             .entry(site.to_string())

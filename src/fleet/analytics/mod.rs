@@ -31,7 +31,7 @@ pub use clusters::{
 pub use drivers::{drivers, DriverCatalog, DriverOptions, DriverRow, DriverTable, DriverVersion};
 pub use hosts::{hosts, HostOptions, HostRow, HostTable};
 pub use hoststate::{HostState, HostStateParams};
-pub use period::{data_end, CrashFree, ReportPeriods};
+pub use period::{report_end_ms, CrashFree, ReportPeriods};
 pub use resolve::resolve_scope;
 pub use scoring::{bcubed, BCubed};
 pub use similarity::SimilarityParams;

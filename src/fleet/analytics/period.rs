@@ -1,7 +1,7 @@
 //! Report periods and the one fleet figure the cluster/host/driver tables do not carry.
 //!
 //! A periodic report compares a window with the window of the same length just before it
-//! ([`ReportPeriods`]); its default end is the end of the data ([`data_end`]).
+//! ([`ReportPeriods`]); its default end is the latest crash of the hosts whose clocks agree ([`report_end_ms`]).
 //! "Crash-free hosts" needs the inventory hosts that did *not* crash, which no table lists:
 //! [`CrashFree`] is computed from the prepared window (`Analysis::crash_free`), so it counts
 //! exactly the crashes and hosts the other tables count.
@@ -11,8 +11,8 @@ use std::collections::HashSet;
 use polars::prelude::*;
 use serde::Serialize;
 
-use super::prepare::{self, filter_inventory, load_base, BaseColumns, Prepared};
-use super::window::{DataEnd, Window};
+use super::prepare::{filter_inventory, load_base, BaseColumns, Prepared};
+use super::window::{self, Window};
 use super::{AnalyticsError, Scope};
 
 /// The window a report covers and the one it is compared with.
@@ -74,14 +74,21 @@ impl ReportPeriods {
     }
 }
 
-/// The end of the data a report's default window ends at: the same robust end the
-/// cluster and host tables judge against (`window::DataEnd`: the clock when the data is
-/// recent, else the latest crash time several hosts reached, clock-skewed hosts set aside),
-/// so one host with a wrong clock cannot move a report's week.
-pub fn data_end(crashes: LazyFrame) -> Result<DataEnd, AnalyticsError> {
-    let open = Window::default();
-    let base = load_base(crashes, &open, BaseColumns::Exposure)?;
-    prepare::data_end(&base, &open, chrono::Utc::now().timestamp_millis())
+/// The end a report's default window ends at: the latest crash once the hosts whose clocks
+/// are far off are set aside (`window::skewed_outliers`, the rule the tables use), so one
+/// host with a wrong clock cannot move a report's week; a genuine last crash still falls
+/// inside it. `None` when no crash has a time.
+pub fn report_end_ms(crashes: LazyFrame) -> Result<Option<i64>, AnalyticsError> {
+    let base = load_base(crashes, &Window::default(), BaseColumns::Exposure)?;
+    let latest = base
+        .lazy()
+        .filter(col("t").is_not_null())
+        .group_by([col("host")])
+        .agg([col("t").max().alias("latest")])
+        .sort(["latest"], SortMultipleOptions::default().with_order_descending(true))
+        .collect()?;
+    let times: Vec<i64> = latest.column("latest")?.i64()?.iter().flatten().collect();
+    Ok(times.get(window::skewed_outliers(&times)).copied())
 }
 
 /// Inventory hosts with no crash in the window (and in the scope's inventory filters).
