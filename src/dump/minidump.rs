@@ -167,6 +167,9 @@ fn read_minidump(path: &Path, bytes: &[u8], dump_id: String) -> Result<CrashRepo
         signature: String::new(),
         stack: Vec::new(),
         modules: module_records,
+        crashing_thread_id: None,
+        crashing_thread_index: None,
+        threads: Vec::new(),
         unloaded_modules,
         warnings,
     })

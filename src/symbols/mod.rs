@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+pub use breakpad::InlineCall;
 pub use symbol_path::sanitize_file_name;
 
 use function_table::FunctionTable;
@@ -129,6 +130,8 @@ pub struct ModuleSymbols {
     image_file: Option<PathBuf>,
     symbol_file: Option<PathBuf>,
     table: Option<FunctionTable>,
+    /// Calls inlined into the table's functions (Breakpad `INLINE` records).
+    inlines: Option<breakpad::InlineTable>,
     warnings: Vec<String>,
 }
 
@@ -153,6 +156,7 @@ impl ModuleSymbols {
             image_file: None,
             symbol_file: None,
             table: None,
+            inlines: None,
             warnings: Vec::new(),
         }
     }
@@ -167,6 +171,15 @@ impl ModuleSymbols {
             file: hit.file,
             line: hit.line,
         })
+    }
+
+    /// The calls inlined at `rva`, outermost first, when the symbol file records them
+    /// (Breakpad `INLINE`); `function_start` is the RVA of the function [`Self::lookup`] found.
+    pub fn inlined_calls(&self, rva: u32, function_start: u32) -> Vec<InlineCall<'_>> {
+        self.inlines
+            .as_ref()
+            .map(|i| i.calls_at(rva, function_start))
+            .unwrap_or_default()
     }
 
     /// The whole PE file as stored (file layout, not mapped layout), if the image was found.
@@ -548,8 +561,9 @@ impl SymbolCache {
         };
         self.counters.breakpad.fetch_add(1, Ordering::Relaxed);
         match breakpad::load(&path, Some(id)) {
-            Ok(table) => {
-                module.table = Some(table);
+            Ok(symbols) => {
+                module.table = Some(symbols.table);
+                module.inlines = Some(symbols.inlines);
                 module.symbol_file = Some(path);
                 true
             }

@@ -9,6 +9,7 @@ mod hostile;
 mod independent_writer;
 mod inspect_cli;
 mod kernel_samples;
+mod minidump_peers;
 mod minidump_samples;
 mod scan;
 mod simulate;
