@@ -11,6 +11,7 @@
 //! resolved once per run, found or not; the result is shared read-only, so lookups take no lock.
 
 mod breakpad;
+mod cab_file;
 mod function_table;
 mod http;
 mod pdb_lines;
@@ -595,6 +596,14 @@ impl SymbolCache {
                 if path.is_file() {
                     return Some(path);
                 }
+                // symstore /compress layout: only `name.pd_` is there.
+                let packed = cab_file::compressed_name(file).map(|p| path.with_file_name(p));
+                if let Some(packed) = packed.filter(|p| p.is_file()) {
+                    match cab_file::expand(&packed, file) {
+                        Ok(expanded) => return Some(expanded),
+                        Err(e) => warnings.push(e),
+                    }
+                }
             }
         }
         let downloader = self.downloader.as_ref()?;
@@ -607,6 +616,18 @@ impl SymbolCache {
             };
             match downloader.fetch(url, cache, folder, key, file) {
                 Ok(Some(path)) => return Some(path),
+                Ok(None) => {}
+                Err(e) => warnings.push(format!("symbol server: {e}")),
+            }
+            // Servers serve some files only CAB-compressed (`name.pd_`).
+            let Some(packed_name) = cab_file::compressed_name(file) else {
+                continue;
+            };
+            match downloader.fetch(url, cache, folder, key, &packed_name) {
+                Ok(Some(packed)) => match cab_file::expand(&packed, file) {
+                    Ok(expanded) => return Some(expanded),
+                    Err(e) => warnings.push(e),
+                },
                 Ok(None) => {}
                 Err(e) => warnings.push(format!("symbol server: {e}")),
             }

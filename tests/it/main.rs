@@ -11,6 +11,7 @@ mod inspect_cli;
 mod kernel_samples;
 mod minidump_peers;
 mod minidump_samples;
+mod minidump_symbol_files;
 mod scan;
 mod simulate;
 mod stack;

@@ -502,7 +502,7 @@ fn map_like_the_loader(file: &[u8]) -> Vec<u8> {
 
 /// A minimal HTTP/1.1 file server on 127.0.0.1 over a symstore folder, recording every
 /// request path. Serves until the test process exits.
-fn serve_store(root: PathBuf) -> (String, Arc<Mutex<Vec<String>>>) {
+pub(crate) fn serve_store(root: PathBuf) -> (String, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let requests = Arc::new(Mutex::new(Vec::new()));
