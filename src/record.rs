@@ -130,9 +130,8 @@ pub struct StackFrame {
     pub trust: FrameTrust,
     /// Calls the compiler inlined at this address, innermost first (the order a reader walks
     /// the stack: each one was called by the next, the last by this frame's function), as
-    /// minidump-stackwalk lists them. Only Breakpad symbol files record them; absent from the
-    /// JSON when empty.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// minidump-stackwalk lists them. Only Breakpad symbol files record them; empty otherwise.
+    #[serde(default)]
     pub inlines: Vec<InlineFrame>,
 }
 
@@ -212,8 +211,8 @@ pub struct CrashReport {
     #[serde(default)]
     pub crashing_thread_index: Option<u32>,
     /// Every thread of a user-mode minidump, in the dump's order, only when asked for
-    /// (`inspect --all-threads`); absent from the JSON when empty.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// (`inspect --all-threads`); empty otherwise.
+    #[serde(default)]
     pub threads: Vec<ThreadRecord>,
     pub modules: Vec<ModuleRecord>,
     pub unloaded_modules: Vec<UnloadedModuleRecord>,

@@ -201,12 +201,13 @@ fn macos_crashing_thread_id_and_all_threads() {
         json["stack"][0]["inlines"][0]["function"],
         "core::ptr::write_volatile::<u8>"
     );
-    // Frames without inlined calls carry no `inlines` key; reports without threads no `threads`.
-    assert!(json["stack"][3].get("inlines").is_none());
-    assert!(serde_json::to_value(&without)
-        .unwrap()
-        .get("threads")
-        .is_none());
+    // Keys are never missing: a frame without inlined calls has `inlines: []`, a report
+    // without --all-threads `threads: []`.
+    assert_eq!(json["stack"][3]["inlines"], serde_json::json!([]));
+    assert_eq!(
+        serde_json::to_value(&without).unwrap()["threads"],
+        serde_json::json!([])
+    );
 }
 
 #[test]
