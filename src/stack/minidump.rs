@@ -138,10 +138,7 @@ fn stack_frame(index: u32, frame: &minidump_unwind::StackFrame) -> StackFrame {
         function_offset: frame
             .function_base
             .map(|base| hex(address.wrapping_sub(base))),
-        source_line: match (&frame.source_file_name, frame.source_line) {
-            (Some(file), Some(line)) => Some(format!("{file}:{line}")),
-            _ => None,
-        },
+        source_line: file_line(frame.source_file_name.as_deref(), frame.source_line),
         trust: match frame.trust {
             WalkTrust::Context => FrameTrust::Context,
             WalkTrust::CallFrameInfo | WalkTrust::PreWalked => FrameTrust::Cfi,
@@ -154,13 +151,15 @@ fn stack_frame(index: u32, frame: &minidump_unwind::StackFrame) -> StackFrame {
             .iter()
             .map(|inline| InlineFrame {
                 function: inline.function_name.clone(),
-                source_line: match (&inline.source_file_name, inline.source_line) {
-                    (Some(file), Some(line)) => Some(format!("{file}:{line}")),
-                    _ => None,
-                },
+                source_line: file_line(inline.source_file_name.as_deref(), inline.source_line),
             })
             .collect(),
     }
+}
+
+/// `file:line`, the form every source location in a report takes.
+fn file_line(file: Option<&str>, line: Option<u32>) -> Option<String> {
+    Some(format!("{}:{}", file?, line?))
 }
 
 /// Answers minidump-processor's symbol questions from the shared [`SymbolCache`].

@@ -617,9 +617,13 @@ impl SymbolCache {
             match downloader.fetch(url, cache, folder, key, file) {
                 Ok(Some(path)) => return Some(path),
                 Ok(None) => {}
-                Err(e) => warnings.push(format!("symbol server: {e}")),
+                Err(e) => {
+                    warnings.push(format!("symbol server: {e}"));
+                    continue;
+                }
             }
-            // Servers serve some files only CAB-compressed (`name.pd_`).
+            // The server has no such file: it may have it CAB-compressed (`name.pd_`), as
+            // symstore /compress stores and Microsoft's server serves some files.
             let Some(packed_name) = cab_file::compressed_name(file) else {
                 continue;
             };

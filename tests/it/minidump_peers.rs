@@ -303,9 +303,20 @@ fn macos_bad_access_faults_in_crash_client_and_keeps_the_build_string() {
 
 #[test]
 fn windows_os_string_keeps_the_service_pack() {
-    let Some(report) = inspect("mdmp/winxp-x86-test-app.dmp", None, false) else {
+    let Some(report) = inspect("mdmp/winxp-x86-test-app.dmp", None, true) else {
         return;
     };
+    // rust-minidump's processor test on this dump: 2 threads, requesting thread 0.
+    assert_eq!(report.crashing_thread_index, Some(0));
+    assert_eq!(report.crashing_thread_id, Some(3060));
+    let threads: Vec<(u32, usize)> = report
+        .threads
+        .iter()
+        .map(|t| (t.id, t.frames.len()))
+        .collect();
+    // Thread 0 walks to 4 frames as in minidump-stackwalk; thread 1 wrote the dump, and
+    // minidump-processor (like Breakpad) does not walk the dump-writing thread.
+    assert_eq!(threads, [(3060, 4), (4544, 0)]);
     // Breakpad's minidump_stackwalk: "Operating system: Windows NT 5.1.2600 Service Pack 2".
     assert_eq!(
         report.os_version.as_deref(),
