@@ -136,7 +136,11 @@ fn read_minidump(path: &Path, bytes: &[u8], dump_id: String) -> Result<CrashRepo
             offset: module.map(|m| hex(ip.wrapping_sub(m.base_address()))),
             symbol: None,
             access: access.map(str::to_string),
-            referenced_address: is_memory_fault(&reason).then(|| hex(data_address)),
+            // A Windows access violation names the data address in its parameters; without
+            // them the crate falls back to the instruction, which is no data address.
+            referenced_address: (is_memory_fault(&reason)
+                && (s.os != Os::Windows || exc.raw.exception_record.number_parameters >= 2))
+                .then(|| hex(data_address)),
         };
         exception_record = Some(ExceptionRecord {
             code,

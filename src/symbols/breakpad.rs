@@ -397,6 +397,26 @@ FUNC m 2000 10 0 after\n\
     }
 
     #[test]
+    fn old_inline_form_and_hostile_records_are_skipped() {
+        let text = "MODULE mac x86_64 ABC x\n\
+FILE 1 a.rs\n\
+INLINE_ORIGIN 0 1 old::form\n\
+FUNC 1000 40 0 outer\n\
+INLINE 0 12 0 1010 20\n\
+INLINE 4294967295 12 1 0 1010 20\n\
+INLINE 0 12 1 0 zz 20 1018 0\n\
+INLINE 0 12 1 0 ffffffff 10\n\
+1000 40 10 1\n";
+        let symbols = parse(text.as_bytes(), None).unwrap();
+        // The old form (no call file: an odd field count), an absurd depth, a bad address
+        // and an empty range add nothing; the range at the top of the address space is kept
+        // with its end clamped. The line record after them still counts.
+        assert_eq!(symbols.inlines.range_count(), 1);
+        assert!(symbols.inlines.calls_at(0x1012, 0x1000).is_empty());
+        assert_eq!(symbols.table.lookup(0x1012).unwrap().line, Some(10));
+    }
+
+    #[test]
     fn wrong_id_and_garbage_are_refused() {
         assert!(parse(SYM.as_bytes(), Some("00000000000000000000000000000000A")).is_err());
         assert!(parse(b"\x00\xff garbage", None).is_err());
