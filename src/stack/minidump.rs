@@ -157,6 +157,9 @@ fn stack_frame(index: u32, frame: &minidump_unwind::StackFrame) -> StackFrame {
     }
 }
 
+/// Symbol warnings kept per dump.
+const MAX_SYMBOL_WARNINGS: usize = 20;
+
 /// `file:line`, the form every source location in a report takes.
 fn file_line(file: Option<&str>, line: Option<u32>) -> Option<String> {
     Some(format!("{}:{}", file?, line?))
@@ -231,6 +234,12 @@ impl<'a> CacheSymbolProvider<'a> {
             .collect();
         warnings.sort();
         warnings.dedup();
+        // An unreachable server fails once per module: a few say it, hundreds bury the rest.
+        if warnings.len() > MAX_SYMBOL_WARNINGS {
+            let more = warnings.len() - MAX_SYMBOL_WARNINGS;
+            warnings.truncate(MAX_SYMBOL_WARNINGS);
+            warnings.push(format!("... and {more} more symbol warnings"));
+        }
         warnings
     }
 
