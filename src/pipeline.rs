@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::dump::kernel::KernelDump;
 use crate::dump::{content_id, fault_context, kernel_report, sniff, DumpError, DumpFile, DumpKind};
 use crate::record::parse_hex;
-use crate::record::CrashReport;
+use crate::record::{CrashReport, ThreadRecord};
 use crate::stack::{
     symbolize_kernel_address, walk_kernel_stack, KernelStackInput, DEFAULT_MAX_FRAMES,
 };
@@ -148,6 +148,21 @@ impl Pipeline {
         match crate::stack::minidump::process_minidump(path, bytes, &self.symbols, self.all_threads)
         {
             Ok(stack) => {
+                if self.all_threads {
+                    report.threads = stack
+                        .threads_in_dump_order()
+                        .into_iter()
+                        .map(|t| ThreadRecord {
+                            id: t.thread_id,
+                            name: t.thread_name,
+                            frames: t.frames,
+                        })
+                        .collect();
+                }
+                report.crashing_thread_index = stack
+                    .crashing_thread_index
+                    .and_then(|i| u32::try_from(i).ok());
+                report.crashing_thread_id = stack.crashing_thread.as_ref().map(|t| t.thread_id);
                 report.stack = stack.crashing_thread.map(|t| t.frames).unwrap_or_default();
                 report.warnings.extend(stack.warnings);
                 fill_fault_symbol(&mut report);

@@ -128,6 +128,30 @@ pub struct StackFrame {
     /// `file:line` where the symbols have line information.
     pub source_line: Option<String>,
     pub trust: FrameTrust,
+    /// Calls the compiler inlined at this address, innermost first (the order a reader walks
+    /// the stack: each one was called by the next, the last by this frame's function), as
+    /// minidump-stackwalk lists them. Only Breakpad symbol files record them; empty otherwise.
+    #[serde(default)]
+    pub inlines: Vec<InlineFrame>,
+}
+
+/// A function inlined into a physical frame: it has no stack frame of its own, only a name
+/// and the source line executing inside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InlineFrame {
+    pub function: String,
+    /// `file:line` inside the inlined function, when the symbols say.
+    pub source_line: Option<String>,
+}
+
+/// One thread of a user-mode minidump, with its walked stack (`inspect --all-threads`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadRecord {
+    /// The OS thread id (Windows TID, Linux TID, macOS thread port).
+    pub id: u32,
+    /// The thread's name where the dump records one (thread names stream, macOS / Linux).
+    pub name: Option<String>,
+    pub frames: Vec<StackFrame>,
 }
 
 /// A loaded module (driver, or DLL for minidumps).
@@ -179,6 +203,17 @@ pub struct CrashReport {
     pub bucket_id: String,
     pub signature: String,
     pub stack: Vec<StackFrame>,
+    /// The OS id of the thread `stack` belongs to (the crashing or dump-requesting thread of
+    /// a user-mode minidump); `None` for kernel dumps.
+    #[serde(default)]
+    pub crashing_thread_id: Option<u32>,
+    /// Its position in the dump's thread list, the index into `threads` when present.
+    #[serde(default)]
+    pub crashing_thread_index: Option<u32>,
+    /// Every thread of a user-mode minidump, in the dump's order, only when asked for
+    /// (`inspect --all-threads`); empty otherwise.
+    #[serde(default)]
+    pub threads: Vec<ThreadRecord>,
     pub modules: Vec<ModuleRecord>,
     pub unloaded_modules: Vec<UnloadedModuleRecord>,
     /// What was suspicious but not fatal, and what this format does not carry.

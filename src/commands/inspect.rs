@@ -38,7 +38,8 @@ pub struct Args {
     /// Also list the loaded and unloaded drivers (text format).
     #[arg(long)]
     pub drivers: bool,
-    /// Walk every thread of user-mode minidumps (JSON keeps the crashing thread's stack).
+    /// Also report every thread of user-mode minidumps with its id, name and frames (JSON:
+    /// `threads`; text: after the crashing thread's stack). `stack` stays the crashing thread.
     #[arg(long)]
     pub all_threads: bool,
 }

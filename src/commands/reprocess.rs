@@ -301,6 +301,7 @@ fn report_of_row(df: &DataFrame, i: usize) -> PolarsResult<CrashReport> {
             function: functions.get(k).cloned().flatten(),
             function_offset: None,
             source_line: None,
+            inlines: Vec::new(),
             trust: trusts
                 .get(k)
                 .cloned()
@@ -351,6 +352,9 @@ fn report_of_row(df: &DataFrame, i: usize) -> PolarsResult<CrashReport> {
         signature: String::new(),
         stack,
         modules: Vec::new(),
+        crashing_thread_id: None,
+        crashing_thread_index: None,
+        threads: Vec::new(),
         unloaded_modules: Vec::new(),
         warnings: Vec::new(),
     })

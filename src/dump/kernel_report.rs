@@ -276,6 +276,9 @@ pub fn build_report(path: &Path, bytes: &[u8], dump: &KernelDump, dump_id: Strin
         signature: String::new(),
         stack: Vec::new(),
         modules,
+        crashing_thread_id: None,
+        crashing_thread_index: None,
+        threads: Vec::new(),
         unloaded_modules,
         warnings,
     }

@@ -8,6 +8,7 @@ use minidump::{
     system_info::Cpu, Minidump, MinidumpException, MinidumpModuleList, MinidumpSystemInfo,
     MinidumpThreadList, MinidumpUnloadedModuleList, Module,
 };
+use minidump::{system_info::Os, MinidumpMiscInfo};
 
 use crate::dump::modules::base_name;
 use crate::dump::modules::UNKNOWN_MODULE;
@@ -27,6 +28,51 @@ fn arch_name(cpu: Cpu) -> String {
         Cpu::Arm => "arm".into(),
         other => other.to_string(),
     }
+}
+
+/// `"windows 5.1.2600 Service Pack 2"`, `"mac 11.6.7 20G630"`,
+/// `"linux 4.9.60-linuxkit-aufs #1 SMP Mon Nov 6 16:00:12 UTC 2017"`: the version numbers and
+/// the dump's own build string (CSD version), which carries the service pack on Windows, the
+/// build on macOS and, on Linux, the kernel version the numeric fields leave at 0.0.0.
+fn os_version_text(system: &MinidumpSystemInfo) -> String {
+    let (version, build) = system.os_parts();
+    match build {
+        Some(build) => format!("{} {version} {build}", system.os),
+        None => format!("{} {version}", system.os),
+    }
+}
+
+/// The faulting instruction. On Windows the exception record's address is the instruction;
+/// on Linux and macOS it is the address the instruction touched (a signal's `si_addr`, a
+/// Mach exception's subcode), so the crashing thread's context IP names the instruction.
+fn fault_instruction(
+    exc: &MinidumpException<'_>,
+    system: &MinidumpSystemInfo,
+    dump: &Minidump<'_, &[u8]>,
+) -> u64 {
+    let recorded = exc.raw.exception_record.exception_address;
+    if system.os == Os::Windows {
+        return recorded;
+    }
+    let misc = dump.get_stream::<MinidumpMiscInfo>().ok();
+    exc.context(system, misc.as_ref())
+        .map(|context| context.get_instruction_pointer())
+        .unwrap_or(recorded)
+}
+
+/// Crash reasons whose address is a data address the instruction touched (access
+/// violations, in-page errors, SIGSEGV / SIGBUS, EXC_BAD_ACCESS), for every OS the
+/// `minidump` crate names them for.
+fn is_memory_fault(reason: &str) -> bool {
+    [
+        "EXCEPTION_ACCESS_VIOLATION",
+        "EXCEPTION_IN_PAGE_ERROR",
+        "SIGSEGV",
+        "SIGBUS",
+        "EXC_BAD_ACCESS",
+    ]
+    .iter()
+    .any(|kind| reason.starts_with(kind))
 }
 
 /// Reads the dump-level facts of a minidump.
@@ -67,10 +113,7 @@ fn read_minidump(path: &Path, bytes: &[u8], dump_id: String) -> Result<CrashRepo
         Some(s) => (
             arch_name(s.cpu),
             Some(s.raw.build_number),
-            Some(format!(
-                "{} {}.{}.{}",
-                s.os, s.raw.major_version, s.raw.minor_version, s.raw.build_number
-            )),
+            Some(os_version_text(s)),
             Some(u32::from(s.raw.number_of_processors)),
         ),
         None => ("unknown".into(), None, None, None),
@@ -81,7 +124,7 @@ fn read_minidump(path: &Path, bytes: &[u8], dump_id: String) -> Result<CrashRepo
     if let (Some(exc), Some(s)) = (&exception, &sys) {
         let code = exc.raw.exception_record.exception_code;
         let reason = exc.get_crash_reason(s.os, s.cpu).to_string();
-        let ip = exc.raw.exception_record.exception_address;
+        let ip = fault_instruction(exc, s, &dump);
         let data_address = exc.get_crash_address(s.os, s.cpu);
         let access = if reason.contains("_READ") {
             Some("read")
@@ -100,15 +143,19 @@ fn read_minidump(path: &Path, bytes: &[u8], dump_id: String) -> Result<CrashRepo
                 |m| base_name(&m.code_file()).to_string(),
             )),
             module_base: module.map(|m| hex(m.base_address())),
-            offset: module.map(|m| hex(ip - m.base_address())),
+            offset: module.map(|m| hex(ip.wrapping_sub(m.base_address()))),
             symbol: None,
             access: access.map(str::to_string),
-            referenced_address: access.map(|_| hex(data_address)),
+            // A Windows access violation names the data address in its parameters; without
+            // them the crate falls back to the instruction, which is no data address.
+            referenced_address: (is_memory_fault(&reason)
+                && (s.os != Os::Windows || exc.raw.exception_record.number_parameters >= 2))
+                .then(|| hex(data_address)),
         };
         exception_record = Some(ExceptionRecord {
             code,
             name: reason,
-            address: hex(ip),
+            address: hex(exc.raw.exception_record.exception_address),
         });
     } else {
         warnings.push("no exception stream: this minidump does not record a crash".into());
@@ -177,6 +224,9 @@ fn read_minidump(path: &Path, bytes: &[u8], dump_id: String) -> Result<CrashRepo
         signature: String::new(),
         stack: Vec::new(),
         modules: module_records,
+        crashing_thread_id: None,
+        crashing_thread_index: None,
+        threads: Vec::new(),
         unloaded_modules,
         warnings,
     })

@@ -204,6 +204,9 @@ mod tests {
             modules: Vec::new(),
             unloaded_modules: Vec::new(),
             warnings: Vec::new(),
+            crashing_thread_id: None,
+            crashing_thread_index: None,
+            threads: Vec::new(),
         };
         r.crash_time = Some(time.to_string());
         r.processors = Some(processors);

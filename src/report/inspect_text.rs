@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use crate::dump::bugcheck;
 use crate::dump::Arch;
-use crate::record::{parse_hex, CrashReport};
+use crate::record::{parse_hex, CrashReport, StackFrame};
 
 use super::sanitize::terminal_safe as safe;
 
@@ -170,33 +170,32 @@ pub fn render(report: &CrashReport, opts: InspectTextOptions) -> String {
     );
 
     if !report.stack.is_empty() {
-        let _ = writeln!(o, "  Stack");
-        for fr in &report.stack {
-            let place = match (&fr.module, &fr.function) {
-                (Some(m), Some(func)) => {
-                    let off = fr.function_offset.as_deref().unwrap_or("0x0");
-                    format!("{}!{}+{off}", safe(m), safe(func))
-                }
-                (Some(m), None) => format!("{}+{}", safe(m), fr.offset.as_deref().unwrap_or("?")),
-                (None, _) => "?".into(),
-            };
-            let src = fr
-                .source_line
+        let thread = match report.crashing_thread_id {
+            Some(id) => format!(" (thread {id})"),
+            None => String::new(),
+        };
+        let _ = writeln!(o, "  Stack{thread}");
+        write_frames(&mut o, &report.stack, b.frame_index);
+    }
+    if !report.threads.is_empty() {
+        let _ = writeln!(o, "  Threads ({})", report.threads.len());
+        for (index, thread) in report.threads.iter().enumerate() {
+            let crashed = u32::try_from(index).ok() == report.crashing_thread_index;
+            let name = thread
+                .name
                 .as_deref()
-                .map(|s| format!("  [{}]", safe(s)))
+                .map(|n| format!(" {}", safe(n)))
                 .unwrap_or_default();
-            let mark = if Some(fr.index) == b.frame_index {
-                " <- blamed"
+            if crashed {
+                let _ = writeln!(
+                    o,
+                    "   Thread {index}, id {}{name}  (crashed: the stack above)",
+                    thread.id
+                );
             } else {
-                ""
-            };
-            let _ = writeln!(
-                o,
-                "    #{:<2} {:<20} {place}{src}  ({}){mark}",
-                fr.index,
-                fr.address,
-                fr.trust.as_str()
-            );
+                let _ = writeln!(o, "   Thread {index}, id {}{name}", thread.id);
+                write_frames(&mut o, &thread.frames, None);
+            }
         }
     }
     if !report.warnings.is_empty() {
@@ -233,4 +232,50 @@ pub fn render(report: &CrashReport, opts: InspectTextOptions) -> String {
         let _ = writeln!(o, "  (--drivers lists the loaded and unloaded drivers)");
     }
     o
+}
+
+/// One line per frame; the functions inlined into a frame come first, innermost first, the
+/// way a reader walks the stack (each was called by the line below it).
+fn write_frames(o: &mut String, frames: &[StackFrame], blamed: Option<u32>) {
+    for fr in frames {
+        let module = fr.module.as_deref().map(safe).unwrap_or_else(|| "?".into());
+        for inline in &fr.inlines {
+            let src = inline
+                .source_line
+                .as_deref()
+                .map(|s| format!("  [{}]", safe(s)))
+                .unwrap_or_default();
+            let _ = writeln!(
+                o,
+                "        {:<20} {module}!{}{src}  (inlined)",
+                "",
+                safe(&inline.function)
+            );
+        }
+        let place = match (&fr.module, &fr.function) {
+            (Some(m), Some(func)) => {
+                let off = fr.function_offset.as_deref().unwrap_or("0x0");
+                format!("{}!{}+{off}", safe(m), safe(func))
+            }
+            (Some(m), None) => format!("{}+{}", safe(m), fr.offset.as_deref().unwrap_or("?")),
+            (None, _) => "?".into(),
+        };
+        let src = fr
+            .source_line
+            .as_deref()
+            .map(|s| format!("  [{}]", safe(s)))
+            .unwrap_or_default();
+        let mark = if Some(fr.index) == blamed {
+            " <- blamed"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            o,
+            "    #{:<2} {:<20} {place}{src}  ({}){mark}",
+            fr.index,
+            fr.address,
+            fr.trust.as_str()
+        );
+    }
 }

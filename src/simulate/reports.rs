@@ -99,6 +99,7 @@ fn frames_of(planned: &[PlannedFrame]) -> Vec<StackFrame> {
             function: f.function.map(str::to_string),
             function_offset: None,
             source_line: None,
+            inlines: Vec::new(),
             trust: if i == 0 {
                 FrameTrust::Context
             } else {
@@ -144,6 +145,9 @@ fn report_of(
         signature: String::new(),
         stack: Vec::new(),
         modules: Vec::new(),
+        crashing_thread_id: None,
+        crashing_thread_index: None,
+        threads: Vec::new(),
         unloaded_modules: Vec::new(),
         warnings: Vec::new(),
     };

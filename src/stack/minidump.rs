@@ -20,7 +20,7 @@ use minidump_unwind::{
 
 use crate::dump::modules::base_name;
 use crate::dump::DumpError;
-use crate::record::{hex, FrameTrust, StackFrame};
+use crate::record::{hex, FrameTrust, InlineFrame, StackFrame};
 use crate::symbols::{ModuleSymbols, SymbolCache};
 
 use super::minidump_cfi::unwind_records;
@@ -41,6 +41,9 @@ pub struct ThreadStack {
 pub struct MinidumpStack {
     /// The crashing (or dump-requesting) thread, when the dump names one.
     pub crashing_thread: Option<ThreadStack>,
+    /// Its position in the dump's thread list (`other_threads` leaves it out, so the
+    /// crashing thread goes back at this index to rebuild the dump's order).
+    pub crashing_thread_index: Option<usize>,
     /// Every other thread, only when asked for.
     pub other_threads: Vec<ThreadStack>,
     pub warnings: Vec<String>,
@@ -64,17 +67,33 @@ pub fn process_minidump(
     let provider = CacheSymbolProvider::new(symbols);
     let state = futures_executor::block_on(minidump_processor::process_minidump(&dump, &provider))
         .map_err(|e| DumpError::malformed(path, format!("minidump processing failed: {e}")))?;
-    Ok(summarize(&state, all_threads))
+    let mut stack = summarize(&state, all_threads);
+    stack.warnings.extend(provider.symbol_warnings());
+    Ok(stack)
+}
+
+impl MinidumpStack {
+    /// Every returned thread in the dump's order: the crashing thread put back among the
+    /// others at its index.
+    pub fn threads_in_dump_order(&self) -> Vec<ThreadStack> {
+        let mut threads = self.other_threads.clone();
+        if let (Some(thread), Some(index)) = (&self.crashing_thread, self.crashing_thread_index) {
+            threads.insert(index.min(threads.len()), thread.clone());
+        }
+        threads
+    }
 }
 
 /// Turns minidump-processor's state into our records.
 fn summarize(state: &ProcessState, all_threads: bool) -> MinidumpStack {
     let mut warnings = Vec::new();
     let mut crashing_thread = None;
+    let mut crashing_thread_index = None;
     let mut other_threads = Vec::new();
     for (index, thread) in state.threads.iter().enumerate() {
         if Some(index) == state.requesting_thread {
             crashing_thread = Some(thread_stack(thread));
+            crashing_thread_index = Some(index);
         } else if all_threads {
             other_threads.push(thread_stack(thread));
         }
@@ -84,6 +103,7 @@ fn summarize(state: &ProcessState, all_threads: bool) -> MinidumpStack {
     }
     MinidumpStack {
         crashing_thread,
+        crashing_thread_index,
         other_threads,
         warnings,
     }
@@ -92,7 +112,8 @@ fn summarize(state: &ProcessState, all_threads: bool) -> MinidumpStack {
 fn thread_stack(thread: &CallStack) -> ThreadStack {
     ThreadStack {
         thread_id: thread.thread_id,
-        thread_name: thread.thread_name.clone(),
+        // Unnamed threads come as empty strings from some writers.
+        thread_name: thread.thread_name.clone().filter(|name| !name.is_empty()),
         frames: thread
             .frames
             .iter()
@@ -117,17 +138,31 @@ fn stack_frame(index: u32, frame: &minidump_unwind::StackFrame) -> StackFrame {
         function_offset: frame
             .function_base
             .map(|base| hex(address.wrapping_sub(base))),
-        source_line: match (&frame.source_file_name, frame.source_line) {
-            (Some(file), Some(line)) => Some(format!("{file}:{line}")),
-            _ => None,
-        },
+        source_line: file_line(frame.source_file_name.as_deref(), frame.source_line),
         trust: match frame.trust {
             WalkTrust::Context => FrameTrust::Context,
             WalkTrust::CallFrameInfo | WalkTrust::PreWalked => FrameTrust::Cfi,
             WalkTrust::FramePointer => FrameTrust::FramePointer,
             WalkTrust::CfiScan | WalkTrust::Scan | WalkTrust::None => FrameTrust::Scan,
         },
+        // minidump-processor has already put them innermost first.
+        inlines: frame
+            .inlines
+            .iter()
+            .map(|inline| InlineFrame {
+                function: inline.function_name.clone(),
+                source_line: file_line(inline.source_file_name.as_deref(), inline.source_line),
+            })
+            .collect(),
     }
+}
+
+/// Symbol warnings kept per dump.
+const MAX_SYMBOL_WARNINGS: usize = 20;
+
+/// `file:line`, the form every source location in a report takes.
+fn file_line(file: Option<&str>, line: Option<u32>) -> Option<String> {
+    Some(format!("{}:{}", file?, line?))
 }
 
 /// Answers minidump-processor's symbol questions from the shared [`SymbolCache`].
@@ -185,6 +220,29 @@ impl<'a> CacheSymbolProvider<'a> {
         entry
     }
 
+    /// What the symbol cache said about the modules of this dump: symbol files it found
+    /// but refused (wrong id, corrupt), failed downloads, refused names. Deduplicated, in a
+    /// stable order.
+    pub fn symbol_warnings(&self) -> Vec<String> {
+        let Ok(resolved) = self.resolved.lock() else {
+            return Vec::new();
+        };
+        let mut warnings: Vec<String> = resolved
+            .values()
+            .filter_map(|entry| entry.symbols.as_ref())
+            .flat_map(|symbols| symbols.warnings().iter().cloned())
+            .collect();
+        warnings.sort();
+        warnings.dedup();
+        // An unreachable server fails once per module: a few say it, hundreds bury the rest.
+        if warnings.len() > MAX_SYMBOL_WARNINGS {
+            let more = warnings.len() - MAX_SYMBOL_WARNINGS;
+            warnings.truncate(MAX_SYMBOL_WARNINGS);
+            warnings.push(format!("... and {more} more symbol warnings"));
+        }
+        warnings
+    }
+
     fn lookup(&self, module: &(dyn Module + Sync)) -> Option<Arc<ModuleSymbols>> {
         let debug_file = module.debug_file()?;
         let debug_id = module.debug_identifier()?;
@@ -221,10 +279,33 @@ impl SymbolProvider for CacheSymbolProvider<'_> {
             return Ok(());
         };
         if let Some(hit) = symbols.lookup(rva) {
-            let function_start = base + u64::from(rva.saturating_sub(hit.function_offset));
+            let function_rva = rva.saturating_sub(hit.function_offset);
+            let function_start = base.saturating_add(u64::from(function_rva));
             frame.set_function(hit.function, function_start, 0);
-            if let (Some(file), Some(line)) = (hit.file, hit.line) {
-                frame.set_source_file(file, line, function_start);
+            // The line records describe the innermost inlined function; each inlined call
+            // records where its caller called it. So the physical function is at the
+            // outermost call site, each inlined function at the next call site, and the
+            // innermost one at the line record (the Breakpad processor's reading).
+            let calls = symbols.inlined_calls(rva, function_rva);
+            let innermost = (hit.file, hit.line.filter(|&line| line != 0));
+            match calls.first() {
+                None => {
+                    if let (Some(file), Some(line)) = innermost {
+                        frame.set_source_file(file, line, function_start);
+                    }
+                }
+                Some(outermost) => {
+                    if let Some(file) = outermost.call_file {
+                        frame.set_source_file(file, outermost.call_line, function_start);
+                    }
+                    for (depth, call) in calls.iter().enumerate() {
+                        let (file, line) = match calls.get(depth + 1) {
+                            Some(next) => (next.call_file, Some(next.call_line)),
+                            None => innermost,
+                        };
+                        frame.add_inline_frame(call.function, file, line);
+                    }
+                }
             }
         }
         Ok(())

@@ -131,6 +131,7 @@ impl<'a> ModuleResolver<'a> {
             function: None,
             function_offset: None,
             source_line: None,
+            inlines: Vec::new(),
             trust,
         };
         let Some((module_index, entry)) = self.module_at(lookup_address) else {

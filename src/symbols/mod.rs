@@ -11,6 +11,7 @@
 //! resolved once per run, found or not; the result is shared read-only, so lookups take no lock.
 
 mod breakpad;
+mod cab_file;
 mod function_table;
 mod http;
 mod pdb_lines;
@@ -24,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+pub use breakpad::InlineCall;
 pub use symbol_path::sanitize_file_name;
 
 use function_table::FunctionTable;
@@ -129,6 +131,8 @@ pub struct ModuleSymbols {
     image_file: Option<PathBuf>,
     symbol_file: Option<PathBuf>,
     table: Option<FunctionTable>,
+    /// Calls inlined into the table's functions (Breakpad `INLINE` records).
+    inlines: Option<breakpad::InlineTable>,
     warnings: Vec<String>,
 }
 
@@ -153,6 +157,7 @@ impl ModuleSymbols {
             image_file: None,
             symbol_file: None,
             table: None,
+            inlines: None,
             warnings: Vec::new(),
         }
     }
@@ -167,6 +172,15 @@ impl ModuleSymbols {
             file: hit.file,
             line: hit.line,
         })
+    }
+
+    /// The calls inlined at `rva`, outermost first, when the symbol file records them
+    /// (Breakpad `INLINE`); `function_start` is the RVA of the function [`Self::lookup`] found.
+    pub fn inlined_calls(&self, rva: u32, function_start: u32) -> Vec<InlineCall<'_>> {
+        self.inlines
+            .as_ref()
+            .map(|i| i.calls_at(rva, function_start))
+            .unwrap_or_default()
     }
 
     /// The whole PE file as stored (file layout, not mapped layout), if the image was found.
@@ -548,8 +562,9 @@ impl SymbolCache {
         };
         self.counters.breakpad.fetch_add(1, Ordering::Relaxed);
         match breakpad::load(&path, Some(id)) {
-            Ok(table) => {
-                module.table = Some(table);
+            Ok(symbols) => {
+                module.table = Some(symbols.table);
+                module.inlines = Some(symbols.inlines);
                 module.symbol_file = Some(path);
                 true
             }
@@ -581,6 +596,14 @@ impl SymbolCache {
                 if path.is_file() {
                     return Some(path);
                 }
+                // symstore /compress layout: only `name.pd_` is there.
+                let packed = cab_file::compressed_name(file).map(|p| path.with_file_name(p));
+                if let Some(packed) = packed.filter(|p| p.is_file()) {
+                    match cab_file::expand(&packed, file) {
+                        Ok(expanded) => return Some(expanded),
+                        Err(e) => warnings.push(e),
+                    }
+                }
             }
         }
         let downloader = self.downloader.as_ref()?;
@@ -593,6 +616,22 @@ impl SymbolCache {
             };
             match downloader.fetch(url, cache, folder, key, file) {
                 Ok(Some(path)) => return Some(path),
+                Ok(None) => {}
+                Err(e) => {
+                    warnings.push(format!("symbol server: {e}"));
+                    continue;
+                }
+            }
+            // The server has no such file: it may have it CAB-compressed (`name.pd_`), as
+            // symstore /compress stores and Microsoft's server serves some files.
+            let Some(packed_name) = cab_file::compressed_name(file) else {
+                continue;
+            };
+            match downloader.fetch(url, cache, folder, key, &packed_name) {
+                Ok(Some(packed)) => match cab_file::expand(&packed, file) {
+                    Ok(expanded) => return Some(expanded),
+                    Err(e) => warnings.push(e),
+                },
                 Ok(None) => {}
                 Err(e) => warnings.push(format!("symbol server: {e}")),
             }

@@ -83,6 +83,7 @@ fn csagent_stack(top_offset: &str) -> Vec<StackFrame> {
             function: function.map(str::to_string),
             function_offset: None,
             source_line: None,
+            inlines: Vec::new(),
             trust: if i == 0 {
                 FrameTrust::Context
             } else {
@@ -199,6 +200,9 @@ fn report(host: &str, n: usize, crash: &Crash) -> CrashReport {
         signature,
         stack,
         modules,
+        crashing_thread_id: None,
+        crashing_thread_index: None,
+        threads: Vec::new(),
         unloaded_modules: Vec::new(),
         warnings: Vec::new(),
     }

@@ -502,7 +502,7 @@ fn map_like_the_loader(file: &[u8]) -> Vec<u8> {
 
 /// A minimal HTTP/1.1 file server on 127.0.0.1 over a symstore folder, recording every
 /// request path. Serves until the test process exits.
-fn serve_store(root: PathBuf) -> (String, Arc<Mutex<Vec<String>>>) {
+pub(crate) fn serve_store(root: PathBuf) -> (String, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let requests = Arc::new(Mutex::new(Vec::new()));
@@ -616,7 +616,8 @@ fn symbol_server_download_cache_and_miss_memory() {
             ..missing
         })
         .is_none());
-    assert_eq!(count(), 3);
+    // The image, then its CAB-compressed form (`nothere.sy_`).
+    assert_eq!(count(), 4);
     // The same missing PDB under two different module keys: the URL is asked once.
     let debug_id = "0123456789ABCDEF0123456789ABCDEF1";
     assert!(cache
@@ -631,8 +632,9 @@ fn symbol_server_download_cache_and_miss_memory() {
             Some("5A00000011000")
         )
         .is_none());
-    // Only the new image URL; the PDB and .sym URLs were remembered as misses.
-    assert_eq!(count(), before + 1, "{:?}", requests.lock().unwrap());
+    // Only the new image URL and its compressed form; the PDB and .sym URLs (and theirs)
+    // were remembered as misses.
+    assert_eq!(count(), before + 2, "{:?}", requests.lock().unwrap());
 
     // Hostile names never become URLs.
     let before = count();

@@ -73,6 +73,7 @@ fn report(dump_id: &str, path: &str) -> CrashReport {
                 function: Some("WriteIoMemRawEx".into()),
                 function_offset: Some("0x70".into()),
                 source_line: None,
+                inlines: Vec::new(),
                 trust: FrameTrust::Context,
             },
             StackFrame {
@@ -83,6 +84,7 @@ fn report(dump_id: &str, path: &str) -> CrashReport {
                 function: None,
                 function_offset: None,
                 source_line: None,
+                inlines: Vec::new(),
                 trust: FrameTrust::Scan,
             },
         ],
@@ -90,6 +92,9 @@ fn report(dump_id: &str, path: &str) -> CrashReport {
             module("ntoskrnl.exe", 0x5ef0d46e),
             module("AmdPPM.sys", 0xc9c03000),
         ],
+        crashing_thread_id: None,
+        crashing_thread_index: None,
+        threads: Vec::new(),
         unloaded_modules: vec![],
         warnings: vec!["no ntkrnlmp.pdb".into()],
     }
