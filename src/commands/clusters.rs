@@ -7,10 +7,9 @@
 use anyhow::Context;
 
 use crate::fleet::analytics::{self, window, ClusterOptions, SimilarityParams};
-use crate::fleet::store::Store;
 pub use crate::report::cluster_table::{render_text, write_csv};
 
-use super::scope_args::{emit, note_data_end, HostStateArgs, ScopeArgs, TableFormat};
+use super::scope_args::{emit, open_store, note_data_end, HostStateArgs, ScopeArgs, TableFormat};
 
 /// Arguments of `blastradius clusters`.
 #[derive(clap::Args, Debug, Clone)]
@@ -45,7 +44,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<u8> {
-    let store = Store::open(&args.scope.store)?;
+    let store = open_store(&args.scope.store)?;
     let bucket_seconds = args
         .bucket
         .as_deref()

@@ -7,11 +7,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use crate::fleet::analytics::{self, DriverOptions};
-use crate::fleet::store::Store;
 pub use crate::report::driver_table::{render_text, write_csv};
 use crate::triage::Rules;
 
-use super::scope_args::{emit, ScopeArgs, TableFormat};
+use super::scope_args::{emit, open_store, ScopeArgs, TableFormat};
 
 /// Arguments of `blastradius drivers`.
 #[derive(clap::Args, Debug, Clone)]
@@ -31,7 +30,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<u8> {
-    let store = Store::open(&args.scope.store)?;
+    let store = open_store(&args.scope.store)?;
     let rules = Rules::from_cli(args.rules.as_deref())?;
     let opts = DriverOptions {
         scope: args.scope.resolved_scope(&store, None)?,

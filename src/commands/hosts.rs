@@ -4,10 +4,9 @@
 use anyhow::Context;
 
 use crate::fleet::analytics::{self, HostOptions, HostState};
-use crate::fleet::store::Store;
 pub use crate::report::host_table::{render_text, write_csv};
 
-use super::scope_args::{emit, note_data_end, HostStateArgs, ScopeArgs, TableFormat};
+use super::scope_args::{emit, open_store, note_data_end, HostStateArgs, ScopeArgs, TableFormat};
 
 /// Arguments of `blastradius hosts`.
 #[derive(clap::Args, Debug, Clone)]
@@ -30,7 +29,7 @@ fn parse_state(text: &str) -> Result<HostState, String> {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<u8> {
-    let store = Store::open(&args.scope.store)?;
+    let store = open_store(&args.scope.store)?;
     let opts = HostOptions {
         scope: args.scope.resolved_scope(&store, args.cluster.as_deref())?,
         host_states: args.states.params()?,
