@@ -6,10 +6,17 @@
 
 use anyhow::Context;
 
-use crate::fleet::analytics::{self, window, ClusterOptions, SimilarityParams};
-pub use crate::report::cluster_table::{render_text, write_csv};
+use crate::fleet::analytics::{
+    self, window, ClusterNode, ClusterOptions, ClusterTable, SimilarityParams,
+};
+pub use crate::report::cluster_table::{render_text, render_text_with, write_csv};
+use crate::report::table::TextLayout;
 
-use super::scope_args::{emit, open_store, note_data_end, HostStateArgs, ScopeArgs, TableFormat};
+use super::fail_if::{self, describe, FailIf, Value};
+
+use super::scope_args::{
+    emit, note_data_end, note_warnings, open_store, HostStateArgs, ScopeArgs, TableFormat,
+};
 
 /// Arguments of `blastradius clusters`.
 #[derive(clap::Args, Debug, Clone)]
@@ -41,6 +48,67 @@ pub struct Args {
     pub similarity: f64,
     #[command(flatten)]
     pub states: HostStateArgs,
+    /// Text table without its header row (for scripts).
+    #[arg(long)]
+    pub no_header: bool,
+    /// Exit 1 when any driver-level cluster matches FILTER, e.g. `boot_loop_hosts>=1` or
+    /// `age_hours<24,hosts>=10` (see the fields below).
+    #[arg(long, value_name = "FILTER", value_parser = fail_if::parse)]
+    pub fail_if: Option<FailIf>,
+}
+
+/// The fields `--fail-if` knows on a cluster.
+pub const FAIL_IF_FIELDS: [&str; 11] = [
+    "id",
+    "cause",
+    "driver",
+    "hosts",
+    "crashes",
+    "fleet_share",
+    "boot_loop_hosts",
+    "recovered_hosts",
+    "still_failing_hosts",
+    "host_hours_lost",
+    "age_hours",
+];
+
+/// A cluster's value of a `--fail-if` field; `age_hours` is the time from its first crash to
+/// the end of the data.
+fn cluster_field(node: &ClusterNode, end_ms: Option<i64>, field: &str) -> Option<Value> {
+    let num = |x: u64| Some(Value::Num(x as f64));
+    match field {
+        "id" => Some(Value::Text(node.id.clone())),
+        "cause" => Some(Value::Text(node.cause.clone())),
+        "driver" => node.driver.clone().map(Value::Text),
+        "hosts" => num(node.hosts),
+        "crashes" => num(node.crashes),
+        "fleet_share" => node.fleet_share.map(Value::Num),
+        "boot_loop_hosts" => num(node.boot_loop_hosts),
+        "recovered_hosts" => num(node.recovered_hosts),
+        "still_failing_hosts" => num(node.still_failing_hosts),
+        "host_hours_lost" => Some(Value::Num(node.host_hours_lost)),
+        "age_hours" => {
+            let (first, end) = (node.first_seen_ms?, end_ms?);
+            Some(Value::Num(end.saturating_sub(first) as f64 / 3_600_000.0))
+        }
+        _ => None,
+    }
+}
+
+/// How many driver-level clusters of `table` match `filter`.
+pub fn count_matches(table: &ClusterTable, filter: &FailIf) -> anyhow::Result<usize> {
+    let known: Vec<String> = FAIL_IF_FIELDS.iter().map(|f| f.to_string()).collect();
+    filter.check_fields(&known).map_err(anyhow::Error::msg)?;
+    let mut matched = 0;
+    for node in &table.clusters {
+        if filter
+            .matches(|f| cluster_field(node, table.window_end_ms, f))
+            .map_err(anyhow::Error::msg)?
+        {
+            matched += 1;
+        }
+    }
+    Ok(matched)
 }
 
 pub fn run(args: &Args) -> anyhow::Result<u8> {
@@ -78,11 +146,27 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
             out.push(b'\n');
         }
         TableFormat::Csv => write_csv(&mut out, &table)?,
-        TableFormat::Text => {
-            out.extend_from_slice(render_text(&table, args.depth, args.limit).as_bytes())
-        }
+        TableFormat::Text => out.extend_from_slice(
+            render_text_with(
+                &table,
+                args.depth,
+                args.limit,
+                TextLayout::for_stdout(args.no_header),
+                chrono::Utc::now().date_naive(),
+            )
+            .as_bytes(),
+        ),
     }
-    note_data_end(&table.data_end);
+    if args.scope.format != TableFormat::Text {
+        note_data_end(&table.data_end);
+    } else {
+        note_warnings(&table.data_end);
+    }
     emit(&out)?;
+    if let Some(filter) = &args.fail_if {
+        let matched = count_matches(&table, filter)?;
+        fail_if::report(matched, "cluster(s)", &describe(filter));
+        return Ok(u8::from(matched > 0));
+    }
     Ok(0)
 }

@@ -5,6 +5,7 @@
 pub mod clusters;
 pub mod drivers;
 pub mod exit;
+pub mod fail_if;
 pub mod gate;
 pub mod help;
 pub mod hosts;

@@ -137,6 +137,14 @@ pub fn note_data_end(data_end: &DataEnd) {
     }
 }
 
+/// The clock-skew warnings of `data_end` on stderr, for the text tables that print the end
+/// of the data themselves.
+pub fn note_warnings(data_end: &DataEnd) {
+    for warning in data_end.warnings() {
+        eprintln!("blastradius: warning: {warning}");
+    }
+}
+
 /// Writes a command's whole output to stdout. A closed pipe (`blastradius hosts | head`) is
 /// not an error: the reader has what it wanted.
 pub fn emit(bytes: &[u8]) -> anyhow::Result<()> {
