@@ -123,6 +123,14 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
         }
     }
     super::scope_args::check_store_path(&args.store)?;
+    if let Some(path) = args.inventory.as_deref() {
+        if !path.is_file() {
+            anyhow::bail!(
+                "{}: no such inventory file; pass the CMDB export (CSV or Parquet) to --inventory",
+                path.display()
+            );
+        }
+    }
     let now = args.now.as_deref().map(parse_instant).transpose()?;
     let hosts = HostMap::load(&args.host_from)?;
     let inventory = args.inventory.as_deref().map(read_inventory).transpose()?;

@@ -2,8 +2,8 @@
 //! cause, e.g. `POWER_BUTTON_HOLD`) -> bucket id -> signature.
 //!
 //! Per cluster: crashes; distinct hosts; `fleet_share` = hosts / inventory hosts (the
-//! inventory filtered like the crashes; null without an inventory; a crashing host the
-//! inventory does not list still counts as hit); `exposed_hosts` = hosts
+//! inventory filtered like the crashes; null without an inventory; only hosts the inventory
+//! lists count in the numerator: a crashing host it lacks is not part of that fleet); `exposed_hosts` = hosts
 //! whose dumps in the window show the driver loaded, `exposed_share` = exposed hosts / hosts
 //! whose driver list is known, `exposed_hit_share` = hosts / exposed hosts; hosts per value of
 //! every inventory column (`breakdown`); first and last seen; the onset curve (crashes per time
