@@ -578,3 +578,70 @@ fn fleet_share_counts_only_inventory_hosts() {
         node["fleet_share"]
     );
 }
+
+/// `clusters --cluster csagent.sys`: the one-cluster view with a fine onset curve (at least
+/// 20 buckets over the cluster's span), breakdowns, versions, sample dumps and the hosts.
+#[test]
+fn one_cluster_detail_view() {
+    let cs = truth_cluster("csagent.sys");
+    let (code, text, err) = run(&[
+        "clusters",
+        "--store",
+        store(),
+        "--cluster",
+        "csagent.sys",
+        "--no-related",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.starts_with("csagent.sys  (cluster "), "{text}");
+    assert!(
+        text.contains(&format!(
+            "{} hosts (69.5 % of fleet)  {} crashes",
+            cs["hosts"], cs["dumps"]
+        )),
+        "{text}"
+    );
+    let onset = text.lines().find(|l| l.starts_with("Onset: ")).unwrap();
+    let buckets: usize = onset["Onset: ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(buckets >= 20, "{onset}");
+    let spark = text.lines().find(|l| l.starts_with("  |")).unwrap();
+    assert_eq!(spark.chars().count(), buckets + 4, "{spark}");
+    for by in ["  site ", "  ring ", "  role ", "  os_build "] {
+        assert!(text.contains(by), "no breakdown {by}\n{text}");
+    }
+    assert!(text.contains("Driver versions of csagent.sys"), "{text}");
+    assert!(text.contains(&format!("\n{}  ", cs["label"].as_str().unwrap())));
+    let samples = text.split("Sample dumps:\n").nth(1).unwrap();
+    let first = samples.lines().next().unwrap().trim();
+    assert!(
+        first.contains("/sample-dumps/dumps/") && std::path::Path::new(first).is_file(),
+        "{first}"
+    );
+    assert!(
+        text.contains(&format!("Affected hosts ({}):", cs["hosts"])),
+        "{text}"
+    );
+    assert!(text.contains("more hosts not shown; `blastradius hosts --cluster"));
+    // JSON of one cluster gets the fine curve too.
+    let (code, json, _) = run(&[
+        "clusters",
+        "--store",
+        store(),
+        "--cluster",
+        "csagent.sys",
+        "--no-related",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&json).unwrap();
+    let counts = v["clusters"][0]["onset"]["counts"].as_array().unwrap();
+    assert_eq!(counts.len(), buckets);
+    let total: u64 = counts.iter().map(|c| c.as_u64().unwrap()).sum();
+    assert_eq!(total, cs["dumps"].as_u64().unwrap());
+}
