@@ -192,7 +192,7 @@ impl Table {
             return;
         }
         let target = current.saturating_sub(total - width).max(12);
-        for row in self.rows.iter_mut() {
+        for row in self.header.iter_mut().chain(self.rows.iter_mut()) {
             if let Some(cell) = row.get_mut(col) {
                 if cell.chars().count() > target {
                     let mut cut: String = cell.chars().take(target.saturating_sub(1)).collect();
@@ -331,10 +331,13 @@ mod tests {
 
     #[test]
     fn elastic_column_fits_the_width() {
-        let mut t = Table::new().with_elastic(1);
+        let mut t =
+            Table::new()
+                .with_elastic(1)
+                .with_header(&["A", "A LONG HEADER NAME CUT TOO", "Z"]);
         t.push(&["a", "abcdefghijklmnopqrstuvwxyz", "z"]);
         t.fit_width(20);
-        assert_eq!(t.render(), "a  abcdefghijklm…  z\n");
+        assert_eq!(t.render(), "A  A LONG HEADER…  Z\na  abcdefghijklm…  z\n");
     }
 
     #[test]
