@@ -752,16 +752,7 @@ fn bcubed_of_the_fleet_against_its_truth() {
 }
 
 fn run_cli(args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(crate::common::binary())
-        .args(args)
-        .env_remove("BLASTRADIUS_STORE")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    crate::common::run_binary(args)
 }
 
 #[test]

@@ -12,23 +12,10 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::common::{binary, project_root};
+use crate::common::{binary, project_root, run_binary as run};
 
 /// The incident morning, when hosts were boot-looping and some had their dumps rotated.
 const MORNING: &str = "2024-07-19T05:00:00Z";
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(binary())
-        .args(args)
-        .env_remove("BLASTRADIUS_STORE")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn scan_into(inventory: &Path, store: &Path) {
     let dumps = project_root().join("sample-dumps/dumps");
