@@ -172,19 +172,15 @@ fn samples(
     if df.height() > 0 {
         let modules = df.column("stack_module")?.list()?.get_as_series(0);
         let functions = df.column("stack_function")?.list()?.get_as_series(0);
-        let offsets = df
-            .column("stack_offset")?
-            .list()?
-            .get_as_series(0)
-            .map(|o| o.cast(&DataType::UInt64))
-            .transpose()?;
+        let offsets = df.column("stack_offset")?.list()?.get_as_series(0);
         if let (Some(m), Some(f), Some(o)) = (modules, functions, offsets) {
-            let rows = m.str()?.iter().zip(f.str()?.iter()).zip(o.u64()?.iter());
+            let rows = m.str()?.iter().zip(f.str()?.iter()).zip(o.str()?.iter());
             for ((m, f), o) in rows.take(MAX_FRAMES) {
                 frames.push(match (m, f) {
                     (Some(m), Some(f)) if !f.is_empty() => format!("{m}!{f}"),
                     (Some(m), _) => match o {
-                        Some(o) => format!("{m}+{o:#x}"),
+                        Some(o) if !o.is_empty() => format!("{m}+{o}"),
+                        Some(_) => m.to_string(),
                         None => m.to_string(),
                     },
                     (None, Some(f)) => f.to_string(),

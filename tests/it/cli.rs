@@ -603,6 +603,10 @@ fn one_cluster_detail_view() {
     }
     assert!(text.contains("Driver versions of csagent.sys"), "{text}");
     assert!(text.contains(&format!("\n{}  ", cs["label"].as_str().unwrap())));
+    // The top signature's innermost frame is the signature's module+offset.
+    let frames = text.split("Frames of ").nth(1).unwrap();
+    let frame0 = frames.lines().nth(1).unwrap().trim();
+    assert_eq!(frame0, "0  csagent.sys+0xe14ed", "{frames}");
     let samples = text.split("Sample dumps:\n").nth(1).unwrap();
     let first = samples.lines().next().unwrap().trim();
     assert!(
