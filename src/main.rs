@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use blastradius::commands;
 
@@ -10,7 +10,8 @@ use blastradius::commands;
 #[command(
     name = "blastradius",
     version,
-    about = "Windows crash-dump triage and fleet blast radius"
+    about = "Windows crash-dump triage and fleet blast radius",
+    after_help = commands::help::TOP
 )]
 struct Cli {
     #[command(subcommand)]
@@ -20,28 +21,46 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Read dump files and print what each says (bugcheck, fault, blame, stack).
+    #[command(after_help = commands::help::INSPECT)]
     Inspect(commands::inspect::Args),
     /// Ingest a tree of dumps into the crash store (parallel, incremental).
+    #[command(after_help = commands::help::SCAN)]
     Scan(commands::scan::Args),
     /// Write a simulated fleet of real-format dumps with known truth.
     Simulate(commands::simulate::Args),
     /// Maintain a crash store: compact its files, merge shards.
+    #[command(after_help = commands::help::STORE)]
     Store(commands::store::Args),
     /// Crash clusters ranked by blast radius (driver -> bucket -> signature).
+    #[command(after_help = commands::help::CLUSTERS)]
     Clusters(commands::clusters::Args),
     /// Hosts and their crash state (boot-loop, failing, recovered, single).
+    #[command(after_help = commands::help::HOSTS)]
     Hosts(commands::hosts::Args),
     /// Third-party kernel drivers: exposure and crash share.
+    #[command(after_help = commands::help::DRIVERS)]
     Drivers(commands::drivers::Args),
     /// Re-derive blame, bucket and signature of stored crashes after a rule change.
+    #[command(after_help = commands::help::REPROCESS)]
     Reprocess(commands::reprocess::Args),
     /// May a staged rollout go on? halt (exit 1) / proceed (0) / insufficient-data (3).
     Gate(commands::gate::Args),
     /// The fleet-stability report for management: HTML (charts inline), Markdown or JSON.
+    #[command(after_help = commands::help::REPORT)]
     Report(commands::report::Args),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    #[command(after_help = commands::help::COMPLETIONS)]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) of blastradius.
+    #[command(after_help = commands::help::MAN)]
+    Man,
 }
 
 fn main() -> ExitCode {
+    commands::exit::quiet_on_closed_pipe();
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Inspect(a) => commands::inspect::run(a),
@@ -54,12 +73,10 @@ fn main() -> ExitCode {
         Command::Reprocess(a) => commands::reprocess::run(a),
         Command::Gate(a) => commands::gate::run(a),
         Command::Report(a) => commands::report::run(a),
-    };
-    match result {
-        Ok(code) => ExitCode::from(code),
-        Err(err) => {
-            eprintln!("blastradius: error: {err:#}");
-            ExitCode::from(2)
+        Command::Completions { shell } => {
+            commands::shell::completions(*shell, &mut Cli::command(), "blastradius")
         }
-    }
+        Command::Man => commands::shell::man(Cli::command()),
+    };
+    commands::exit::code(result)
 }

@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use crate::fleet::analytics::{self, DriverOptions};
-use crate::fleet::store::Store;
-pub use crate::report::driver_table::{render_text, write_csv};
+pub use crate::report::driver_table::{render_text, render_text_with, write_csv};
+use crate::report::table::TextLayout;
 use crate::triage::Rules;
 
-use super::scope_args::{emit, ScopeArgs, TableFormat};
+use super::scope_args::{emit, open_store, ScopeArgs, TableFormat};
 
 /// Arguments of `blastradius drivers`.
 #[derive(clap::Args, Debug, Clone)]
@@ -28,10 +28,13 @@ pub struct Args {
     /// At most this many drivers in the text table (0 = all).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub limit: usize,
+    /// Text table without its header row (for scripts).
+    #[arg(long)]
+    pub no_header: bool,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<u8> {
-    let store = Store::open(&args.scope.store)?;
+    let store = open_store(&args.scope.store)?;
     let rules = Rules::from_cli(args.rules.as_deref())?;
     let opts = DriverOptions {
         scope: args.scope.resolved_scope(&store, None)?,
@@ -52,7 +55,9 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
             out.push(b'\n');
         }
         TableFormat::Csv => write_csv(&mut out, &table)?,
-        TableFormat::Text => out.extend_from_slice(render_text(&table, args.limit).as_bytes()),
+        TableFormat::Text => out.extend_from_slice(
+            render_text_with(&table, args.limit, TextLayout::for_stdout(args.no_header)).as_bytes(),
+        ),
     }
     emit(&out)?;
     Ok(0)

@@ -57,6 +57,15 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     let mut out = stdout.lock();
     let mut failed = 0usize;
     for (i, path) in args.dumps.iter().enumerate() {
+        if path.is_dir() {
+            failed += 1;
+            eprintln!(
+                "blastradius: {}: is a directory; pass dump files, or use `blastradius scan {}` for a tree of dumps",
+                path.display(),
+                path.display()
+            );
+            continue;
+        }
         match pipeline.process_file(path) {
             Ok(report) => match args.format {
                 InspectFormat::Json => {

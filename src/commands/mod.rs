@@ -4,12 +4,17 @@
 
 pub mod clusters;
 pub mod drivers;
+pub mod exit;
+pub mod fail_if;
 pub mod gate;
+pub mod help;
 pub mod hosts;
 pub mod inspect;
+pub mod limits;
 pub mod report;
 pub mod reprocess;
 pub mod scan;
 pub mod scope_args;
+pub mod shell;
 pub mod simulate;
 pub mod store;

@@ -65,8 +65,8 @@ pub struct Args {
     /// Symbol store folder or `_NT_SYMBOL_PATH`-style path.
     #[arg(long, value_name = "PATH")]
     pub symbols: Option<String>,
-    /// Worker threads (default: one per core).
-    #[arg(long, value_name = "N")]
+    /// Worker threads (default: one per core; 1 .. 4x the cores, more is capped).
+    #[arg(long, value_name = "N", value_parser = super::limits::parse_jobs)]
     pub jobs: Option<usize>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -75,7 +75,7 @@ pub struct Args {
     #[arg(long, value_name = "I/N")]
     pub shard: Option<Shard>,
     /// Crash + quarantine rows per commit (one Parquet file per table per batch).
-    #[arg(long, default_value_t = DEFAULT_BATCH_SIZE, value_name = "N")]
+    #[arg(long, default_value_t = DEFAULT_BATCH_SIZE, value_name = "N", value_parser = super::limits::parse_batch_size)]
     pub batch_size: usize,
 }
 
@@ -122,8 +122,14 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
             anyhow::bail!("{}: no such file or folder", path.display());
         }
     }
-    if args.jobs == Some(0) {
-        anyhow::bail!("--jobs must be at least 1");
+    super::scope_args::check_store_path(&args.store)?;
+    if let Some(path) = args.inventory.as_deref() {
+        if !path.is_file() {
+            anyhow::bail!(
+                "{}: no such inventory file; pass the CMDB export (CSV or Parquet) to --inventory",
+                path.display()
+            );
+        }
     }
     let now = args.now.as_deref().map(parse_instant).transpose()?;
     let hosts = HostMap::load(&args.host_from)?;

@@ -110,10 +110,36 @@ impl ScopeArgs {
     }
 }
 
+/// Opens the crash store at `dir`, saying what to do when the path is a file rather than a
+/// store folder (the OS error alone, "Not a directory", names neither).
+pub fn open_store(dir: &std::path::Path) -> anyhow::Result<Store> {
+    check_store_path(dir)?;
+    Ok(Store::open(dir)?)
+}
+
+/// Fails when `dir` exists and is not a folder: a crash store is a folder.
+pub fn check_store_path(dir: &std::path::Path) -> anyhow::Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        anyhow::bail!(
+            "{}: is a file, not a crash store folder; pass a folder with --store (scan creates it)",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// Says which end of the data host states were judged against, and warns of clock skew, on
 /// stderr: the tables' own "data ends" line stays where scripts expect it.
 pub fn note_data_end(data_end: &DataEnd) {
     eprintln!("blastradius: end of data: {}", data_end.describe());
+    for warning in data_end.warnings() {
+        eprintln!("blastradius: warning: {warning}");
+    }
+}
+
+/// The clock-skew warnings of `data_end` on stderr, for the text tables that print the end
+/// of the data themselves.
+pub fn note_warnings(data_end: &DataEnd) {
     for warning in data_end.warnings() {
         eprintln!("blastradius: warning: {warning}");
     }

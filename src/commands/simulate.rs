@@ -36,7 +36,7 @@ impl clap::ValueEnum for ScenarioArg {
     after_long_help = "Output: DIR/inventory.csv, DIR/dumps/<host>/<MMDDYY-NNNNN-NN>.dmp (kernel) and \
 <exe>.<pid>.dmp (user mode), DIR/rollout.csv (scenarios that deploy something), DIR/truth.json \
 (every dump's cluster label and blamed driver, the boot-looping hosts, the timeline). \
-The same arguments give the same bytes."
+The same arguments give the same bytes.\n\nExamples:\n  blastradius simulate --scenario channel-file-291,baseline --out /tmp/fleet\n  blastradius scan /tmp/fleet/dumps --inventory /tmp/fleet/inventory.csv --store /tmp/fleet-store"
 )]
 pub struct Args {
     /// Scenario(s), comma-separated: e.g. `channel-file-291,baseline`.

@@ -4,123 +4,155 @@
 
 use std::io::Write;
 
-use crate::fleet::analytics::{self, window, ClusterNode, ClusterTable};
+use crate::fleet::analytics::{self, ClusterNode, ClusterTable};
 
 use super::csv::{self, Field};
-use super::table::{percent, thousands, Align, Table};
+use super::table::{cut_note, percent, thousands, Align, DatedTimes, Table, TextLayout};
 
 /// `1 host`, `3,812 hosts`.
 pub fn count(n: u64, one: &str, many: &str) -> String {
     format!("{} {}", thousands(n), if n == 1 { one } else { many })
 }
 
-/// `3,812 hosts (76.2 % of fleet)`, or without the share when there is no inventory.
-fn hosts_cell(node: &ClusterNode) -> String {
-    let hosts = count(node.hosts, "host", "hosts");
-    match node.fleet_share {
-        Some(share) => format!("{hosts} ({} of fleet)", percent(share)),
-        None => hosts,
-    }
-}
+/// The text table's columns, in order; BUCKET (a signature at level 3) is last and the one
+/// cut to fit a terminal.
+const TEXT_HEADER: [&str; 10] = [
+    "CAUSE",
+    "HOSTS",
+    "FLEET",
+    "BOOT-LOOP",
+    "CRASHES",
+    "FIRST–LAST (UTC)",
+    "ID",
+    "BUGCHECK",
+    "NOTES",
+    "BUCKET / SIGNATURE",
+];
 
-fn span_cell(node: &ClusterNode) -> String {
-    match (node.first_seen_ms, node.last_seen_ms) {
-        (Some(a), Some(b)) => window::short_span_utc(a, b),
-        _ => "time unknown".into(),
-    }
-}
+const TEXT_ALIGN: [Align; 10] = [
+    Align::Left,
+    Align::Right,
+    Align::Right,
+    Align::Right,
+    Align::Right,
+    Align::Left,
+    Align::Left,
+    Align::Left,
+    Align::Left,
+    Align::Left,
+];
 
-fn row_of(node: &ClusterNode, label: String) -> Vec<String> {
-    let mut extra = Vec::new();
+fn row_of(node: &ClusterNode, label: String, times: &mut DatedTimes) -> Vec<String> {
+    let mut notes = Vec::new();
     if node.still_failing_hosts > node.boot_loop_hosts {
-        extra.push(format!(
+        notes.push(format!(
             "{} still failing",
             thousands(node.still_failing_hosts)
         ));
     }
     if node.recovered_hosts > 0 {
-        extra.push(format!("{} recovered", thousands(node.recovered_hosts)));
+        notes.push(format!("{} recovered", thousands(node.recovered_hosts)));
     }
     if !node.related.is_empty() {
         let ids: Vec<&str> = node.related.iter().map(|r| r.id.as_str()).collect();
-        extra.push(format!("related: {}", ids.join(" ")));
+        notes.push(format!("related: {}", ids.join(" ")));
     }
+    let span = match (node.first_seen_ms, node.last_seen_ms) {
+        (Some(a), Some(b)) => times.span(a, b),
+        _ => "time unknown".into(),
+    };
     vec![
         label,
+        thousands(node.hosts),
+        node.fleet_share.map(percent).unwrap_or_else(|| "-".into()),
+        thousands(node.boot_loop_hosts),
+        thousands(node.crashes),
+        span,
+        node.id.clone(),
+        node.bugcheck_codes.join(","),
+        notes.join(", "),
         if node.level == analytics::ClusterLevel::Signature {
             node.signature.clone()
         } else {
             node.bucket_id.clone()
         },
-        node.bugcheck_codes.join(","),
-        hosts_cell(node),
-        format!("{} boot-looping", thousands(node.boot_loop_hosts)),
-        span_cell(node),
-        count(node.crashes, "crash", "crashes"),
-        node.id.clone(),
-        extra.join(", "),
     ]
 }
 
-/// The terminal table: one line per driver-level cluster (plus buckets and signatures at
-/// `depth` 2 and 3, indented), then a summary line.
+/// The terminal table with a header, every row (no terminal width): what `report` and
+/// tests read.
 pub fn render_text(table: &ClusterTable, depth: u8, limit: usize) -> String {
+    render_text_with(
+        table,
+        depth,
+        limit,
+        TextLayout {
+            header: true,
+            width: None,
+        },
+        chrono::Utc::now().date_naive(),
+    )
+}
+
+/// The terminal table: a header row (unless `layout` says not), one line per driver-level
+/// cluster (plus buckets and signatures at `depth` 2 and 3, indented), a note when `limit`
+/// cut it, then a summary line. Times carry their date when it differs from the row
+/// before (the first row: from `today`).
+pub fn render_text_with(
+    table: &ClusterTable,
+    depth: u8,
+    limit: usize,
+    layout: TextLayout,
+    today: chrono::NaiveDate,
+) -> String {
     let mut t = Table::new()
-        .with_align(&[
-            Align::Left,
-            Align::Left,
-            Align::Left,
-            Align::Right,
-            Align::Right,
-            Align::Left,
-            Align::Right,
-            Align::Left,
-            Align::Left,
-        ])
-        .with_max_cell_chars(90);
+        .with_align(&TEXT_ALIGN)
+        .with_max_cell_chars(90)
+        .with_elastic(TEXT_HEADER.len() - 1);
+    if layout.header {
+        t = t.with_header(&TEXT_HEADER);
+    }
     let shown = if limit == 0 {
         table.clusters.len()
     } else {
         limit.min(table.clusters.len())
     };
+    let mut times = DatedTimes::new(today);
     for node in &table.clusters[..shown] {
-        t.push(&row_of(node, node.cause.clone()));
+        t.push(&row_of(node, node.cause.clone(), &mut times));
         if depth >= 2 {
             for bucket in &node.children {
-                t.push(&row_of(bucket, "  bucket".into()));
+                t.push(&row_of(bucket, "  bucket".into(), &mut times));
                 if depth >= 3 {
                     for sig in &bucket.children {
-                        t.push(&row_of(sig, "    signature".into()));
+                        t.push(&row_of(sig, "    signature".into(), &mut times));
                     }
                 }
             }
         }
+    }
+    if let Some(width) = layout.width {
+        t.fit_width(width);
     }
     let mut out = if t.is_empty() {
         "no crashes in scope\n".to_string()
     } else {
         t.render()
     };
+    if let Some(note) = cut_note(shown, table.clusters.len(), "clusters", "--limit 0") {
+        out.push_str(&note);
+    }
     let fleet = match table.fleet_hosts {
         Some(f) => format!("; fleet {} hosts", thousands(f)),
         None => "; no inventory (fleet share unknown)".into(),
     };
-    let end = table
-        .window_end
-        .as_deref()
-        .map(|e| format!("; data ends {e}"))
-        .unwrap_or_default();
     out.push_str(&format!(
-        "{}, {} on {}{fleet}{end}{}\n",
+        "{}, {} on {}{fleet}\n",
         count(table.clusters.len() as u64, "cluster", "clusters"),
         count(table.crashes, "crash", "crashes"),
         count(table.hosts, "host", "hosts"),
-        if shown < table.clusters.len() {
-            format!(" ({} shown)", shown)
-        } else {
-            String::new()
-        }
     ));
+    out.push_str(&format!("end of data: {}\n", table.data_end.describe()));
     out
 }
 

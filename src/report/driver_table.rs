@@ -7,7 +7,7 @@ use std::io::Write;
 use crate::fleet::analytics::{self, DriverTable};
 
 use super::csv::{self, Field};
-use super::table::{percent, thousands, Align, Table};
+use super::table::{cut_note, percent, thousands, Align, Table, TextLayout};
 
 pub fn opt_percent(share: Option<f64>) -> String {
     share.map(percent).unwrap_or_else(|| "-".into())
@@ -31,19 +31,33 @@ fn versions_cell(d: &analytics::DriverRow) -> String {
         .join(", ")
 }
 
-/// The terminal table and a summary line.
+/// The terminal table with a header and a summary line.
 pub fn render_text(table: &DriverTable, limit: usize) -> String {
+    render_text_with(
+        table,
+        limit,
+        TextLayout {
+            header: true,
+            width: None,
+        },
+    )
+}
+
+/// The terminal table laid out per `layout` (header, terminal width: VERSIONS is cut
+/// first), a note when `limit` cut it, and a summary line.
+pub fn render_text_with(table: &DriverTable, limit: usize, layout: TextLayout) -> String {
+    let header = [
+        "DRIVER",
+        "VENDOR",
+        "CATEGORY",
+        "HOSTS",
+        "LOADED",
+        "CRASHES",
+        "CRASH SHARE",
+        "VERSIONS",
+    ];
     let mut t = Table::new()
-        .with_header(&[
-            "DRIVER",
-            "VENDOR",
-            "CATEGORY",
-            "HOSTS",
-            "LOADED",
-            "CRASHES",
-            "CRASH SHARE",
-            "VERSIONS",
-        ])
+        .with_elastic(header.len() - 1)
         .with_align(&[
             Align::Left,
             Align::Left,
@@ -55,6 +69,9 @@ pub fn render_text(table: &DriverTable, limit: usize) -> String {
             Align::Left,
         ])
         .with_max_cell_chars(100);
+    if layout.header {
+        t = t.with_header(&header);
+    }
     let shown = if limit == 0 {
         table.drivers.len()
     } else {
@@ -72,11 +89,17 @@ pub fn render_text(table: &DriverTable, limit: usize) -> String {
             versions_cell(d),
         ]);
     }
+    if let Some(width) = layout.width {
+        t.fit_width(width);
+    }
     let mut out = if table.drivers.is_empty() {
         "no third-party drivers in scope\n".to_string()
     } else {
         t.render()
     };
+    if let Some(note) = cut_note(shown, table.drivers.len(), "drivers", "--limit 0") {
+        out.push_str(&note);
+    }
     out.push_str(&format!(
         "{} drivers; {} hosts with a known driver list; {} crashes in scope\n",
         thousands(table.drivers.len() as u64),

@@ -3,10 +3,10 @@
 
 use std::io::Write;
 
-use crate::fleet::analytics::HostTable;
+use crate::fleet::analytics::{HostRow, HostState, HostTable};
 
 use super::csv::{self, Field};
-use super::table::{human_seconds, thousands, Align, Table};
+use super::table::{human_seconds, thousands, Align, DatedTimes, Table, TextLayout};
 
 /// `2024-07-19T04:09:00Z` -> `2024-07-19 04:09:00`.
 pub fn short_time(rfc3339: Option<&str>) -> String {
@@ -15,46 +15,187 @@ pub fn short_time(rfc3339: Option<&str>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-/// The terminal table (times UTC) and a summary line.
+/// The host's state as every output names it: `looping, dumps rotated` for a boot-loop host
+/// whose dumps up to the end were rotated away (Windows keeps the newest few) but whose kept
+/// dumps show the loop under way.
+pub fn state_name(h: &HostRow) -> &'static str {
+    if h.dumps_rotated && h.state == HostState::BootLoop {
+        "looping, dumps rotated"
+    } else {
+        h.state.as_str()
+    }
+}
+
+/// The fixed (non-inventory) columns of the text table, as `--columns` names them.
+pub const FIXED_COLUMNS: [&str; 8] = [
+    "host",
+    "state",
+    "crashes",
+    "clusters",
+    "min_uptime",
+    "first",
+    "last",
+    "boot_loop_since",
+];
+
+/// What the text table shows without `--columns`: it fits a terminal (the inventory's
+/// site, role and criticality when it has them).
+pub const DEFAULT_COLUMNS: [&str; 9] = [
+    "host",
+    "state",
+    "crashes",
+    "clusters",
+    "first",
+    "last",
+    "site",
+    "role",
+    "criticality",
+];
+
+/// The columns `--columns` asks for (`all`: every one), checked against the table's: an
+/// unknown name is an error listing the known ones. `None`: [`DEFAULT_COLUMNS`] that exist.
+pub fn pick_columns(table: &HostTable, wanted: Option<&str>) -> Result<Vec<String>, String> {
+    let known: Vec<String> = FIXED_COLUMNS
+        .iter()
+        .map(|c| c.to_string())
+        .chain(table.inventory_columns.iter().cloned())
+        .collect();
+    match wanted.map(str::trim) {
+        None => Ok(DEFAULT_COLUMNS
+            .iter()
+            .filter(|c| known.iter().any(|k| k == *c))
+            .map(|c| c.to_string())
+            .collect()),
+        Some("all") => Ok(known),
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(|c| {
+                known
+                    .iter()
+                    .find(|k| k.eq_ignore_ascii_case(c))
+                    .cloned()
+                    .ok_or_else(|| {
+                        format!(
+                            "--columns: unknown column '{c}'; columns: all, {}",
+                            known.join(", ")
+                        )
+                    })
+            })
+            .collect(),
+    }
+}
+
+fn millis(rfc3339: Option<&str>) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(rfc3339?)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+/// The terminal table (times UTC, dated when the day changes) and a summary line, with
+/// every column (what `report` and the terminal UI show).
 pub fn render_text(table: &HostTable) -> String {
-    let mut header = vec![
-        "HOST".to_string(),
-        "STATE".into(),
-        "CRASHES".into(),
-        "CLUSTERS".into(),
-        "MIN UPTIME".into(),
-        "FIRST (UTC)".into(),
-        "LAST (UTC)".into(),
-    ];
-    header.extend(table.inventory_columns.iter().map(|c| c.to_uppercase()));
-    let mut t = Table::new()
-        .with_header(&header)
-        .with_align(&[Align::Left, Align::Left, Align::Right])
-        .with_max_cell_chars(60);
+    let columns = pick_columns(table, Some("all")).unwrap_or_default();
+    render_text_with(
+        table,
+        &columns,
+        TextLayout {
+            header: true,
+            width: None,
+        },
+        chrono::Utc::now().date_naive(),
+    )
+}
+
+/// The terminal table with `columns` (from [`pick_columns`]), laid out per `layout`, then
+/// a summary line and the end of the data.
+pub fn render_text_with(
+    table: &HostTable,
+    columns: &[String],
+    layout: TextLayout,
+    today: chrono::NaiveDate,
+) -> String {
+    let header: Vec<String> = columns
+        .iter()
+        .map(|c| match c.as_str() {
+            "first" => "FIRST (UTC)".to_string(),
+            "last" => "LAST (UTC)".to_string(),
+            other => other.replace('_', " ").to_uppercase(),
+        })
+        .collect();
+    let align: Vec<Align> = columns
+        .iter()
+        .map(|c| match c.as_str() {
+            "crashes" | "min_uptime" => Align::Right,
+            _ => Align::Left,
+        })
+        .collect();
+    let mut t = Table::new().with_align(&align).with_max_cell_chars(60);
+    if let Some(i) = columns.iter().position(|c| c == "clusters") {
+        t = t.with_elastic(i);
+    }
+    if layout.header {
+        t = t.with_header(&header);
+    }
+    let mut times = DatedTimes::new(today);
     for h in &table.hosts {
-        let mut row = vec![
-            h.host.clone(),
-            h.state.as_str().to_string(),
-            thousands(h.crashes),
-            h.clusters.join(" "),
-            h.min_uptime_seconds
-                .map(human_seconds)
-                .unwrap_or_else(|| "-".into()),
-            short_time(h.first_crash.as_deref()),
-            short_time(h.last_crash.as_deref()),
-        ];
-        row.extend(h.inventory.iter().map(|(_, v)| v.to_string()));
+        let row: Vec<String> = columns
+            .iter()
+            .map(|c| match c.as_str() {
+                "host" => h.host.clone(),
+                "state" => state_name(h).to_string(),
+                "crashes" => thousands(h.crashes),
+                "clusters" => h.clusters.join(" "),
+                "min_uptime" => h
+                    .min_uptime_seconds
+                    .map(human_seconds)
+                    .unwrap_or_else(|| "-".into()),
+                "first" | "last" | "boot_loop_since" => {
+                    let value = match c.as_str() {
+                        "first" => h.first_crash.as_deref(),
+                        "last" => h.last_crash.as_deref(),
+                        _ => h.boot_loop_since.as_deref(),
+                    };
+                    match millis(value) {
+                        Some(ms) => times.show(ms),
+                        None => short_time(value),
+                    }
+                }
+                column => h
+                    .inventory
+                    .iter()
+                    .find(|(k, _)| *k == column)
+                    .map(|(_, v)| v.to_string())
+                    .unwrap_or_default(),
+            })
+            .collect();
         t.push(&row);
+    }
+    if let Some(width) = layout.width {
+        t.fit_width(width);
     }
     let mut out = if t.is_empty() {
         "no hosts in scope\n".to_string()
     } else {
         t.render()
     };
+    let rotated = table.hosts.iter().filter(|h| h.dumps_rotated).count();
     let states: Vec<String> = table
         .by_state
         .iter()
-        .map(|(s, n)| format!("{} {}", thousands(*n), s.as_str()))
+        .map(|(s, n)| {
+            if *s == HostState::BootLoop && rotated > 0 {
+                format!(
+                    "{} {} ({} looping, dumps rotated)",
+                    thousands(*n),
+                    s.as_str(),
+                    thousands(rotated as u64)
+                )
+            } else {
+                format!("{} {}", thousands(*n), s.as_str())
+            }
+        })
         .collect();
     out.push_str(&format!(
         "{} hosts{}{}\n",
@@ -70,6 +211,7 @@ pub fn render_text(table: &HostTable) -> String {
             .map(|e| format!("; data ends {e}"))
             .unwrap_or_default()
     ));
+    out.push_str(&format!("end of data: {}\n", table.data_end.describe()));
     out
 }
 
@@ -91,7 +233,7 @@ pub fn write_csv<W: Write>(out: &mut W, table: &HostTable) -> std::io::Result<()
     for h in &table.hosts {
         let mut fields = vec![
             Field::text(&h.host),
-            Field::text(h.state.as_str()),
+            Field::text(state_name(h)),
             Field::num(h.crashes),
             Field::text(h.clusters.join(" ")),
             Field::opt_num(h.min_uptime_seconds),

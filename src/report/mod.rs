@@ -2,6 +2,7 @@
 //! (`fleet_report` figures, rendered by `fleet_html` / `fleet_markdown` with `charts`).
 
 pub mod charts;
+pub mod cluster_detail;
 pub mod cluster_table;
 pub mod csv;
 pub mod driver_table;

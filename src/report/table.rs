@@ -51,6 +51,86 @@ pub fn human_seconds(seconds: u64) -> String {
     }
 }
 
+/// How a text table is laid out for the reader at hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TextLayout {
+    /// Print the header row (`--no-header` turns it off for scripts).
+    pub header: bool,
+    /// Cut the long free-text column so lines fit this many characters (the terminal's
+    /// width when stdout is one; `None` when writing to a pipe or file).
+    pub width: Option<usize>,
+}
+
+impl TextLayout {
+    /// A header, and the terminal's width when stdout is a terminal.
+    pub fn for_stdout(no_header: bool) -> TextLayout {
+        use std::io::IsTerminal;
+        let width = if std::io::stdout().is_terminal() {
+            ratatui::crossterm::terminal::size()
+                .ok()
+                .map(|(cols, _)| usize::from(cols))
+                .filter(|&w| w >= 40)
+        } else {
+            None
+        };
+        TextLayout {
+            header: !no_header,
+            width,
+        }
+    }
+}
+
+/// Times of consecutive rows that carry their date only when it differs from the time
+/// before (the first one: from today), so `23:20` of one day never sits unmarked beside
+/// `04:14` of another.
+#[derive(Debug, Clone)]
+pub struct DatedTimes {
+    previous_day: Option<chrono::NaiveDate>,
+}
+
+impl DatedTimes {
+    /// Dates compared with `today` for the first time shown.
+    pub fn new(today: chrono::NaiveDate) -> DatedTimes {
+        DatedTimes {
+            previous_day: Some(today),
+        }
+    }
+
+    /// `HH:MM`, or `YYYY-MM-DD HH:MM` when the day changed; "?" for an unrepresentable time.
+    pub fn show(&mut self, ms: i64) -> String {
+        let Some(t) = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms) else {
+            return "?".into();
+        };
+        let day = t.date_naive();
+        let text = if self.previous_day == Some(day) {
+            t.format("%H:%M").to_string()
+        } else {
+            t.format("%Y-%m-%d %H:%M").to_string()
+        };
+        self.previous_day = Some(day);
+        text
+    }
+
+    /// `first–last`, each dated as [`DatedTimes::show`] says.
+    pub fn span(&mut self, first_ms: i64, last_ms: i64) -> String {
+        let a = self.show(first_ms);
+        let b = self.show(last_ms);
+        format!("{a}–{b}")
+    }
+}
+
+/// The line after a cut table: how many rows were left out and the flag that shows them.
+pub fn cut_note(shown: usize, total: usize, what: &str, flag: &str) -> Option<String> {
+    (shown < total).then(|| {
+        format!(
+            "… {} more {what} not shown ({} of {}); {flag} shows them all\n",
+            thousands((total - shown) as u64),
+            thousands(shown as u64),
+            thousands(total as u64)
+        )
+    })
+}
+
 /// Column alignment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Align {
@@ -67,6 +147,8 @@ pub struct Table {
     rows: Vec<Vec<String>>,
     /// Cells wider than this (in characters) are cut with `…`; 0 = no limit.
     max_cell_chars: usize,
+    /// The column cut first when the table must fit a terminal's width ([`Table::fit_width`]).
+    elastic: Option<usize>,
 }
 
 impl Table {
@@ -88,6 +170,37 @@ impl Table {
     pub fn with_max_cell_chars(mut self, max: usize) -> Table {
         self.max_cell_chars = max;
         self
+    }
+
+    /// The column (0-based) whose cells are cut when the table is wider than
+    /// [`Table::fit_width`] allows: the long free-text one (bucket id, clusters).
+    pub fn with_elastic(mut self, column: usize) -> Table {
+        self.elastic = Some(column);
+        self
+    }
+
+    /// Cuts the elastic column's cells (down to 12 characters) so the rendered lines are at
+    /// most `width` characters; a table without an elastic column is left as it is.
+    pub fn fit_width(&mut self, width: usize) {
+        let Some(col) = self.elastic else { return };
+        let widths = self.widths();
+        let total: usize = widths.iter().sum::<usize>() + 2 * widths.len().saturating_sub(1);
+        let Some(&current) = widths.get(col) else {
+            return;
+        };
+        if total <= width {
+            return;
+        }
+        let target = current.saturating_sub(total - width).max(12);
+        for row in self.header.iter_mut().chain(self.rows.iter_mut()) {
+            if let Some(cell) = row.get_mut(col) {
+                if cell.chars().count() > target {
+                    let mut cut: String = cell.chars().take(target.saturating_sub(1)).collect();
+                    cut.push('…');
+                    *cell = cut;
+                }
+            }
+        }
     }
 
     pub fn push<S: AsRef<str>>(&mut self, row: &[S]) {
@@ -117,19 +230,7 @@ impl Table {
     /// The table as lines joined by `\n` (with a trailing newline when not empty). Trailing
     /// spaces are trimmed from each line.
     pub fn render(&self) -> String {
-        let columns = self
-            .rows
-            .iter()
-            .map(Vec::len)
-            .chain(self.header.as_ref().map(Vec::len))
-            .max()
-            .unwrap_or(0);
-        let mut widths = vec![0usize; columns];
-        for row in self.header.iter().chain(self.rows.iter()) {
-            for (i, cell) in row.iter().enumerate() {
-                widths[i] = widths[i].max(cell.chars().count());
-            }
-        }
+        let widths = self.widths();
         let mut out = String::new();
         for row in self.header.iter().chain(self.rows.iter()) {
             let mut line = String::new();
@@ -153,6 +254,24 @@ impl Table {
             out.push('\n');
         }
         out
+    }
+
+    /// The widest cell of each column, header included.
+    fn widths(&self) -> Vec<usize> {
+        let columns = self
+            .rows
+            .iter()
+            .map(Vec::len)
+            .chain(self.header.as_ref().map(Vec::len))
+            .max()
+            .unwrap_or(0);
+        let mut widths = vec![0usize; columns];
+        for row in self.header.iter().chain(self.rows.iter()) {
+            for (i, cell) in row.iter().enumerate() {
+                widths[i] = widths[i].max(cell.chars().count());
+            }
+        }
+        widths
     }
 }
 
@@ -194,6 +313,31 @@ mod tests {
             t.render(),
             "NAME             N\ncsagent.sys  3,812\nx                7\n"
         );
+    }
+
+    #[test]
+    fn dates_shown_when_the_day_changes() {
+        let today = chrono::NaiveDate::from_ymd_opt(2024, 7, 19).unwrap();
+        let mut d = DatedTimes::new(today);
+        // 2024-07-19 04:09 and 05:41, then 2024-07-13 23:20 .. 2024-07-16 14:16.
+        assert_eq!(d.span(1_721_362_140_000, 1_721_367_660_000), "04:09–05:41");
+        assert_eq!(
+            d.span(1_720_912_800_000, 1_721_139_360_000),
+            "2024-07-13 23:20–2024-07-16 14:16"
+        );
+        let mut other_day = DatedTimes::new(today.succ_opt().unwrap());
+        assert_eq!(other_day.show(1_721_362_140_000), "2024-07-19 04:09");
+    }
+
+    #[test]
+    fn elastic_column_fits_the_width() {
+        let mut t =
+            Table::new()
+                .with_elastic(1)
+                .with_header(&["A", "A LONG HEADER NAME CUT TOO", "Z"]);
+        t.push(&["a", "abcdefghijklmnopqrstuvwxyz", "z"]);
+        t.fit_width(20);
+        assert_eq!(t.render(), "A  A LONG HEADER…  Z\na  abcdefghijklm…  z\n");
     }
 
     #[test]

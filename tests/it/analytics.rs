@@ -336,7 +336,9 @@ fn clusters_rank_by_blast_radius_with_hand_checked_figures() {
     assert_eq!(cs.owner.as_deref(), Some("ThirdParty"));
     assert!(cs.third_party);
     assert_eq!((cs.crashes, cs.hosts), (29, 7));
-    assert!(close(cs.fleet_share.unwrap(), 0.7));
+    // 6 of the 10 inventory hosts: h99 crashed but the inventory does not list it, so it is
+    // no part of the fleet the share is of (issue 18).
+    assert!(close(cs.fleet_share.unwrap(), 0.6));
     // Exposure: csagent loaded on every host with dumps but h07: 8 of 9.
     assert_eq!(cs.exposed_hosts, Some(8));
     assert!(close(cs.exposed_share.unwrap(), 8.0 / 9.0));
@@ -754,16 +756,7 @@ fn bcubed_of_the_fleet_against_its_truth() {
 }
 
 fn run_cli(args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(crate::common::binary())
-        .args(args)
-        .env_remove("BLASTRADIUS_STORE")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    crate::common::run_binary(args)
 }
 
 #[test]
@@ -772,7 +765,7 @@ fn cli_clusters_hosts_drivers_end_to_end() {
     let store = dir.path().to_str().unwrap();
     let (code, text, err) = run_cli(&["clusters", "--store", store]);
     assert_eq!(code, 0, "{err}");
-    let first = text.lines().next().unwrap();
+    let first = text.lines().nth(1).unwrap();
     // Columns are padded to the widest cell (POWER_BUTTON_HOLD); compare cell by cell.
     let cells: Vec<&str> = first
         .split("  ")
@@ -783,17 +776,18 @@ fn cli_clusters_hosts_drivers_end_to_end() {
         &cells[..6],
         [
             "csagent.sys",
-            "AV_R_INVALID_csagent!unknown_function",
-            "0x50",
-            "7 hosts (70.0 % of fleet)",
-            "2 boot-looping",
-            "04:09–05:41 UTC"
+            "7",
+            "60.0 %",
+            "2",
+            "29",
+            "2024-07-19 04:09–05:41"
         ],
         "{first}"
     );
     assert!(text
         .lines()
-        .last()
+        .rev()
+        .nth(1)
         .unwrap()
         .starts_with("3 clusters, 33 crashes on 9 hosts; fleet 10 hosts"));
 
@@ -837,7 +831,7 @@ fn cli_clusters_hosts_drivers_end_to_end() {
     assert_eq!(code, 0, "{err}");
     assert!(text.starts_with("HOST"), "{text}");
     assert!(
-        text.contains("\nh00   boot-loop       19  csagent.sys  60 s"),
+        text.contains("\nh00   boot-loop       19  csagent.sys  2024-07-19 04:"),
         "{text}"
     );
     assert!(
@@ -845,7 +839,7 @@ fn cli_clusters_hosts_drivers_end_to_end() {
         "{text}"
     );
     assert!(
-        text.ends_with("2 hosts: 1 boot-loop, 1 single; data ends 2024-07-19T05:41:00Z\n"),
+        text.contains("\n2 hosts: 1 boot-loop, 1 single; data ends 2024-07-19T05:41:00Z\n"),
         "{text}"
     );
 
@@ -898,7 +892,10 @@ fn hostile_driver_names_are_defanged_in_text_and_csv() {
         "{text:?}"
     );
     assert!(
-        text.starts_with("=cmd|'-c calc'!a0[2j.sys  AV_W_]0;ownedx!y  0xD1  1 host "),
+        text.lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("=cmd|'-c calc'!a0[2j.sys      1      -")
+                && l.ends_with("0xD1             AV_W_]0;ownedx!y")),
         "{text}"
     );
     let (code, csv, err) = run_cli(&["clusters", "--store", path, "--format", "csv"]);

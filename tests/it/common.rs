@@ -32,6 +32,21 @@ pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_blastradius"))
 }
 
+/// Runs the built binary with `args` (the store from the environment left out): exit code,
+/// stdout, stderr.
+pub fn run_binary(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(binary())
+        .args(args)
+        .env_remove("BLASTRADIUS_STORE")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Every file of the committed simulated fleet (`sample-dumps/dumps/<host>/*`, written by the
 /// in-repo simulator), sorted: inputs that never depend on `../shared`.
 pub fn simulated_fleet_files() -> Vec<PathBuf> {

@@ -4,6 +4,7 @@ mod common;
 
 mod analytics;
 mod bugcheck;
+mod cli;
 mod gate;
 mod fault_context;
 mod hostile;

@@ -2,8 +2,8 @@
 //! cause, e.g. `POWER_BUTTON_HOLD`) -> bucket id -> signature.
 //!
 //! Per cluster: crashes; distinct hosts; `fleet_share` = hosts / inventory hosts (the
-//! inventory filtered like the crashes; null without an inventory; a crashing host the
-//! inventory does not list still counts as hit); `exposed_hosts` = hosts
+//! inventory filtered like the crashes; null without an inventory; only hosts the inventory
+//! lists count in the numerator: a crashing host it lacks is not part of that fleet); `exposed_hosts` = hosts
 //! whose dumps in the window show the driver loaded, `exposed_share` = exposed hosts / hosts
 //! whose driver list is known, `exposed_hit_share` = hosts / exposed hosts; hosts per value of
 //! every inventory column (`breakdown`); first and last seen; the onset curve (crashes per time
@@ -26,7 +26,7 @@
 //! signature of their largest child. Signature-level clusters inside one driver cluster whose
 //! representative stacks are PDM-similar (`similarity`) list each other as `related`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use polars::prelude::*;
 use serde::Serialize;
@@ -188,6 +188,96 @@ struct Counts {
     recovered: u64,
     still_failing: u64,
     lost_ms: i64,
+    /// Of `hosts`, those the inventory names: the numerator of `fleet_share` (a crashing
+    /// host the inventory does not list is not part of the fleet it is a share of).
+    listed: Option<u64>,
+}
+
+/// Sets `listed` of each key's counts: its hosts whose `host_idx` the inventory names.
+fn count_listed(
+    pairs: &DataFrame,
+    key: &str,
+    counts: &mut HashMap<u32, Counts>,
+    listed: &[bool],
+) -> Result<(), AnalyticsError> {
+    let keys = prepare::u32_values(pairs, key)?;
+    let hosts = prepare::u32_values(pairs, "host_idx")?;
+    for c in counts.values_mut() {
+        c.listed = Some(0);
+    }
+    for (k, h) in keys.iter().zip(hosts.iter()) {
+        if listed.get(*h as usize).copied().unwrap_or(false) {
+            if let Some(n) = counts.get_mut(k).and_then(|c| c.listed.as_mut()) {
+                *n += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Adds the hosts looping at `--until` whose dumps up to it were rotated away (issue 18;
+/// `prepare::mark_rotated_hosts`) to the clusters their kept dumps name: the same hosts
+/// `hosts` lists as boot-loop ("looping, dumps rotated"), so both commands give one count.
+/// `key_of` maps a rotated host's cluster key to the level's key; a host already counted as
+/// looping on that key is not counted twice.
+fn add_rotated_hosts(
+    prepared: &Prepared,
+    pairs: &DataFrame,
+    key: &str,
+    counts: &mut HashMap<u32, Counts>,
+    allowed: Option<&HashSet<u32>>,
+    listed: Option<&[bool]>,
+    key_of: impl Fn(&prepare::HostInfo) -> Vec<u32>,
+) -> Result<(), AnalyticsError> {
+    let keys = prepare::u32_values(pairs, key)?;
+    let hosts = prepare::u32_values(pairs, "host_idx")?;
+    let looped: Vec<bool> = pairs
+        .column("looped")?
+        .bool()?
+        .iter()
+        .map(|v| v.unwrap_or(false))
+        .collect();
+    let present: HashSet<(u32, u32)> = keys.iter().copied().zip(hosts.iter().copied()).collect();
+    let looping: HashSet<(u32, u32)> = keys
+        .iter()
+        .zip(hosts.iter())
+        .zip(looped.iter())
+        .filter(|(_, l)| **l)
+        .map(|((k, h), _)| (*k, *h))
+        .collect();
+    for (hidx, info) in prepared.hosts.iter().enumerate() {
+        let Ok(hidx) = u32::try_from(hidx) else {
+            break;
+        };
+        if !info.dumps_rotated || allowed.is_some_and(|a| !a.contains(&hidx)) {
+            continue;
+        }
+        for k in key_of(info) {
+            let Some(c) = counts.get_mut(&k) else {
+                continue;
+            };
+            if present.contains(&(k, hidx)) {
+                // Its crashes in the window are counted; the loop under way is not yet.
+                if !looping.contains(&(k, hidx)) {
+                    c.boot_loop += 1;
+                }
+                continue;
+            }
+            c.hosts += 1;
+            c.boot_loop += 1;
+            c.still_failing += 1;
+            if listed
+                .and_then(|l| l.get(hidx as usize))
+                .copied()
+                .unwrap_or(false)
+            {
+                if let Some(n) = c.listed.as_mut() {
+                    *n += 1;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn u64_at(df: &DataFrame, name: &str) -> Result<Vec<u64>, AnalyticsError> {
@@ -259,6 +349,7 @@ fn level_counts(
                 recovered: rec[i],
                 still_failing: fail[i],
                 lost_ms: lost[i],
+                listed: None,
             },
         );
     }
@@ -819,7 +910,7 @@ impl Assembly<'_> {
             signature,
             crashes: counts.crashes,
             hosts: counts.hosts,
-            fleet_share: share(counts.hosts, self.fleet_hosts),
+            fleet_share: share(counts.listed.unwrap_or(counts.hosts), self.fleet_hosts),
             exposed_hosts: exposed,
             exposed_share: exposed.and_then(|e| share(e, known)),
             exposed_hit_share: exposed.and_then(|e| share(counts.hosts, Some(e))),
@@ -915,9 +1006,75 @@ pub(crate) fn cluster_table(
     let pairs2 = pair_rollup(&pairs3, "bkt", &["cause"])?;
     let pairs1 = pair_rollup(&pairs2, "cause", &[])?;
     let p = &opts.host_states;
-    let counts3 = level_counts(&pairs3, "sig", end_ms, p)?;
-    let counts2 = level_counts(&pairs2, "bkt", end_ms, p)?;
-    let counts1 = level_counts(&pairs1, "cause", end_ms, p)?;
+    let mut counts3 = level_counts(&pairs3, "sig", end_ms, p)?;
+    let mut counts2 = level_counts(&pairs2, "bkt", end_ms, p)?;
+    let mut counts1 = level_counts(&pairs1, "cause", end_ms, p)?;
+    let listed = match inventory {
+        Some(inv) => Some(prepared.listed_hosts(inv)?),
+        None => None,
+    };
+    if let Some(listed) = &listed {
+        count_listed(&pairs3, "sig", &mut counts3, listed)?;
+        count_listed(&pairs2, "bkt", &mut counts2, listed)?;
+        count_listed(&pairs1, "cause", &mut counts1, listed)?;
+    }
+    let allowed: Option<HashSet<u32>> = match &scoped_hosts {
+        Some(df) => Some(prepare::u32_values(df, "host_idx")?.into_iter().collect()),
+        None => None,
+    };
+    let cause_index: HashMap<&str, u32> = prepared
+        .causes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| u32::try_from(i).ok().map(|i| (c.key.as_str(), i)))
+        .collect();
+    let bucket_index: HashMap<(u32, &str), u32> = prepared
+        .buckets
+        .iter()
+        .enumerate()
+        .filter_map(|(i, b)| {
+            u32::try_from(i)
+                .ok()
+                .map(|i| ((b.cause, b.bucket_id.as_str()), i))
+        })
+        .collect();
+    add_rotated_hosts(
+        prepared,
+        &pairs1,
+        "cause",
+        &mut counts1,
+        allowed.as_ref(),
+        listed.as_deref(),
+        |info| {
+            info.rotated_clusters
+                .iter()
+                .filter_map(|k| cause_index.get(k.as_str()).copied())
+                .collect()
+        },
+    )?;
+    add_rotated_hosts(
+        prepared,
+        &pairs2,
+        "bkt",
+        &mut counts2,
+        allowed.as_ref(),
+        listed.as_deref(),
+        |info| {
+            let causes: Vec<u32> = info
+                .rotated_clusters
+                .iter()
+                .filter_map(|k| cause_index.get(k.as_str()).copied())
+                .collect();
+            info.rotated_buckets
+                .iter()
+                .flat_map(|b| {
+                    causes
+                        .iter()
+                        .filter_map(|c| bucket_index.get(&(*c, b.as_str())).copied())
+                })
+                .collect()
+        },
+    )?;
 
     phase.next("clusters: breakdown");
     let (bd3, bd2, bd1) = match codes {

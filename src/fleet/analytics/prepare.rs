@@ -839,6 +839,18 @@ impl Prepared {
         Ok((Some(hosts), fleet_hosts))
     }
 
+    /// Per `host_idx`: whether the inventory names the host (the hosts a fleet share may
+    /// count: one the inventory lacks is not part of the fleet).
+    pub fn listed_hosts(&self, inventory: &DataFrame) -> Result<Vec<bool>, AnalyticsError> {
+        let names = inventory.column("host")?.cast(&DataType::String)?;
+        let names: HashSet<&str> = names.str()?.iter().flatten().collect();
+        Ok(self
+            .hosts
+            .iter()
+            .map(|h| names.contains(h.name.as_str()))
+            .collect())
+    }
+
     /// Whether any host with crashes in the window is named by the inventory.
     fn any_host_in(&self, inventory: &DataFrame) -> Result<bool, AnalyticsError> {
         let names = inventory.column("host")?.cast(&DataType::String)?;

@@ -1,0 +1,30 @@
+//! `blastradius completions SHELL` and `blastradius man`: the shell-integration files
+//! packagers and users install (see README "Shell completions and man page").
+
+use std::io::Write;
+
+/// Writes the completion script of `shell` for `cmd` to stdout.
+pub fn completions(
+    shell: clap_complete::Shell,
+    cmd: &mut clap::Command,
+    bin_name: &str,
+) -> anyhow::Result<u8> {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, cmd, bin_name, &mut out);
+    emit_all(&out)
+}
+
+/// Writes the roff man page of `cmd` (its subcommands listed, with their help) to stdout.
+pub fn man(cmd: clap::Command) -> anyhow::Result<u8> {
+    let mut out = Vec::new();
+    clap_mangen::Man::new(cmd).render(&mut out)?;
+    emit_all(&out)
+}
+
+fn emit_all(bytes: &[u8]) -> anyhow::Result<u8> {
+    let stdout = std::io::stdout();
+    let mut lock = stdout.lock();
+    lock.write_all(bytes)?;
+    lock.flush()?;
+    Ok(0)
+}
