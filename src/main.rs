@@ -35,6 +35,8 @@ enum Command {
     Drivers(commands::drivers::Args),
     /// Re-derive blame, bucket and signature of stored crashes after a rule change.
     Reprocess(commands::reprocess::Args),
+    /// The incident responder's console: clusters, hosts, drivers; live with --watch.
+    Tui(commands::tui::Args),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Command::Hosts(a) => commands::hosts::run(a),
         Command::Drivers(a) => commands::drivers::run(a),
         Command::Reprocess(a) => commands::reprocess::run(a),
+        Command::Tui(a) => commands::tui::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -11,3 +11,4 @@ pub mod scan;
 pub mod scope_args;
 pub mod simulate;
 pub mod store;
+pub mod tui;

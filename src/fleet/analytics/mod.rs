@@ -12,6 +12,7 @@
 pub mod analysis;
 pub mod clusters;
 pub mod drivers;
+pub mod exemplar;
 pub mod hosts;
 pub mod hoststate;
 mod prepare;
@@ -26,6 +27,7 @@ pub use clusters::{
     cluster_assignments, clusters, ClusterLevel, ClusterNode, ClusterOptions, ClusterTable, Onset,
     RelatedSignature,
 };
+pub use exemplar::{Exemplar, ExemplarFrame};
 pub use drivers::{drivers, DriverCatalog, DriverOptions, DriverRow, DriverTable, DriverVersion};
 pub use hosts::{hosts, HostOptions, HostRow, HostTable};
 pub use hoststate::{HostState, HostStateParams};
