@@ -70,21 +70,19 @@ pub fn draw(frame: &mut Frame, app: &mut App) {
 }
 
 fn draw_title(frame: &mut Frame, app: &App, area: Rect) {
-    let mut spans = vec![Span::styled(" blastradius ", HEADER)];
-    if let Some(snap) = &app.snapshot {
-        spans.push(Span::raw(format!(
-            "store {}",
-            safe(&snap.store.display().to_string())
-        )));
-        if let Some(ms) = snap.newest_crash_ms {
-            spans.push(Span::styled(
-                format!(" · newest crash {}", App::short_utc(ms)),
-                DIM,
-            ));
-        }
-    }
+    let mut spans = vec![Span::styled(" blastradius", HEADER)];
     if app.watching {
-        spans.push(Span::styled("  [watching]", Style::new().fg(Color::Green)));
+        spans.push(Span::styled(" [watching]", Style::new().fg(Color::Green)));
+    }
+    if let Some(snap) = &app.snapshot {
+        if let Some(ms) = snap.newest_crash_ms {
+            spans.push(Span::raw(format!(" · newest crash {}", App::short_utc(ms))));
+        }
+        // Last: a long path is what gets cut on a narrow terminal.
+        spans.push(Span::styled(
+            format!(" · {}", safe(&snap.store.display().to_string())),
+            DIM,
+        ));
     }
     frame.render_widget(Line::from(spans), area);
 }
@@ -185,11 +183,14 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
                 Tab::Drivers => " / filter · s sort · 1-3 tabs · ? help · q quit",
             }
         };
-        let mut spans = vec![Span::styled(keys, DIM)];
-        if let Some(w) = &app.watch_status {
-            spans.push(Span::styled(format!(" │ {}", w.text), DIM));
+        match &app.watch_status {
+            // Watching, the line tells what the last scan found; `?` still lists the keys.
+            Some(w) => Line::from(vec![
+                Span::styled(format!(" {}", w.text), Style::new().fg(Color::Green)),
+                Span::styled(" · ? keys · q quit", DIM),
+            ]),
+            None => Line::styled(keys, DIM),
         }
-        Line::from(spans)
     };
     frame.render_widget(line, area);
 }

@@ -158,8 +158,8 @@ fn run(mut config: WorkerConfig, tx: Sender<WorkerMessage>, rx: Receiver<Request
                         }
                         let now = chrono::Utc::now().format("%H:%M:%S");
                         let _ = tx.send(WorkerMessage::Scanned(format!(
-                            "watch {now} UTC: {} files, {} new, {} quarantined",
-                            summary.files_seen, summary.ingested, summary.quarantined
+                            "watch {now} UTC: {} new, {} quarantined, {} files",
+                            summary.ingested, summary.quarantined, summary.files_seen
                         )));
                     }
                     Err(e) => {

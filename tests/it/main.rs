@@ -14,3 +14,4 @@ mod simulate;
 mod stack;
 mod symbols;
 mod triage_rules;
+mod tui;
