@@ -340,12 +340,98 @@ fn hostile_names_cannot_retitle_or_recolour_the_terminal() {
             "\u{1b}2" => assert!(text.contains("[31mred[0m.sys"), "{text}"),
             _ => assert!(text.contains("]0;ownedevil.sys"), "{text}"),
         }
+        // What a real terminal receives: no OSC (title) sequence, no bell, no SGR from the
+        // names. (ALERT red is written by crossterm as `ESC[38;5;9m`, never `ESC[31m`.)
+        let bytes = terminal_bytes(&mut app, 100, 30);
+        assert!(bytes.len() > 1000, "a frame was written");
+        for bad in [&b"\x1b]"[..], b"\x07", b"\x1b[31m"] {
+            assert!(
+                !bytes.windows(bad.len()).any(|w| w == bad),
+                "{:?} reached the terminal",
+                String::from_utf8_lossy(bad)
+            );
+        }
         // The name is drawn in the default colour: the text did not recolour the line.
         if setup == "\u{1b}2" {
             let y = lines.iter().position(|l| l.contains("[31mred")).unwrap() as u16;
             let x = lines[y as usize].find("[31mred").unwrap() as u16;
             let cell = &buffer[(x + 5, y)];
             assert_ne!(cell.fg, Color::Red, "{cell:?}");
+        }
+    }
+}
+
+/// The bytes a crossterm terminal of `w`x`h` receives for one frame.
+fn terminal_bytes(app: &mut App, w: u16, h: u16) -> Vec<u8> {
+    use ratatui::backend::CrosstermBackend;
+    use ratatui::layout::Rect;
+    use ratatui::{TerminalOptions, Viewport};
+    /// A writer whose bytes the test keeps.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let out = Shared::default();
+    let mut terminal = Terminal::with_options(
+        CrosstermBackend::new(out.clone()),
+        TerminalOptions {
+            viewport: Viewport::Fixed(Rect::new(0, 0, w, h)),
+        },
+    )
+    .unwrap();
+    terminal.draw(|f| view::draw(f, app)).unwrap();
+    drop(terminal);
+    let bytes = out.0.lock().unwrap().clone();
+    bytes
+}
+
+#[test]
+fn the_detail_text_is_made_safe_before_it_reaches_ratatui() {
+    // Ratatui also drops zero-width characters from cells; the console does not rely on it:
+    // the lines it hands over are already clean.
+    let mut snap = (*sample_snapshot()).clone();
+    let hostile = "\u{1b}]0;owned\u{7}evil\u{202e}.sys\n\u{1b}[31m";
+    let node = &mut snap.clusters.clusters[0];
+    node.cause = hostile.into();
+    node.bucket_id = hostile.into();
+    node.owner = Some(hostile.into());
+    node.breakdown
+        .entry("site".into())
+        .or_default()
+        .insert(hostile.into(), 1);
+    let cause = node.cause.clone();
+    for h in snap.hosts.hosts.iter_mut().filter(|h| h.clusters.contains(&"csagent.sys".to_string())) {
+        h.host = hostile.into();
+        h.clusters.push(cause.clone());
+    }
+    if let Some(ex) = snap.exemplars.values_mut().next() {
+        ex.fault_module = Some(hostile.into());
+        for f in &mut ex.frames {
+            f.module = Some(hostile.into());
+        }
+    }
+    let node = snap.clusters.clusters[0].clone();
+    let lines = view::detail_lines(&snap, &node, 80, "");
+    let text: String = lines
+        .iter()
+        .flat_map(|l| l.spans.iter().map(|s| s.content.to_string()))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(text.contains("]0;ownedevil.sys [31m"), "{text}");
+    for line in &lines {
+        for span in &line.spans {
+            assert!(
+                !span.content.chars().any(|c| c.is_control() || c == '\u{202e}'),
+                "{:?}",
+                span.content
+            );
         }
     }
 }
