@@ -228,9 +228,7 @@ impl App {
         self.selected[t] = if len == 0 {
             0
         } else {
-            self.selected[t]
-                .saturating_add_signed(delta)
-                .min(len - 1)
+            self.selected[t].saturating_add_signed(delta).min(len - 1)
         };
     }
 
@@ -253,9 +251,8 @@ impl App {
             return;
         };
         let needle = self.filter.to_lowercase();
-        let matches = |fields: &[&str]| {
-            needle.is_empty() || fields.iter().any(|f| f.to_lowercase().contains(&needle))
-        };
+        let matches =
+            |fields: &[&str]| needle.is_empty() || fields.iter().any(|f| contains_ci(f, &needle));
 
         let clusters = &snap.clusters.clusters;
         let mut c: Vec<usize> = (0..clusters.len())
@@ -336,5 +333,35 @@ impl App {
         full.get(..16)
             .map(|s| format!("{} UTC", s.replacen('T', " ", 1)))
             .unwrap_or(full)
+    }
+}
+
+/// Whether `haystack` contains `needle` (already lower-case), ignoring case, without
+/// allocating for ASCII (a filter keystroke tests every host's inventory values).
+pub fn contains_ci(haystack: &str, needle: &str) -> bool {
+    if needle.is_empty() {
+        return true;
+    }
+    if !needle.is_ascii() {
+        return haystack.to_lowercase().contains(needle);
+    }
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    h.len() >= n.len()
+        && h.windows(n.len())
+            .any(|w| w.iter().zip(n).all(|(a, b)| a.to_ascii_lowercase() == *b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_matching_ignores_case() {
+        assert!(contains_ci("CSAgent.sys", "csagent"));
+        assert!(contains_ci("FRA1", "ra1"));
+        assert!(!contains_ci("csagent.sys", "acme"));
+        assert!(contains_ci("Überwachung", "über"));
+        assert!(contains_ci("x", ""));
+        assert!(!contains_ci("", "x"));
     }
 }

@@ -169,8 +169,7 @@ fn export(app: &mut App) {
     let Some(snap) = app.snapshot.clone() else {
         return;
     };
-    let (label, hosts) = if let Some(node) = app.detail.as_deref().and_then(|id| snap.cluster(id))
-    {
+    let (label, hosts) = if let Some(node) = app.detail.as_deref().and_then(|id| snap.cluster(id)) {
         let hosts = snap
             .hosts
             .hosts

@@ -121,7 +121,11 @@ fn draw_figures(frame: &mut Frame, app: &App, area: Rect) {
     spans.push(Span::raw(" · boot-looping now "));
     spans.push(Span::styled(
         thousands(f.boot_looping_now),
-        if f.boot_looping_now > 0 { ALERT } else { HEADER },
+        if f.boot_looping_now > 0 {
+            ALERT
+        } else {
+            HEADER
+        },
     ));
     frame.render_widget(Line::from(spans), area);
 }
@@ -224,7 +228,11 @@ fn render_rows(
     let title = if all == total {
         format!(" {} {noun} ", thousands(total as u64))
     } else {
-        format!(" {} of {} {noun} ", thousands(total as u64), thousands(all as u64))
+        format!(
+            " {} of {} {noun} ",
+            thousands(total as u64),
+            thousands(all as u64)
+        )
     };
     let block = Block::new()
         .borders(Borders::TOP)
@@ -289,7 +297,16 @@ fn draw_clusters(frame: &mut Frame, app: &mut App, snap: &Snapshot, area: Rect) 
         ])
     };
     let all = snap.clusters.clusters.len();
-    render_rows(frame, app, area, header, &widths, make, all, "no clusters match");
+    render_rows(
+        frame,
+        app,
+        area,
+        header,
+        &widths,
+        make,
+        all,
+        "no clusters match",
+    );
 }
 
 fn state_style(state: HostState) -> Style {
@@ -308,12 +325,19 @@ fn host_cells(h: &HostRow) -> Vec<Cell<'static>> {
         Cell::from(Line::from(thousands(h.crashes)).right_aligned()),
         Cell::from(safe(h.inventory.get("site").unwrap_or("-"))),
         Cell::from(safe(h.inventory.get("role").unwrap_or("-"))),
-        Cell::from(h.last_crash.as_deref().map(day_time).unwrap_or_else(|| "-".into())),
+        Cell::from(
+            h.last_crash
+                .as_deref()
+                .map(day_time)
+                .unwrap_or_else(|| "-".into()),
+        ),
         Cell::from(safe(&h.clusters.join(" "))),
     ]
 }
 
-const HOST_HEADER: [&str; 7] = ["HOST", "STATE", "CRASH", "SITE", "ROLE", "LAST UTC", "CLUSTERS"];
+const HOST_HEADER: [&str; 7] = [
+    "HOST", "STATE", "CRASH", "SITE", "ROLE", "LAST UTC", "CLUSTERS",
+];
 const HOST_WIDTHS: [Constraint; 7] = [
     Constraint::Length(16),
     Constraint::Length(9),
@@ -344,7 +368,9 @@ fn draw_hosts(frame: &mut Frame, app: &mut App, snap: &Snapshot, area: Rect) {
 }
 
 fn draw_drivers(frame: &mut Frame, app: &mut App, snap: &Snapshot, area: Rect) {
-    let header = Row::new(vec!["DRIVER", "VENDOR", "HOSTS", "LOADED", "CRASHES", "SHARE"]);
+    let header = Row::new(vec![
+        "DRIVER", "VENDOR", "HOSTS", "LOADED", "CRASHES", "SHARE",
+    ]);
     let widths = [
         Constraint::Min(14),
         Constraint::Length(18),
@@ -367,7 +393,16 @@ fn draw_drivers(frame: &mut Frame, app: &mut App, snap: &Snapshot, area: Rect) {
         ])
     };
     let all = snap.drivers.drivers.len();
-    render_rows(frame, app, area, header, &widths, make, all, "no drivers match");
+    render_rows(
+        frame,
+        app,
+        area,
+        header,
+        &widths,
+        make,
+        all,
+        "no drivers match",
+    );
 }
 
 /// Breakdown columns shown in a detail, in this order, when the inventory has them.
@@ -401,7 +436,11 @@ fn bugcheck_lines(node: &ClusterNode, ex: Option<&Exemplar>, out: &mut Vec<Line<
     match ex.bugcheck_code {
         Some(code) => {
             out.push(Line::styled(
-                format!(" Bugcheck {} {}", bugcheck::code_hex(code), bugcheck::name(code)),
+                format!(
+                    " Bugcheck {} {}",
+                    bugcheck::code_hex(code),
+                    bugcheck::name(code)
+                ),
                 HEADER,
             ));
             let values: Vec<u64> = ex
@@ -572,7 +611,11 @@ pub fn detail_lines(
         format!(
             " owner {}{} · id {}",
             safe(node.owner.as_deref().unwrap_or("unknown")),
-            if node.third_party { " (third party)" } else { "" },
+            if node.third_party {
+                " (third party)"
+            } else {
+                ""
+            },
             safe(&node.id)
         ),
         DIM,
@@ -631,12 +674,20 @@ pub fn detail_lines(
             .chars()
             .flat_map(|c| std::iter::repeat_n(c, stretch))
             .collect();
-        out.push(Line::styled(format!("   {wide}"), Style::new().fg(Color::Yellow)));
+        out.push(Line::styled(
+            format!("   {wide}"),
+            Style::new().fg(Color::Yellow),
+        ));
     }
     if let (Some(first), Some(last)) = (node.first_seen_ms, node.last_seen_ms) {
         let (a, b) = (App::short_utc(first), App::short_utc(last));
-        let (a, b) = (a.get(11..16).unwrap_or(&a).to_string(), b.get(11..).unwrap_or(&b).to_string());
-        let gap = drawn.saturating_sub(a.chars().count() + b.chars().count()).max(1);
+        let (a, b) = (
+            a.get(11..16).unwrap_or(&a).to_string(),
+            b.get(11..).unwrap_or(&b).to_string(),
+        );
+        let gap = drawn
+            .saturating_sub(a.chars().count() + b.chars().count())
+            .max(1);
         out.push(Line::styled(format!("   {a}{}{b}", " ".repeat(gap)), DIM));
     }
     out.push(Line::raw(""));

@@ -65,8 +65,15 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Asks the thread to stop and waits for it (a scan in progress finishes its step).
-    pub fn stop(mut self) {
+    /// Asks the thread to stop without waiting for it: quitting must not wait for a scan of
+    /// a large share or a reload. A scan cut short by the process ending loses nothing it
+    /// committed (the store's writes are atomic) and the next scan goes on from there.
+    pub fn stop(self) {
+        let _ = self.requests.send(Request::Stop);
+    }
+
+    /// Asks the thread to stop and waits until it has (tests; a scan step finishes first).
+    pub fn stop_and_wait(mut self) {
         let _ = self.requests.send(Request::Stop);
         if let Some(h) = self.handle.take() {
             let _ = h.join();
@@ -170,7 +177,11 @@ fn run(mut config: WorkerConfig, tx: Sender<WorkerMessage>, rx: Receiver<Request
         }
         if reload {
             reload = false;
-            let message = if config.store.join(crate::fleet::store::MANIFEST_FILE).exists() {
+            let message = if config
+                .store
+                .join(crate::fleet::store::MANIFEST_FILE)
+                .exists()
+            {
                 match Snapshot::load(&config.store, &config.load) {
                     Ok(s) => WorkerMessage::Snapshot(Box::new(s)),
                     Err(e) => WorkerMessage::LoadFailed(format!("{e}")),

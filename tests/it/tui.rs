@@ -63,10 +63,8 @@ fn sample_store() -> &'static Path {
 
 fn sample_snapshot() -> Arc<Snapshot> {
     static SNAP: OnceLock<Arc<Snapshot>> = OnceLock::new();
-    SNAP.get_or_init(|| {
-        Arc::new(Snapshot::load(sample_store(), &LoadOptions::default()).unwrap())
-    })
-    .clone()
+    SNAP.get_or_init(|| Arc::new(Snapshot::load(sample_store(), &LoadOptions::default()).unwrap()))
+        .clone()
 }
 
 fn app_with(snapshot: Arc<Snapshot>, export_dir: &Path) -> App {
@@ -91,7 +89,11 @@ fn screen(app: &mut App, w: u16, h: u16) -> (Vec<String>, Terminal<TestBackend>)
     terminal.draw(|f| view::draw(f, app)).unwrap();
     let buffer = terminal.backend().buffer().clone();
     let lines = (0..h)
-        .map(|y| (0..w).map(|x| buffer[(x, y)].symbol().to_string()).collect())
+        .map(|y| {
+            (0..w)
+                .map(|x| buffer[(x, y)].symbol().to_string())
+                .collect()
+        })
         .collect();
     (lines, terminal)
 }
@@ -122,9 +124,15 @@ fn main_view_ranks_the_incident_cluster_first_with_the_fleet_figures() {
     let header = format!("{hit} of {fleet} hosts hit");
     assert!(lines[1].contains(&header), "{text}");
     let crash_free = (fleet - hit) as f64 / fleet as f64 * 100.0;
-    assert!(lines[1].contains(&format!("crash-free {crash_free:.1} %")), "{text}");
+    assert!(
+        lines[1].contains(&format!("crash-free {crash_free:.1} %")),
+        "{text}"
+    );
     assert!(lines[1].contains("boot-looping now 0"), "{text}");
-    assert!(lines[0].contains("newest crash 2024-07-19 20:13 UTC"), "{text}");
+    assert!(
+        lines[0].contains("newest crash 2024-07-19 20:13 UTC"),
+        "{text}"
+    );
     // The first row is the incident: driver, bucket, hosts, share of the fleet, loops.
     let first = lines
         .iter()
@@ -152,11 +160,17 @@ fn enter_opens_the_detail_and_e_exports_the_hosts_of_the_biggest_cluster() {
     assert!(app.detail.is_some());
     let (lines, _) = screen(&mut app, 80, 24);
     let text = lines.join("\n");
-    assert!(text.contains("Bugcheck 0x50 PAGE_FAULT_IN_NONPAGED_AREA"), "{text}");
+    assert!(
+        text.contains("Bugcheck 0x50 PAGE_FAULT_IN_NONPAGED_AREA"),
+        "{text}"
+    );
     assert!(text.contains("P3 0x"), "{text}");
     assert!(text.contains("faulting instruction address"), "{text}");
     assert!(text.contains("csagent.sys+0xe14ed"), "{text}");
-    assert!(text.contains(&format!("{hosts} hosts (69.5 % of fleet)")), "{text}");
+    assert!(
+        text.contains(&format!("{hosts} hosts (69.5 % of fleet)")),
+        "{text}"
+    );
 
     // Further down: the breakdowns, the onset chart and the host list.
     let mut all = String::new();
@@ -164,7 +178,12 @@ fn enter_opens_the_detail_and_e_exports_the_hosts_of_the_biggest_cluster() {
         all.push_str(&screen(&mut app, 80, 24).0.join("\n"));
         key(&mut app, KeyCode::PageDown);
     }
-    for needle in ["Hosts by site", "Hosts by ring", "Hosts by os_build", "Onset: crashes per 5 min"] {
+    for needle in [
+        "Hosts by site",
+        "Hosts by ring",
+        "Hosts by os_build",
+        "Onset: crashes per 5 min",
+    ] {
         assert!(all.contains(needle), "{needle} missing");
     }
     assert!(all.contains(&format!("Hosts ({hosts})")));
@@ -172,12 +191,20 @@ fn enter_opens_the_detail_and_e_exports_the_hosts_of_the_biggest_cluster() {
     key(&mut app, KeyCode::Char('e'));
     let status = app.status.clone().expect("a status after e");
     assert!(!status.error, "{}", status.text);
-    assert!(status.text.contains(&format!("exported {hosts} hosts to")), "{}", status.text);
+    assert!(
+        status.text.contains(&format!("exported {hosts} hosts to")),
+        "{}",
+        status.text
+    );
     let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
     assert_eq!(files.len(), 1);
     let csv = std::fs::read_to_string(files[0].path()).unwrap();
     assert!(status.text.contains(&files[0].path().display().to_string()));
-    assert_eq!(csv.lines().count() as u64, hosts + 1, "header + one line per host");
+    assert_eq!(
+        csv.lines().count() as u64,
+        hosts + 1,
+        "header + one line per host"
+    );
     assert!(csv.starts_with("host,state,crashes,clusters,"));
     assert!(csv.lines().skip(1).all(|l| l.contains("csagent.sys")));
     // The status line says where, on screen.
@@ -229,7 +256,10 @@ fn keys_move_filter_sort_and_switch_tabs() {
         .iter()
         .map(|i| snap.clusters.clusters[*i].cause.as_str())
         .collect();
-    assert!(!names.is_empty() && names.iter().all(|n| n.starts_with("acme")), "{names:?}");
+    assert!(
+        !names.is_empty() && names.iter().all(|n| n.starts_with("acme")),
+        "{names:?}"
+    );
     let (lines, _) = screen(&mut app, 80, 24);
     assert!(lines[2].contains("/acme"));
     assert!(!contains(&lines, "csagent.sys"));
@@ -254,7 +284,11 @@ fn keys_move_filter_sort_and_switch_tabs() {
     assert_eq!(app.visible_rows().len(), snap.hosts.hosts.len());
     keys(&mut app, "f");
     assert_eq!(app.state_filter(), Some(HostState::BootLoop));
-    assert_eq!(app.visible_rows().len(), 0, "by the end of the data no host loops");
+    assert_eq!(
+        app.visible_rows().len(),
+        0,
+        "by the end of the data no host loops"
+    );
     keys(&mut app, "ff");
     assert_eq!(app.state_filter(), Some(HostState::Recovered));
     let recovered = snap.hosts.by_state[&HostState::Recovered] as usize;
@@ -267,13 +301,18 @@ fn keys_move_filter_sort_and_switch_tabs() {
     keys(&mut app, "3");
     assert_eq!(app.tab, Tab::Drivers);
     let (lines, _) = screen(&mut app, 80, 24);
-    assert!(lines.iter().any(|l| l.starts_with("csagent.sys") && l.contains("CrowdStrike")));
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with("csagent.sys") && l.contains("CrowdStrike")));
     key(&mut app, KeyCode::Tab);
     assert_eq!(app.tab, Tab::Clusters);
     keys(&mut app, "?");
     let (lines, _) = screen(&mut app, 80, 24);
     assert!(contains(&lines, "keys (any key closes)"));
-    assert!(contains(&lines, "q  Ctrl-C"), "the whole help fits at 80x24");
+    assert!(
+        contains(&lines, "q  Ctrl-C"),
+        "the whole help fits at 80x24"
+    );
     keys(&mut app, "x");
     assert!(!app.show_help && !app.quit);
     keys(&mut app, "q");
@@ -407,7 +446,12 @@ fn the_detail_text_is_made_safe_before_it_reaches_ratatui() {
         .or_default()
         .insert(hostile.into(), 1);
     let cause = node.cause.clone();
-    for h in snap.hosts.hosts.iter_mut().filter(|h| h.clusters.contains(&"csagent.sys".to_string())) {
+    for h in snap
+        .hosts
+        .hosts
+        .iter_mut()
+        .filter(|h| h.clusters.contains(&"csagent.sys".to_string()))
+    {
         h.host = hostile.into();
         h.clusters.push(cause.clone());
     }
@@ -428,7 +472,10 @@ fn the_detail_text_is_made_safe_before_it_reaches_ratatui() {
     for line in &lines {
         for span in &line.spans {
             assert!(
-                !span.content.chars().any(|c| c.is_control() || c == '\u{202e}'),
+                !span
+                    .content
+                    .chars()
+                    .any(|c| c.is_control() || c == '\u{202e}'),
                 "{:?}",
                 span.content
             );
@@ -457,7 +504,17 @@ impl Tmux {
                 .as_nanos()
         );
         let status = Command::new("tmux")
-            .args(["new-session", "-d", "-x", "80", "-y", "24", "-s", &name, "-c"])
+            .args([
+                "new-session",
+                "-d",
+                "-x",
+                "80",
+                "-y",
+                "24",
+                "-s",
+                &name,
+                "-c",
+            ])
             .arg(cwd)
             .arg(command)
             .status()
@@ -535,7 +592,10 @@ fn end_to_end_in_tmux_from_start_to_the_exported_host_list() {
     // Three keys: Enter (the top cluster's detail), e (export).
     tmux.send("Enter");
     let detail = tmux.wait_for("PAGE_FAULT_IN_NONPAGED_AREA", wait);
-    assert!(detail.contains("AV_R_INVALID_csagent!unknown_function"), "{detail}");
+    assert!(
+        detail.contains("AV_R_INVALID_csagent!unknown_function"),
+        "{detail}"
+    );
     tmux.send("e");
     let exported = tmux.wait_for("exported 139 hosts to", wait);
     let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
@@ -584,8 +644,74 @@ fn watch_mode_shows_a_newly_copied_dump() {
     std::fs::rename(&staging, dumps.join("BLR-BLD-0151")).unwrap();
     let copied_at = Instant::now();
     let screen = tmux.wait_for("csagent.sys", Duration::from_secs(30));
-    eprintln!("watch: new dumps on screen {:?} after the copy", copied_at.elapsed());
+    eprintln!(
+        "watch: new dumps on screen {:?} after the copy",
+        copied_at.elapsed()
+    );
     assert!(screen.contains("1 of 200 hosts hit"), "{screen}");
     assert!(screen.contains(&format!("{copied} new")), "{screen}");
     tmux.send("q");
+}
+
+#[test]
+fn the_worker_sends_snapshots_and_reports_what_it_cannot_do() {
+    use blastradius::tui::watch::{spawn, WatchConfig, WorkerConfig, WorkerMessage};
+    let wait = Duration::from_secs(60);
+    // A store: one snapshot, the same figures as a direct load.
+    let worker = spawn(WorkerConfig {
+        store: sample_store().to_path_buf(),
+        load: LoadOptions::default(),
+        watch: None,
+    });
+    match worker.messages.recv_timeout(wait) {
+        Ok(WorkerMessage::Snapshot(s)) => {
+            assert_eq!(s.clusters, sample_snapshot().clusters);
+            assert_eq!(s.hosts, sample_snapshot().hosts);
+        }
+        other => panic!("expected a snapshot, got {other:?}"),
+    }
+    worker.stop_and_wait();
+
+    // Not a store: a message for the screen, not a crash.
+    let dir = tempfile::tempdir().unwrap();
+    let worker = spawn(WorkerConfig {
+        store: dir.path().join("nothing"),
+        load: LoadOptions::default(),
+        watch: None,
+    });
+    match worker.messages.recv_timeout(wait) {
+        Ok(WorkerMessage::LoadFailed(text)) => {
+            assert!(text.contains("is not a crash store"), "{text}")
+        }
+        other => panic!("expected LoadFailed, got {other:?}"),
+    }
+    worker.stop_and_wait();
+
+    // Watching a store another writer holds: the scan error is reported, the views still load.
+    let store = dir.path().join("store");
+    let _writer = Store::open_or_create(&store).unwrap();
+    let worker = spawn(WorkerConfig {
+        store: store.clone(),
+        load: LoadOptions::default(),
+        watch: Some(WatchConfig {
+            paths: vec![dir.path().to_path_buf()],
+            inventory: None,
+            symbols: None,
+            interval: Duration::from_secs(1),
+        }),
+    });
+    let mut saw_error = None;
+    let mut saw_snapshot = false;
+    let started = Instant::now();
+    while (saw_error.is_none() || !saw_snapshot) && started.elapsed() < wait {
+        match worker.messages.recv_timeout(Duration::from_secs(5)) {
+            Ok(WorkerMessage::ScanFailed(text)) => saw_error = Some(text),
+            Ok(WorkerMessage::Snapshot(s)) => saw_snapshot = s.clusters.clusters.is_empty(),
+            _ => {}
+        }
+    }
+    worker.stop_and_wait();
+    let text = saw_error.expect("a scan error");
+    assert!(text.contains("cannot write"), "{text}");
+    assert!(saw_snapshot, "the empty store's views");
 }
