@@ -27,8 +27,8 @@ pub use clusters::{
     cluster_assignments, clusters, ClusterLevel, ClusterNode, ClusterOptions, ClusterTable, Onset,
     RelatedSignature,
 };
-pub use exemplar::{Exemplar, ExemplarFrame};
 pub use drivers::{drivers, DriverCatalog, DriverOptions, DriverRow, DriverTable, DriverVersion};
+pub use exemplar::{Exemplar, ExemplarFrame};
 pub use hosts::{hosts, HostOptions, HostRow, HostTable};
 pub use hoststate::{HostState, HostStateParams};
 pub use scoring::{bcubed, BCubed};
