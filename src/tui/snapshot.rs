@@ -14,7 +14,7 @@ use polars::prelude::DataFrame;
 
 use crate::fleet::analytics::{
     Analysis, ClusterNode, ClusterOptions, ClusterTable, DriverOptions, DriverTable, Exemplar,
-    HostOptions, HostState, HostStateParams, HostTable, Scope, Window,
+    HostOptions, HostRow, HostState, HostStateParams, HostTable, Scope, Window,
 };
 use crate::fleet::store::Store;
 use crate::triage::Rules;
@@ -181,6 +181,15 @@ impl Snapshot {
                 .unwrap_or(0),
             crashes: c.crashes,
         }
+    }
+
+    /// The hosts a driver-level cluster hit, in the hosts table's order (most urgent first).
+    pub fn cluster_hosts(&self, node: &ClusterNode) -> Vec<&HostRow> {
+        self.hosts
+            .hosts
+            .iter()
+            .filter(|h| h.clusters.iter().any(|c| *c == node.cause))
+            .collect()
     }
 
     /// A driver-level cluster by id.

@@ -170,13 +170,7 @@ fn export(app: &mut App) {
         return;
     };
     let (label, hosts) = if let Some(node) = app.detail.as_deref().and_then(|id| snap.cluster(id)) {
-        let hosts = snap
-            .hosts
-            .hosts
-            .iter()
-            .filter(|h| h.clusters.iter().any(|c| *c == node.cause))
-            .cloned()
-            .collect::<Vec<_>>();
+        let hosts = snap.cluster_hosts(node).into_iter().cloned().collect();
         (node.cause.clone(), hosts)
     } else if app.tab == Tab::Hosts {
         let hosts = app.rows[1]

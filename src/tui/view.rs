@@ -199,6 +199,11 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
     frame.render_widget(line, area);
 }
 
+/// A right-aligned number cell.
+fn right(text: String) -> Cell<'static> {
+    Cell::from(Line::from(text).right_aligned())
+}
+
 /// Keeps the selection inside the visible rows; returns (first row, selected row on screen).
 fn scroll_window(app: &mut App, height: usize) -> (usize, usize) {
     app.page = height.max(1);
@@ -289,9 +294,9 @@ fn draw_clusters(frame: &mut Frame, app: &mut App, snap: &Snapshot, area: Rect) 
         Row::new(vec![
             Cell::from(safe(&c.cause)),
             Cell::from(safe(&c.bucket_id)),
-            Cell::from(Line::from(thousands(c.hosts)).right_aligned()),
-            Cell::from(Line::from(c.fleet_share.map(percent).unwrap_or_default()).right_aligned()),
-            Cell::from(Line::from(thousands(c.boot_loop_hosts)).right_aligned()),
+            right(thousands(c.hosts)),
+            right(c.fleet_share.map(percent).unwrap_or_default()),
+            right(thousands(c.boot_loop_hosts)),
             Cell::from(Span::styled(spark, Style::new().fg(Color::Yellow))),
             Cell::from(arrow),
         ])
@@ -322,7 +327,7 @@ fn host_cells(h: &HostRow) -> Vec<Cell<'static>> {
     vec![
         Cell::from(safe(&h.host)),
         Cell::from(Span::styled(h.state.as_str(), state_style(h.state))),
-        Cell::from(Line::from(thousands(h.crashes)).right_aligned()),
+        right(thousands(h.crashes)),
         Cell::from(safe(h.inventory.get("site").unwrap_or("-"))),
         Cell::from(safe(h.inventory.get("role").unwrap_or("-"))),
         Cell::from(
@@ -386,10 +391,10 @@ fn draw_drivers(frame: &mut Frame, app: &mut App, snap: &Snapshot, area: Rect) {
         Row::new(vec![
             Cell::from(safe(&d.driver)),
             Cell::from(safe(d.vendor.as_deref().unwrap_or("-"))),
-            Cell::from(Line::from(thousands(d.hosts_loaded)).right_aligned()),
-            Cell::from(Line::from(d.loaded_share.map(percent).unwrap_or_default()).right_aligned()),
-            Cell::from(Line::from(thousands(d.crashes)).right_aligned()),
-            Cell::from(Line::from(d.crash_share.map(percent).unwrap_or_default()).right_aligned()),
+            right(thousands(d.hosts_loaded)),
+            right(d.loaded_share.map(percent).unwrap_or_default()),
+            right(thousands(d.crashes)),
+            right(d.crash_share.map(percent).unwrap_or_default()),
         ])
     };
     let all = snap.drivers.drivers.len();
@@ -563,8 +568,9 @@ fn column_chart(values: &[u64], width: usize, height: usize) -> Vec<String> {
         .collect()
 }
 
-/// The detail document of one driver-level cluster.
-pub fn detail_lines(
+/// A cluster's detail up to the header of its host list: figures, bugcheck, frames, onset,
+/// breakdowns.
+pub fn detail_head(
     snap: &Snapshot,
     node: &ClusterNode,
     width: u16,
@@ -717,12 +723,7 @@ pub fn detail_lines(
     }
     out.push(Line::raw(""));
 
-    let hosts: Vec<&HostRow> = snap
-        .hosts
-        .hosts
-        .iter()
-        .filter(|h| h.clusters.iter().any(|c| *c == node.cause))
-        .collect();
+    let hosts = snap.cluster_hosts(node);
     out.push(Line::styled(
         format!(
             " Hosts ({}) — e writes them as CSV for dispatch",
@@ -734,25 +735,39 @@ pub fn detail_lines(
         "   HOST             STATE     CRASH  SITE  LAST UTC     LOOPED",
         DIM,
     ));
-    for h in hosts {
-        let last = h
-            .last_crash
-            .as_deref()
-            .map(day_time)
-            .unwrap_or_else(|| "-".into());
-        out.push(Line::from(vec![
-            Span::raw(format!("   {:<16} ", safe(&h.host))),
-            Span::styled(format!("{:<10}", h.state.as_str()), state_style(h.state)),
-            Span::raw(format!(
-                "{:>5}  {:<5} {:<12} {}",
-                thousands(h.crashes),
-                safe(h.inventory.get("site").unwrap_or("-")),
-                last,
-                if h.boot_looped { "yes" } else { "" }
-            )),
-        ]));
-    }
     out
+}
+
+/// One host line of a cluster's detail.
+fn host_line(h: &HostRow) -> Line<'static> {
+    let last = h
+        .last_crash
+        .as_deref()
+        .map(day_time)
+        .unwrap_or_else(|| "-".into());
+    Line::from(vec![
+        Span::raw(format!("   {:<16} ", safe(&h.host))),
+        Span::styled(format!("{:<10}", h.state.as_str()), state_style(h.state)),
+        Span::raw(format!(
+            "{:>5}  {:<5} {:<12} {}",
+            thousands(h.crashes),
+            safe(h.inventory.get("site").unwrap_or("-")),
+            last,
+            if h.boot_looped { "yes" } else { "" }
+        )),
+    ])
+}
+
+/// The whole detail document of a cluster: [`detail_head`] and a line per host.
+pub fn detail_lines(
+    snap: &Snapshot,
+    node: &ClusterNode,
+    width: u16,
+    trend_word: &str,
+) -> Vec<Line<'static>> {
+    let mut lines = detail_head(snap, node, width, trend_word);
+    lines.extend(snap.cluster_hosts(node).into_iter().map(host_line));
+    lines
 }
 
 fn draw_detail(frame: &mut Frame, app: &mut App, snap: &Snapshot, node: &ClusterNode, area: Rect) {
@@ -768,26 +783,31 @@ fn draw_detail(frame: &mut Frame, app: &mut App, snap: &Snapshot, node: &Cluster
     } else {
         format!("trend {trend}")
     };
-    let lines = detail_lines(snap, node, area.width, &trend);
+    // Only the lines on screen are built: a cluster can hold 100,000 hosts.
+    let head = detail_head(snap, node, area.width, &trend);
+    let hosts = snap.cluster_hosts(node);
+    let total = head.len() + hosts.len();
     let height = area.height.saturating_sub(1) as usize;
     app.page = height.max(1);
-    let max_scroll = lines.len().saturating_sub(height) as u16;
+    let max_scroll = total.saturating_sub(height).min(u16::MAX as usize) as u16;
     app.detail_scroll = app.detail_scroll.min(max_scroll);
+    let first = app.detail_scroll as usize;
+    let lines: Vec<Line> = (first..(first + height).min(total))
+        .filter_map(|i| match head.get(i) {
+            Some(line) => Some(line.clone()),
+            None => hosts.get(i - head.len()).map(|h| host_line(h)),
+        })
+        .collect();
     let block = Block::new()
         .borders(Borders::TOP)
         .border_style(DIM)
         .title(format!(
             " cluster {} · line {}/{} ",
             safe(&node.cause),
-            app.detail_scroll as usize + 1,
-            lines.len()
+            first + 1,
+            total
         ));
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(block)
-            .scroll((app.detail_scroll, 0)),
-        area,
-    );
+    frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
 const HELP: &[(&str, &str)] = &[
