@@ -70,8 +70,11 @@ pub fn handle_key(app: &mut App, key: KeyEvent) {
         KeyCode::Esc | KeyCode::Backspace | KeyCode::Char('h') | KeyCode::Left => {
             if in_detail {
                 app.detail = None;
-            } else if !app.filter.is_empty() && matches!(key.code, KeyCode::Esc) {
+            } else if matches!(key.code, KeyCode::Esc)
+                && (!app.filter.is_empty() || app.state_filter().is_some())
+            {
                 app.filter.clear();
+                app.state_filter = 0;
                 app.refresh_rows();
             }
         }

@@ -245,7 +245,14 @@ fn render_rows(
         .border_style(DIM);
     let inner_height = area.height.saturating_sub(2) as usize; // top border + header
     if total == 0 {
-        frame.render_widget(Paragraph::new(format!(" {empty}")).block(block), area);
+        let text = if all > 0 {
+            format!(" {empty} (Esc clears the filters)")
+        } else if app.watching {
+            " no crashes yet: waiting for dumps to land".to_string()
+        } else {
+            " no crashes in this window".to_string()
+        };
+        frame.render_widget(Paragraph::new(text).block(block), area);
         return;
     }
     let (first, on_screen) = scroll_window(app, inner_height);
@@ -815,7 +822,7 @@ const HELP: &[(&str, &str)] = &[
     ("PgUp PgDn Space", "a page"),
     ("Home End  g G", "first / last"),
     ("Enter  l", "open the cluster's detail"),
-    ("Esc  h  ←", "back (clears the filter in a list)"),
+    ("Esc  h  ←", "back; in a list, clear the filters"),
     ("1 2 3  Tab", "clusters, hosts, drivers"),
     ("/", "filter by text (Enter keeps, Esc clears)"),
     ("s", "cycle the sort"),

@@ -141,6 +141,9 @@ fn run(mut config: WorkerConfig, tx: Sender<WorkerMessage>, rx: Receiver<Request
     let mut watch = config.watch.take();
     let mut scanner: Option<Scanner> = None;
     let mut reload = true;
+    // The last scan that found something (dumps, when), and files quarantined this session.
+    let mut last_new: Option<(u64, String)> = None;
+    let mut quarantined = 0u64;
     let interval = watch
         .as_ref()
         .map_or(Duration::from_secs(3600), |w| w.interval);
@@ -160,14 +163,20 @@ fn run(mut config: WorkerConfig, tx: Sender<WorkerMessage>, rx: Receiver<Request
             if let Some(s) = scanner.as_mut() {
                 match scan(&mut s.store, &s.pipeline, &s.options, &()) {
                     Ok(summary) => {
+                        let now = chrono::Utc::now().format("%H:%M:%S").to_string();
                         if summary.ingested > 0 || summary.quarantined > 0 {
                             reload = true;
+                            last_new = Some((summary.ingested, now.clone()));
                         }
-                        let now = chrono::Utc::now().format("%H:%M:%S");
-                        let _ = tx.send(WorkerMessage::Scanned(format!(
-                            "watch {now} UTC: {} new, {} quarantined, {} files",
-                            summary.ingested, summary.quarantined, summary.files_seen
-                        )));
+                        quarantined += summary.quarantined;
+                        let mut text = format!("watch {now} UTC · {} files", summary.files_seen);
+                        if let Some((n, at)) = &last_new {
+                            text.push_str(&format!(" · {n} new at {at}"));
+                        }
+                        if quarantined > 0 {
+                            text.push_str(&format!(" · {quarantined} quarantined"));
+                        }
+                        let _ = tx.send(WorkerMessage::Scanned(text));
                     }
                     Err(e) => {
                         let _ = tx.send(WorkerMessage::ScanFailed(format!("watch: scan: {e}")));

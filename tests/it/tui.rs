@@ -649,7 +649,8 @@ fn watch_mode_shows_a_newly_copied_dump() {
         copied_at.elapsed()
     );
     assert!(screen.contains("1 of 200 hosts hit"), "{screen}");
-    assert!(screen.contains(&format!("{copied} new")), "{screen}");
+    let screen = tmux.wait_for(&format!("{copied} new at"), Duration::from_secs(10));
+    assert!(screen.contains("1 of 200 hosts hit"), "{screen}");
     tmux.send("q");
 }
 
