@@ -71,7 +71,7 @@ pub fn recent_bins(onset: &Onset, end_ms: i64, span_ms: i64, bins: usize) -> Vec
         if t < from || t > end_ms {
             continue;
         }
-        let pos = ((t - from) as i128 * bins as i128 / span_ms as i128) as usize;
+        let pos = ((t as i128 - from as i128) * bins as i128 / span_ms as i128) as usize;
         if let Some(slot) = out.get_mut(pos.min(bins - 1)) {
             *slot = slot.saturating_add(n);
         }
