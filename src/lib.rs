@@ -18,5 +18,6 @@ pub mod simulate;
 pub mod stack;
 pub mod symbols;
 pub mod triage;
+pub mod tui;
 
 pub use record::CrashReport;

@@ -57,6 +57,8 @@ enum Command {
     /// Print the man page (roff) of blastradius.
     #[command(after_help = commands::help::MAN)]
     Man,
+    /// The incident responder's console: clusters, hosts, drivers; live with --watch.
+    Tui(commands::tui::Args),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +79,7 @@ fn main() -> ExitCode {
             commands::shell::completions(*shell, &mut Cli::command(), "blastradius")
         }
         Command::Man => commands::shell::man(Cli::command()),
+        Command::Tui(a) => commands::tui::run(a),
     };
     commands::exit::code(result)
 }

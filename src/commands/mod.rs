@@ -18,3 +18,4 @@ pub mod scope_args;
 pub mod shell;
 pub mod simulate;
 pub mod store;
+pub mod tui;

@@ -23,3 +23,4 @@ mod stack;
 mod symbols;
 mod triage_rules;
 mod trust;
+mod tui;

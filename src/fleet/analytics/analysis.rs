@@ -10,6 +10,7 @@ use polars::prelude::*;
 
 use super::clusters::{self, ClusterOptions, ClusterTable};
 use super::drivers::{self, DriverCatalog, DriverOptions, DriverTable};
+use super::exemplar::{self, Exemplar};
 use super::hosts::{self, HostOptions, HostTable};
 use super::hoststate::HostStateParams;
 use super::period::{self, CrashFree};
@@ -120,5 +121,14 @@ impl Analysis {
     /// The window this analysis was prepared for.
     pub fn window(&self) -> &Window {
         &self.window
+    }
+
+    /// One example crash per signature-level cluster id (`ClusterNode::id` of a signature
+    /// node): its stored bugcheck, parameters, fault and frames.
+    pub fn exemplars(
+        &self,
+        signature_ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, Exemplar>, AnalyticsError> {
+        exemplar::exemplars(&self.prepared, self.crashes.clone(), signature_ids)
     }
 }

@@ -12,6 +12,7 @@
 pub mod analysis;
 pub mod clusters;
 pub mod drivers;
+pub mod exemplar;
 pub mod hosts;
 pub mod hoststate;
 pub mod period;
@@ -29,6 +30,7 @@ pub use clusters::{
     RelatedSignature,
 };
 pub use drivers::{drivers, DriverCatalog, DriverOptions, DriverRow, DriverTable, DriverVersion};
+pub use exemplar::{Exemplar, ExemplarFrame};
 pub use hosts::{hosts, HostOptions, HostRow, HostTable};
 pub use hoststate::{HostState, HostStateParams};
 pub use period::{report_end_ms, CrashFree, ReportPeriods};

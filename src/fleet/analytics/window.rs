@@ -102,6 +102,18 @@ pub struct DataEnd {
     pub skewed: Vec<SkewedHost>,
 }
 
+impl Default for DataEnd {
+    /// No crash has a time (an empty store).
+    fn default() -> DataEnd {
+        DataEnd {
+            end_ms: None,
+            basis: EndBasis::None,
+            hosts_reaching_end: 0,
+            skewed: Vec::new(),
+        }
+    }
+}
+
 impl DataEnd {
     /// One line for humans: `2024-07-19T20:13:48Z (latest crash)`.
     pub fn describe(&self) -> String {
