@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::fleet::analytics::window::{parse_instant, DataEnd};
 use crate::fleet::analytics::{clusters, ClusterOptions};
+use crate::fleet::heartbeats::{hosts_absent_from, read_heartbeats};
 use crate::fleet::inventory::{read_inventory, InventoryMatch};
 use crate::fleet::scan::{
     scan, HostFrom, HostMap, ScanOptions, ScanProgress, ScanSummary, Shard, Unlisted,
@@ -46,6 +47,10 @@ pub struct Args {
     /// Inventory (CSV or .parquet) with a `host` column; saved in the store.
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<PathBuf>,
+    /// Heartbeats (CSV or .parquet: `host, seen_at` RFC 3339), repeatable; appended to the
+    /// store (deduplicated). They tell hosts that came back from hosts stuck down.
+    #[arg(long, value_name = "FILE")]
+    pub heartbeats: Vec<PathBuf>,
     /// Where the host of a dump comes from: `parent` (dumps/<host>/*.dmp) or `manifest:FILE`
     /// (a CSV with columns path,host).
     #[arg(long, default_value = "parent", value_name = "parent|manifest:FILE")]
@@ -92,6 +97,9 @@ pub struct TopCluster {
     /// Share of the inventory's hosts, when an inventory is saved.
     pub fleet_share: Option<f64>,
     pub boot_loop_hosts: u64,
+    /// Hosts crashed and silent since (heartbeats in the store; issue 15).
+    #[serde(default)]
+    pub down_hosts: u64,
 }
 
 /// What the summary says about the whole store after the scan.
@@ -148,6 +156,33 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     if let Some(inventory) = inventory {
         store.save_inventory(inventory)?;
     }
+    // Bad heartbeat input is reported and the dumps are still ingested (exit 2 at the end).
+    let mut input_failed = false;
+    for path in &args.heartbeats {
+        match read_heartbeats(path) {
+            Ok(file) => {
+                for note in &file.notes {
+                    eprintln!("blastradius: note: {}", printable(note));
+                }
+                if let Some(inventory) = store.saved_inventory()? {
+                    let absent = hosts_absent_from(&file.rows, &inventory)?;
+                    if !absent.is_empty() {
+                        eprintln!(
+                            "blastradius: warning: {}: {} host(s) are not in the inventory (first: {})",
+                            path.display(),
+                            absent.len(),
+                            printable(&absent.iter().take(5).cloned().collect::<Vec<_>>().join(", "))
+                        );
+                    }
+                }
+                store.append_heartbeats(file.rows)?;
+            }
+            Err(err) => {
+                eprintln!("blastradius: error: {}", printable(&err.to_string()));
+                input_failed = true;
+            }
+        }
+    }
     let options = ScanOptions {
         roots: args.paths.clone(),
         hosts,
@@ -198,7 +233,7 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
             store.dir().display()
         );
     }
-    Ok(0)
+    Ok(if input_failed { 2 } else { 0 })
 }
 
 /// The triage rules a command runs with, and the text to save in the store.
@@ -248,6 +283,8 @@ pub fn store_overview(
     let (inventory, inventory_match) = store.inventory_matched()?.unzip();
     let mut options = ClusterOptions::default();
     options.scope.window = options.scope.window.with_now(now_ms);
+    let heartbeats = store.heartbeats()?;
+    options.scope.heartbeats = (!heartbeats.is_empty()).then(|| Arc::new(heartbeats));
     let table = clusters(store.lazy_crashes()?, None, inventory, &options)?;
     let top_clusters = table
         .clusters
@@ -261,6 +298,7 @@ pub fn store_overview(
             hosts: c.hosts,
             fleet_share: c.fleet_share,
             boot_loop_hosts: c.boot_loop_hosts,
+            down_hosts: c.down_hosts,
         })
         .collect();
     let mut warnings = table.warnings;
@@ -342,11 +380,14 @@ fn render_text(s: &ScanSummary, overview: &StoreOverview) -> String {
                 .fleet_share
                 .map(|f| format!(" ({:.1} % of fleet)", f * 100.0))
                 .unwrap_or_default();
-            let loops = if c.boot_loop_hosts > 0 {
+            let mut loops = if c.boot_loop_hosts > 0 {
                 format!(", {} boot-looping", c.boot_loop_hosts)
             } else {
                 String::new()
             };
+            if c.down_hosts > 0 {
+                loops.push_str(&format!(", {} down", c.down_hosts));
+            }
             out.push_str(&format!(
                 "  {:<28} {:>8} crashes {:>8} hosts{share}{loops}  {}\n",
                 printable(&c.cause),
@@ -438,6 +479,7 @@ mod tests {
             hosts: 7,
             fleet_share: Some(0.5),
             boot_loop_hosts: 2,
+            down_hosts: 0,
         }];
         let overview = StoreOverview {
             top_clusters: top.to_vec(),

@@ -2,6 +2,7 @@
 
 pub mod analytics;
 pub mod gate;
+pub mod heartbeats;
 pub mod inventory;
 pub mod scan;
 pub mod store;

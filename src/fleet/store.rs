@@ -311,6 +311,54 @@ impl Store {
         Ok(())
     }
 
+    /// Appends heartbeat rows (`heartbeats::frame` columns), leaving out those already stored
+    /// (same host and time) and duplicates within `rows`: scans can repeat the same export.
+    /// Returns the rows added.
+    pub fn append_heartbeats(&mut self, rows: DataFrame) -> Result<usize, StoreError> {
+        use crate::fleet::heartbeats::{HOST, SEEN_AT_MS};
+        self.lock_for_writing()?;
+        let stored = self.read_table(Table::Heartbeats)?;
+        let pairs = |df: &DataFrame| -> PolarsResult<Vec<(Option<String>, Option<i64>)>> {
+            let hosts = df.column(HOST)?.str()?;
+            let seen = df.column(SEEN_AT_MS)?.i64()?;
+            Ok(hosts
+                .iter()
+                .zip(seen.iter())
+                .map(|(h, t)| (h.map(str::to_string), t))
+                .collect())
+        };
+        let mut known: HashSet<(Option<String>, Option<i64>)> = pairs(&stored)
+            .map_err(polars_err(&self.dir))?
+            .into_iter()
+            .collect();
+        let keep: BooleanChunked = pairs(&rows)
+            .map_err(polars_err(&self.dir))?
+            .into_iter()
+            .map(|pair| Some(known.insert(pair)))
+            .collect();
+        let mut new = rows.filter(&keep).map_err(polars_err(&self.dir))?;
+        if new.height() == 0 {
+            return Ok(0);
+        }
+        let entry = self.write_part(Table::Heartbeats, &mut new)?;
+        let file = entry.file.clone();
+        let mut next = self.manifest.clone();
+        next.heartbeats.push(entry);
+        if let Err(err) = self.write_manifest(next) {
+            self.remove_files(&[file]);
+            return Err(err);
+        }
+        Ok(new.height())
+    }
+
+    /// Every heartbeat in the store plus the inventory's `last_seen`, per host.
+    pub fn heartbeats(&self) -> Result<crate::fleet::heartbeats::Heartbeats, StoreError> {
+        let rows = self.read_table(Table::Heartbeats)?;
+        let inventory = self.saved_inventory()?;
+        crate::fleet::heartbeats::Heartbeats::build(&rows, inventory.as_ref())
+            .map_err(polars_err(&self.dir))
+    }
+
     /// Saves (or replaces) the inventory: `host` plus every column as str.
     pub fn save_inventory(&mut self, mut inventory: DataFrame) -> Result<(), StoreError> {
         self.lock_for_writing()?;
@@ -489,6 +537,8 @@ fn table_frame(batch: Batch, table: Table) -> DataFrame {
         Table::Crashes => batch.crashes,
         Table::Drivers => batch.drivers,
         Table::Quarantine => batch.quarantine,
+        Table::Heartbeats => crate::fleet::heartbeats::frame(Vec::new(), Vec::new())
+            .unwrap_or_default(),
     }
 }
 

@@ -215,6 +215,8 @@ pub struct SiteHosts {
     pub failing: u64,
     pub single: u64,
     pub recovered: u64,
+    /// Crashed and never checked in since (only with heartbeats, issue 15).
+    pub down: u64,
 }
 
 /// A host that needs a person: boot-looping or still failing at the end of the window.
@@ -307,6 +309,7 @@ fn scope_for(base: &Scope, window: Window) -> Scope {
         inventory_filters: base.inventory_filters.clone(),
         cluster: None,
         driver: base.driver.clone(),
+        heartbeats: base.heartbeats.clone(),
     }
 }
 
@@ -546,6 +549,7 @@ fn hosts_by_site(hosts: &HostTable, site_column: &str) -> Vec<SiteHosts> {
                 failing: 0,
                 single: 0,
                 recovered: 0,
+                down: 0,
             });
         entry.hosts_affected += 1;
         match h.state {
@@ -553,6 +557,7 @@ fn hosts_by_site(hosts: &HostTable, site_column: &str) -> Vec<SiteHosts> {
             HostState::Failing => entry.failing += 1,
             HostState::Single => entry.single += 1,
             HostState::Recovered => entry.recovered += 1,
+            HostState::Down => entry.down += 1,
         }
     }
     let mut sites: Vec<SiteHosts> = by_site.into_values().collect();

@@ -3,7 +3,8 @@
 
 use std::io::Write;
 
-use crate::fleet::analytics::HostTable;
+use crate::fleet::analytics::hoststate::StateBasis;
+use crate::fleet::analytics::{HostRow, HostTable};
 
 use super::csv::{self, Field};
 use super::table::{human_seconds, thousands, Align, Table};
@@ -13,6 +14,18 @@ pub fn short_time(rfc3339: Option<&str>) -> String {
     rfc3339
         .map(|t| t.trim_end_matches('Z').replacen('T', " ", 1))
         .unwrap_or_else(|| "-".into())
+}
+
+/// The footnote of a state marked `*`.
+pub const CRASH_SILENCE_NOTE: &str =
+    "* state inferred from crash silence (no heartbeat known for the host; see scan --heartbeats)";
+
+/// The state, marked `*` when it rests on crash silence rather than heartbeats (issue 15).
+fn state_cell(h: &HostRow) -> String {
+    match h.state_basis {
+        StateBasis::Heartbeat => h.state.as_str().to_string(),
+        StateBasis::CrashSilence => format!("{}*", h.state.as_str()),
+    }
 }
 
 /// The terminal table (times UTC) and a summary line.
@@ -34,7 +47,7 @@ pub fn render_text(table: &HostTable) -> String {
     for h in &table.hosts {
         let mut row = vec![
             h.host.clone(),
-            h.state.as_str().to_string(),
+            state_cell(h),
             thousands(h.crashes),
             h.clusters.join(" "),
             h.min_uptime_seconds
@@ -56,6 +69,14 @@ pub fn render_text(table: &HostTable) -> String {
         .iter()
         .map(|(s, n)| format!("{} {}", thousands(*n), s.as_str()))
         .collect();
+    if table
+        .hosts
+        .iter()
+        .any(|h| h.state_basis == StateBasis::CrashSilence)
+    {
+        out.push_str(CRASH_SILENCE_NOTE);
+        out.push('\n');
+    }
     out.push_str(&format!(
         "{} hosts{}{}\n",
         thousands(table.hosts.len() as u64),
@@ -85,6 +106,7 @@ pub fn write_csv<W: Write>(out: &mut W, table: &HostTable) -> std::io::Result<()
         "last_crash",
         "boot_loop_since",
         "boot_looped",
+        "state_basis",
     ];
     header.extend(table.inventory_columns.iter().map(String::as_str));
     csv::write_header(out, &header)?;
@@ -99,6 +121,7 @@ pub fn write_csv<W: Write>(out: &mut W, table: &HostTable) -> std::io::Result<()
             Field::opt_text(h.last_crash.as_deref()),
             Field::opt_text(h.boot_loop_since.as_deref()),
             Field::num(h.boot_looped),
+            Field::text(h.state_basis.as_str()),
         ];
         fields.extend(h.inventory.iter().map(|(_, v)| Field::text(v)));
         csv::write_record(out, &fields)?;

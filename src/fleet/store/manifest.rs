@@ -27,10 +27,17 @@ pub enum Table {
     Crashes,
     Drivers,
     Quarantine,
+    /// `host, seen_at_ms`: signs of life (`scan --heartbeats`, issue 15).
+    Heartbeats,
 }
 
 impl Table {
-    pub const ALL: [Table; 3] = [Table::Crashes, Table::Drivers, Table::Quarantine];
+    pub const ALL: [Table; 4] = [
+        Table::Crashes,
+        Table::Drivers,
+        Table::Quarantine,
+        Table::Heartbeats,
+    ];
 
     /// The folder (relative to the store) holding this table's files.
     pub fn dir_name(self) -> &'static str {
@@ -38,6 +45,7 @@ impl Table {
             Table::Crashes => "crashes",
             Table::Drivers => "drivers",
             Table::Quarantine => "quarantine",
+            Table::Heartbeats => "heartbeats",
         }
     }
 }
@@ -78,6 +86,8 @@ pub struct Manifest {
     pub drivers: Vec<FileEntry>,
     #[serde(default)]
     pub quarantine: Vec<FileEntry>,
+    #[serde(default)]
+    pub heartbeats: Vec<FileEntry>,
     /// `inventory.parquet` when an inventory was saved.
     #[serde(default)]
     pub inventory: Option<String>,
@@ -95,6 +105,7 @@ impl Default for Manifest {
             crashes: Vec::new(),
             drivers: Vec::new(),
             quarantine: Vec::new(),
+            heartbeats: Vec::new(),
             inventory: None,
             seen: Vec::new(),
         }
@@ -107,6 +118,7 @@ impl Manifest {
             Table::Crashes => &self.crashes,
             Table::Drivers => &self.drivers,
             Table::Quarantine => &self.quarantine,
+            Table::Heartbeats => &self.heartbeats,
         }
     }
 
@@ -115,6 +127,7 @@ impl Manifest {
             Table::Crashes => &mut self.crashes,
             Table::Drivers => &mut self.drivers,
             Table::Quarantine => &mut self.quarantine,
+            Table::Heartbeats => &mut self.heartbeats,
         }
     }
 
