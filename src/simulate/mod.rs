@@ -20,6 +20,7 @@ pub mod catalog;
 pub mod cause;
 pub mod fleet;
 pub mod generate;
+pub mod heartbeats;
 pub mod kernel_crash;
 pub mod kernel_writer;
 pub mod machine;

@@ -1,5 +1,5 @@
 //! Writes a simulated fleet to a folder: `inventory.csv`, `dumps/<host>/*.dmp`,
-//! `rollout.csv` (when a scenario deploys something) and `truth.json`.
+//! `rollout.csv` (when a scenario deploys something), `heartbeats.csv` and `truth.json`.
 //!
 //! Hosts are generated and written in parallel (rayon), each from its own random stream; the
 //! results are collected in host order, so the bytes of every file depend only on the
@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::fleet::{self, Host};
+use super::heartbeats::{heartbeats, HostActivity};
 use super::generate::{
     host_crashes, retain_newest_minidumps, CrashContent, DEFAULT_MINIDUMPS_COUNT,
 };
@@ -380,6 +381,25 @@ pub fn write_fleet(
         std::fs::write(&path, rollout).map_err(io(&path))?;
     }
 
+    // Check-ins: their own random stream, so every other file keeps its bytes.
+    let activity: Vec<HostActivity> = hosts
+        .iter()
+        .zip(&outputs)
+        .map(|(host, o)| HostActivity {
+            name: &host.name,
+            outage: o.outage,
+            crash_times: o
+                .truths
+                .iter()
+                .filter_map(|d| chrono::DateTime::parse_from_rfc3339(&d.crash_time).ok())
+                .map(|t| t.timestamp())
+                .collect(),
+        })
+        .collect();
+    let beats = heartbeats(config.seed, config.start, &activity);
+    let path = out_dir.join("heartbeats.csv");
+    std::fs::write(&path, &beats.csv).map_err(io(&path))?;
+
     let all: Vec<&DumpTruth> = outputs.iter().flat_map(|o| o.truths.iter()).collect();
     let ring_of: BTreeMap<&str, &str> = hosts.iter().map(|h| (h.name.as_str(), h.ring)).collect();
     let mut boot_loop_hosts: Vec<String> = outages
@@ -413,6 +433,8 @@ pub fn write_fleet(
         boot_loop_hosts,
         outages,
         dumps: all.into_iter().cloned().collect(),
+        checked_in_hosts: beats.checked_in_hosts,
+        never_checked_in_hosts: beats.never_checked_in_hosts,
     };
     let path = out_dir.join("truth.json");
     let json = serde_json::to_string_pretty(&truth)

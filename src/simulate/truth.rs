@@ -93,4 +93,11 @@ pub struct Truth {
     pub boot_loop_hosts: Vec<String>,
     pub outages: Vec<OutageTruth>,
     pub dumps: Vec<DumpTruth>,
+    /// Hosts with a dump that checked in (`heartbeats.csv`) after their last crash: the
+    /// `recovered` hosts of a heartbeat-aware state (issue 15). Sorted.
+    #[serde(default)]
+    pub checked_in_hosts: Vec<String>,
+    /// Hosts with a dump that never checked in after their last crash: `down`. Sorted.
+    #[serde(default)]
+    pub never_checked_in_hosts: Vec<String>,
 }

@@ -394,13 +394,25 @@ mod tests {
         );
         // Still inside the window (end 11 h): the loop stands.
         assert_eq!(
-            with_heartbeats(HostState::BootLoop, Some(10 * h), Some(9 * h), Some(11 * h), &p),
+            with_heartbeats(
+                HostState::BootLoop,
+                Some(10 * h),
+                Some(9 * h),
+                Some(11 * h),
+                &p
+            ),
             (HostState::BootLoop, StateBasis::Heartbeat)
         );
         // A looping host that checked in after its last crash came back.
         assert_eq!(
-            with_heartbeats(HostState::BootLoop, Some(10 * h), Some(10 * h + 1), Some(10 * h + 2), &p)
-                .0,
+            with_heartbeats(
+                HostState::BootLoop,
+                Some(10 * h),
+                Some(10 * h + 1),
+                Some(10 * h + 2),
+                &p
+            )
+            .0,
             HostState::Recovered
         );
         // No heartbeat at all: crash silence decides, and says so.
