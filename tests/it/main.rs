@@ -6,6 +6,7 @@ mod analytics;
 mod bugcheck;
 mod gate;
 mod fault_context;
+mod heartbeat;
 mod hostile;
 mod independent_writer;
 mod inspect_snapshots;
