@@ -33,6 +33,8 @@ enum Command {
     Hosts(commands::hosts::Args),
     /// Third-party kernel drivers: exposure and crash share.
     Drivers(commands::drivers::Args),
+    /// What-if blast radius: who goes down if DRIVER fails on every host that runs it.
+    Exposure(commands::exposure::Args),
     /// Re-derive blame, bucket and signature of stored crashes after a rule change.
     Reprocess(commands::reprocess::Args),
     /// May a staged rollout go on? halt (exit 1) / proceed (0) / insufficient-data (3).
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         Command::Clusters(a) => commands::clusters::run(a),
         Command::Hosts(a) => commands::hosts::run(a),
         Command::Drivers(a) => commands::drivers::run(a),
+        Command::Exposure(a) => commands::exposure::run(a),
         Command::Reprocess(a) => commands::reprocess::run(a),
         Command::Gate(a) => commands::gate::run(a),
         Command::Report(a) => commands::report::run(a),

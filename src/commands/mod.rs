@@ -4,6 +4,7 @@
 
 pub mod clusters;
 pub mod drivers;
+pub mod exposure;
 pub mod gate;
 pub mod hosts;
 pub mod inspect;

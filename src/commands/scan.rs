@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::fleet::analytics::window::{parse_instant, DataEnd};
 use crate::fleet::analytics::{clusters, ClusterOptions};
+use crate::fleet::driver_inventory::read_driver_inventory;
 use crate::fleet::heartbeats::{hosts_absent_from, read_heartbeats};
 use crate::fleet::inventory::{read_inventory, InventoryMatch};
 use crate::fleet::scan::{
@@ -51,6 +52,11 @@ pub struct Args {
     /// store (deduplicated). They tell hosts that came back from hosts stuck down.
     #[arg(long, value_name = "FILE")]
     pub heartbeats: Vec<PathBuf>,
+    /// The fleet's driver inventory (CSV or .parquet: `host, driver` + optional `path,
+    /// start_mode, state, version`; `driverquery /v /fo csv` and `Win32_SystemDriver` column
+    /// names with a host column accepted); saved in the store, replacing an earlier one.
+    #[arg(long, value_name = "FILE")]
+    pub driver_inventory: Option<PathBuf>,
     /// Where the host of a dump comes from: `parent` (dumps/<host>/*.dmp) or `manifest:FILE`
     /// (a CSV with columns path,host).
     #[arg(long, default_value = "parent", value_name = "parent|manifest:FILE")]
@@ -158,6 +164,31 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     }
     // Bad heartbeat input is reported and the dumps are still ingested (exit 2 at the end).
     let mut input_failed = false;
+    if let Some(path) = &args.driver_inventory {
+        match read_driver_inventory(path) {
+            Ok(file) => {
+                for note in &file.notes {
+                    eprintln!("blastradius: note: {}", printable(note));
+                }
+                if let Some(inventory) = store.saved_inventory()? {
+                    let absent = hosts_absent_from(&file.rows, &inventory)?;
+                    if !absent.is_empty() {
+                        eprintln!(
+                            "blastradius: warning: {}: {} host(s) are not in the inventory (first: {})",
+                            path.display(),
+                            absent.len(),
+                            printable(&absent.iter().take(5).cloned().collect::<Vec<_>>().join(", "))
+                        );
+                    }
+                }
+                store.save_driver_inventory(file.rows)?;
+            }
+            Err(err) => {
+                eprintln!("blastradius: error: {}", printable(&err.to_string()));
+                input_failed = true;
+            }
+        }
+    }
     for path in &args.heartbeats {
         match read_heartbeats(path) {
             Ok(file) => {

@@ -50,6 +50,8 @@ pub use manifest::{FileEntry, Manifest, SeenRecord, Table, MANIFEST_FORMAT, MANI
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// File name of the saved inventory inside a store folder.
 pub const INVENTORY_FILE: &str = "inventory.parquet";
+/// File name of the saved driver inventory (`scan --driver-inventory`).
+pub const DRIVER_INVENTORY_FILE: &str = "driver_inventory.parquet";
 /// File name of the triage rules in force (the `--rules` TOML last given to `scan` or
 /// `reprocess`), so that later scans triage new dumps as the stored ones were.
 pub const RULES_FILE: &str = "rules.toml";
@@ -357,6 +359,29 @@ impl Store {
         let inventory = self.saved_inventory()?;
         crate::fleet::heartbeats::Heartbeats::build(&rows, inventory.as_ref())
             .map_err(polars_err(&self.dir))
+    }
+
+    /// Saves (or replaces) the driver inventory (`driver_inventory::COLUMNS`).
+    pub fn save_driver_inventory(&mut self, mut rows: DataFrame) -> Result<(), StoreError> {
+        self.lock_for_writing()?;
+        let path = self.dir.join(DRIVER_INVENTORY_FILE);
+        write_parquet(&path, &mut rows)?;
+        let mut next = self.manifest.clone();
+        next.driver_inventory = Some(DRIVER_INVENTORY_FILE.to_string());
+        self.write_manifest(next)
+    }
+
+    /// The driver inventory as saved, if any.
+    pub fn driver_inventory(&self) -> Result<Option<DataFrame>, StoreError> {
+        let Some(rel) = &self.manifest.driver_inventory else {
+            return Ok(None);
+        };
+        let path = self.dir.join(rel);
+        let file = File::open(&path).map_err(io_err(&path))?;
+        ParquetReader::new(file)
+            .finish()
+            .map(Some)
+            .map_err(polars_err(&path))
     }
 
     /// Saves (or replaces) the inventory: `host` plus every column as str.

@@ -18,6 +18,7 @@
 pub mod captured_memory;
 pub mod catalog;
 pub mod cause;
+pub mod driver_inventory;
 pub mod fleet;
 pub mod generate;
 pub mod heartbeats;

@@ -1,5 +1,5 @@
 //! Writes a simulated fleet to a folder: `inventory.csv`, `dumps/<host>/*.dmp`,
-//! `rollout.csv` (when a scenario deploys something), `heartbeats.csv` and `truth.json`.
+//! `rollout.csv` (when a scenario deploys something), `heartbeats.csv`, `drivers.csv` and `truth.json`.
 //!
 //! Hosts are generated and written in parallel (rayon), each from its own random stream; the
 //! results are collected in host order, so the bytes of every file depend only on the
@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::fleet::{self, Host};
+use super::driver_inventory::drivers_csv;
 use super::heartbeats::{heartbeats, HostActivity};
 use super::generate::{
     host_crashes, retain_newest_minidumps, CrashContent, DEFAULT_MINIDUMPS_COUNT,
@@ -397,6 +398,9 @@ pub fn write_fleet(
         })
         .collect();
     let beats = heartbeats(config.seed, config.start, &activity);
+    let (drivers, driver_installs) = drivers_csv(&hosts);
+    let path = out_dir.join("drivers.csv");
+    std::fs::write(&path, drivers).map_err(io(&path))?;
     let path = out_dir.join("heartbeats.csv");
     std::fs::write(&path, &beats.csv).map_err(io(&path))?;
 
@@ -435,6 +439,7 @@ pub fn write_fleet(
         dumps: all.into_iter().cloned().collect(),
         checked_in_hosts: beats.checked_in_hosts,
         never_checked_in_hosts: beats.never_checked_in_hosts,
+        driver_installs,
     };
     let path = out_dir.join("truth.json");
     let json = serde_json::to_string_pretty(&truth)

@@ -251,3 +251,163 @@ fn bad_heartbeat_input_is_named_and_the_dumps_are_still_ingested() {
     );
     assert_eq!(store.manifest().rows(Table::Heartbeats), 1);
 }
+
+/// Installed hosts per inventory value of `column`, from the truth and inventory.csv.
+fn expected_breakdown(
+    sim: &Path,
+    hosts: &[String],
+    column: &str,
+) -> std::collections::BTreeMap<String, u64> {
+    let text = std::fs::read_to_string(sim.join("inventory.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let at = header.iter().position(|h| *h == column).unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    for line in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        if hosts.iter().any(|h| h == cells[0]) {
+            *out.entry(cells[at].to_string()).or_insert(0) += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn exposure_gives_the_installed_base_and_its_breakdown_from_the_driver_inventory() {
+    let f = fleet();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let drivers = f.sim.join("drivers.csv");
+    let out = scan(&store, &["--driver-inventory", drivers.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cs = f
+        .truth
+        .driver_installs
+        .iter()
+        .find(|d| d.driver == "csagent.sys")
+        .unwrap();
+    assert!(cs.boot_start);
+    let v = stdout_json(&run(&[
+        "exposure",
+        "CSAgent",
+        "--store",
+        store.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    assert_eq!(v["basis"], "driver-inventory");
+    assert_eq!(v["driver"], "csagent.sys");
+    assert_eq!(
+        v["hosts_installed"].as_u64().unwrap() as usize,
+        cs.hosts.len()
+    );
+    assert_eq!(
+        v["boot_start_hosts"].as_u64().unwrap() as usize,
+        cs.hosts.len()
+    );
+    assert_eq!(v["fleet_hosts"], 80);
+    for column in ["site", "criticality"] {
+        let got: std::collections::BTreeMap<String, u64> = v["breakdown"][column]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, n)| (k.clone(), n["hosts"].as_u64().unwrap()))
+            .collect();
+        assert_eq!(
+            got,
+            expected_breakdown(&f.sim, &cs.hosts, column),
+            "{column}"
+        );
+    }
+    let critical = expected_breakdown(&f.sim, &cs.hosts, "criticality")
+        .get("critical")
+        .copied()
+        .unwrap_or(0);
+    assert_eq!(v["critical_hosts"].as_u64().unwrap(), critical);
+    // --critical changes the rule: by role.
+    let roles = expected_breakdown(&f.sim, &cs.hosts, "role");
+    let (role, n) = roles.iter().next().unwrap();
+    let v = stdout_json(&run(&[
+        "exposure",
+        "csagent.sys",
+        "--store",
+        store.to_str().unwrap(),
+        "--critical",
+        &format!("role={role}"),
+        "--format",
+        "json",
+    ]));
+    assert_eq!(v["critical_hosts"].as_u64().unwrap(), *n);
+    // The text answers in one sentence first.
+    let text = run(&[
+        "exposure",
+        "csagent.sys",
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.starts_with(&format!(
+            "if csagent.sys fails at boot: {} hosts (",
+            cs.hosts.len()
+        )),
+        "{first}"
+    );
+    assert!(
+        first.ends_with(&format!(
+            "{} load it at boot and would boot-loop",
+            cs.hosts.len()
+        )),
+        "{first}"
+    );
+}
+
+#[test]
+fn exposure_without_a_driver_inventory_falls_back_to_the_dumps_and_says_so() {
+    let f = fleet();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    assert!(scan(&store, &[]).status.success());
+    let v = stdout_json(&run(&[
+        "exposure",
+        "csagent.sys",
+        "--store",
+        store.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    assert_eq!(v["basis"], "dumps");
+    // Only hosts with a kernel dump are seen: every crashed csagent host, fewer than installed.
+    let crashed: std::collections::BTreeSet<&str> = f
+        .truth
+        .dumps
+        .iter()
+        .filter(|d| d.format == "kernel-triage")
+        .map(|d| d.host.as_str())
+        .collect();
+    let cs = f
+        .truth
+        .driver_installs
+        .iter()
+        .find(|d| d.driver == "csagent.sys")
+        .unwrap();
+    let seen = cs
+        .hosts
+        .iter()
+        .filter(|h| crashed.contains(h.as_str()))
+        .count();
+    assert_eq!(v["hosts_installed"].as_u64().unwrap() as usize, seen);
+    assert!(v["boot_start_hosts"].is_null());
+    let text = run(&[
+        "exposure",
+        "csagent.sys",
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("no driver inventory"));
+}

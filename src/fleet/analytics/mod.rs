@@ -12,6 +12,7 @@
 pub mod analysis;
 pub mod clusters;
 pub mod drivers;
+pub mod exposure;
 mod heartbeat_states;
 pub mod hosts;
 pub mod hoststate;

@@ -91,6 +91,9 @@ pub struct Manifest {
     /// `inventory.parquet` when an inventory was saved.
     #[serde(default)]
     pub inventory: Option<String>,
+    /// `driver_inventory.parquet` when a driver inventory was saved (issue 15).
+    #[serde(default)]
+    pub driver_inventory: Option<String>,
     /// Sorted by path, so the same store contents always serialize to the same bytes.
     #[serde(default)]
     pub seen: Vec<SeenRecord>,
@@ -107,6 +110,7 @@ impl Default for Manifest {
             quarantine: Vec::new(),
             heartbeats: Vec::new(),
             inventory: None,
+            driver_inventory: None,
             seen: Vec::new(),
         }
     }
@@ -142,6 +146,7 @@ impl Manifest {
             .into_iter()
             .flat_map(move |t| self.files(t).iter().map(|f| f.file.as_str()))
             .chain(self.inventory.as_deref())
+            .chain(self.driver_inventory.as_deref())
     }
 
     /// Inserts or replaces quick-check records (by path) and keeps `seen` sorted by path.
