@@ -107,6 +107,7 @@ pub fn write_csv<W: Write>(out: &mut W, table: &HostTable) -> std::io::Result<()
         "boot_loop_since",
         "boot_looped",
         "state_basis",
+        "last_seen",
     ];
     header.extend(table.inventory_columns.iter().map(String::as_str));
     csv::write_header(out, &header)?;
@@ -122,6 +123,7 @@ pub fn write_csv<W: Write>(out: &mut W, table: &HostTable) -> std::io::Result<()
             Field::opt_text(h.boot_loop_since.as_deref()),
             Field::num(h.boot_looped),
             Field::text(h.state_basis.as_str()),
+            Field::opt_text(h.last_seen.as_deref()),
         ];
         fields.extend(h.inventory.iter().map(|(_, v)| Field::text(v)));
         csv::write_record(out, &fields)?;

@@ -126,14 +126,19 @@ fn down_is_exactly_the_hosts_that_never_checked_in_and_recovered_those_that_did(
     assert_eq!(names(&down), t.never_checked_in_hosts);
     let recovered = hosts_in_state(&store, "recovered");
     assert_eq!(names(&recovered), t.checked_in_hosts);
+    for row in &recovered {
+        assert!(row["last_seen"].as_str() > row["last_crash"].as_str(), "{row}");
+    }
     for row in down.iter().chain(&recovered) {
         assert_eq!(row["state_basis"], "heartbeat", "{row}");
     }
     // The dispatch list carries what a technician needs: site, role, criticality, last crash.
     for row in &down {
-        for field in ["site", "role", "criticality", "last_crash"] {
+        for field in ["site", "role", "criticality", "last_crash", "last_seen"] {
             assert!(row[field].is_string(), "{field} missing in {row}");
         }
+        // Last seen before the last crash: that is what makes it down.
+        assert!(row["last_seen"].as_str() < row["last_crash"].as_str(), "{row}");
     }
 
     // clusters: the csagent.sys cluster counts the down hosts (every stuck host is one of its).

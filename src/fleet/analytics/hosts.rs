@@ -42,6 +42,8 @@ pub struct HostRow {
     /// `heartbeat`: the state rests on the host's check-ins; `crash-silence`: inferred from
     /// how long it has not crashed (no heartbeat known for it; `recovered` is then a guess).
     pub state_basis: StateBasis,
+    /// The host's latest heartbeat up to the end of the window (`None` without heartbeats).
+    pub last_seen: Option<String>,
     pub crashes: u64,
     /// Level-1 cluster keys (blamed driver or non-driver cause), most crashes first.
     pub clusters: Vec<String>,
@@ -93,10 +95,11 @@ impl PartialEq for HostInventory {
     }
 }
 
-const FIXED_FIELDS: [&str; 11] = [
+const FIXED_FIELDS: [&str; 12] = [
     "host",
     "state",
     "state_basis",
+    "last_seen",
     "crashes",
     "clusters",
     "min_uptime_seconds",
@@ -113,6 +116,7 @@ impl Serialize for HostRow {
         map.serialize_entry("host", &self.host)?;
         map.serialize_entry("state", &self.state)?;
         map.serialize_entry("state_basis", &self.state_basis)?;
+        map.serialize_entry("last_seen", &self.last_seen)?;
         map.serialize_entry("crashes", &self.crashes)?;
         map.serialize_entry("clusters", &self.clusters)?;
         map.serialize_entry("min_uptime_seconds", &self.min_uptime_seconds)?;
@@ -230,6 +234,14 @@ pub(crate) fn host_table(
             None => HostInventory::default(),
         }
     };
+    let cap = opts.scope.window.until_ms.or(opts.scope.window.now_ms);
+    let last_seen = |host: &str| -> Option<String> {
+        opts.scope
+            .heartbeats
+            .as_ref()
+            .and_then(|b| b.latest(host, cap))
+            .and_then(rfc3339_utc)
+    };
     let mut rows = Vec::with_capacity(listed.len());
     let mut by_state: BTreeMap<HostState, u64> = BTreeMap::new();
     for hidx in listed {
@@ -256,6 +268,7 @@ pub(crate) fn host_table(
             host: info.name.clone(),
             state: info.verdict.state,
             state_basis: info.state_basis,
+            last_seen: last_seen(&info.name),
             crashes: u64::from(info.crashes),
             clusters,
             min_uptime_seconds: info.min_uptime_s,
@@ -303,6 +316,7 @@ pub(crate) fn host_table(
                 host: info.name.clone(),
                 state: HostState::BootLoop,
                 state_basis: info.state_basis,
+                last_seen: last_seen(&info.name),
                 crashes: 0,
                 clusters: info.rotated_clusters.clone(),
                 min_uptime_seconds: None,
