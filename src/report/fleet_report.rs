@@ -706,6 +706,7 @@ pub fn build_report(
         &DriverOptions {
             scope: current_scope.clone(),
             include_microsoft: false,
+            driver_inventory: None,
         },
     )?;
     let onset = match now.clusters.clusters.first() {

@@ -127,7 +127,10 @@ fn down_is_exactly_the_hosts_that_never_checked_in_and_recovered_those_that_did(
     let recovered = hosts_in_state(&store, "recovered");
     assert_eq!(names(&recovered), t.checked_in_hosts);
     for row in &recovered {
-        assert!(row["last_seen"].as_str() > row["last_crash"].as_str(), "{row}");
+        assert!(
+            row["last_seen"].as_str() > row["last_crash"].as_str(),
+            "{row}"
+        );
     }
     for row in down.iter().chain(&recovered) {
         assert_eq!(row["state_basis"], "heartbeat", "{row}");
@@ -138,7 +141,10 @@ fn down_is_exactly_the_hosts_that_never_checked_in_and_recovered_those_that_did(
             assert!(row[field].is_string(), "{field} missing in {row}");
         }
         // Last seen before the last crash: that is what makes it down.
-        assert!(row["last_seen"].as_str() < row["last_crash"].as_str(), "{row}");
+        assert!(
+            row["last_seen"].as_str() < row["last_crash"].as_str(),
+            "{row}"
+        );
     }
 
     // clusters: the csagent.sys cluster counts the down hosts (every stuck host is one of its).
@@ -333,6 +339,32 @@ fn exposure_gives_the_installed_base_and_its_breakdown_from_the_driver_inventory
         .copied()
         .unwrap_or(0);
     assert_eq!(v["critical_hosts"].as_u64().unwrap(), critical);
+    // drivers: the installed base, its share of the fleet, crashes per installed host.
+    let d = stdout_json(&run(&[
+        "drivers",
+        "--store",
+        store.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    let row = d
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["driver"] == "csagent.sys")
+        .unwrap();
+    let n = cs.hosts.len() as f64;
+    assert_eq!(
+        row["hosts_installed"].as_u64().unwrap() as usize,
+        cs.hosts.len()
+    );
+    assert_eq!(row["installed_share"].as_f64().unwrap(), n / 80.0);
+    let crashes = row["crashes"].as_f64().unwrap();
+    assert!(crashes > 0.0);
+    assert_eq!(
+        row["crashes_per_installed_host"].as_f64().unwrap(),
+        crashes / n
+    );
     // --critical changes the rule: by role.
     let roles = expected_breakdown(&f.sim, &cs.hosts, "role");
     let (role, n) = roles.iter().next().unwrap();
