@@ -494,7 +494,10 @@ fn summary_of(
 fn attention_by_site(hosts: &HostTable, opts: &ReportOptions) -> Vec<SiteAttention> {
     let mut by_site: BTreeMap<String, Vec<AttentionHost>> = BTreeMap::new();
     for h in &hosts.hosts {
-        if !matches!(h.state, HostState::BootLoop | HostState::Failing) {
+        if !matches!(
+            h.state,
+            HostState::BootLoop | HostState::Failing | HostState::Down
+        ) {
             continue;
         }
         let site = h
@@ -687,12 +690,13 @@ pub fn build_report(
     let current_scope = scope_for(&opts.scope, periods.current);
     let previous_scope = scope_for(&opts.scope, periods.previous);
 
-    let current = Analysis::new(
+    let mut current = Analysis::new(
         crashes.clone(),
         inventory.clone(),
         periods.current,
         opts.host_states,
     )?;
+    current.apply_heartbeats(opts.scope.heartbeats.as_deref())?;
     let now = window_figures(
         &current,
         Some(&drivers),
@@ -714,7 +718,8 @@ pub fn build_report(
         None => None,
     };
     drop(current);
-    let previous = Analysis::new(crashes, inventory, periods.previous, opts.host_states)?;
+    let mut previous = Analysis::new(crashes, inventory, periods.previous, opts.host_states)?;
+    previous.apply_heartbeats(opts.scope.heartbeats.as_deref())?;
     let before = window_figures(&previous, None, opts, &previous_scope, bucket_seconds)?;
     drop(previous);
 
@@ -761,7 +766,7 @@ pub fn build_report(
             .collect(),
     };
 
-    let attention = [HostState::BootLoop, HostState::Failing];
+    let attention = [HostState::BootLoop, HostState::Failing, HostState::Down];
     let headline = Headline {
         fleet_hosts: now.crash_free.as_ref().map(|c| c.fleet_hosts),
         crash_free_share: match (&now.crash_free, &before.crash_free) {
