@@ -162,56 +162,24 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     if let Some(inventory) = inventory {
         store.save_inventory(inventory)?;
     }
-    // Bad heartbeat input is reported and the dumps are still ingested (exit 2 at the end).
+    // Bad side input is reported and the dumps are still ingested (exit 2 at the end).
     let mut input_failed = false;
     if let Some(path) = &args.driver_inventory {
         match read_driver_inventory(path) {
             Ok(file) => {
-                for note in &file.notes {
-                    eprintln!("blastradius: note: {}", printable(note));
-                }
-                if let Some(inventory) = store.saved_inventory()? {
-                    let absent = hosts_absent_from(&file.rows, &inventory)?;
-                    if !absent.is_empty() {
-                        eprintln!(
-                            "blastradius: warning: {}: {} host(s) are not in the inventory (first: {})",
-                            path.display(),
-                            absent.len(),
-                            printable(&absent.iter().take(5).cloned().collect::<Vec<_>>().join(", "))
-                        );
-                    }
-                }
+                note_side_input(&store, path, &file.notes, &file.rows)?;
                 store.save_driver_inventory(file.rows)?;
             }
-            Err(err) => {
-                eprintln!("blastradius: error: {}", printable(&err.to_string()));
-                input_failed = true;
-            }
+            Err(err) => input_failed = report_bad_input(&err),
         }
     }
     for path in &args.heartbeats {
         match read_heartbeats(path) {
             Ok(file) => {
-                for note in &file.notes {
-                    eprintln!("blastradius: note: {}", printable(note));
-                }
-                if let Some(inventory) = store.saved_inventory()? {
-                    let absent = hosts_absent_from(&file.rows, &inventory)?;
-                    if !absent.is_empty() {
-                        eprintln!(
-                            "blastradius: warning: {}: {} host(s) are not in the inventory (first: {})",
-                            path.display(),
-                            absent.len(),
-                            printable(&absent.iter().take(5).cloned().collect::<Vec<_>>().join(", "))
-                        );
-                    }
-                }
+                note_side_input(&store, path, &file.notes, &file.rows)?;
                 store.append_heartbeats(file.rows)?;
             }
-            Err(err) => {
-                eprintln!("blastradius: error: {}", printable(&err.to_string()));
-                input_failed = true;
-            }
+            Err(err) => input_failed = report_bad_input(&err),
         }
     }
     let options = ScanOptions {
@@ -265,6 +233,38 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
         );
     }
     Ok(if input_failed { 2 } else { 0 })
+}
+
+/// Prints a side input's notes (ignored columns, skipped rows) and names its hosts that the
+/// saved inventory does not list.
+fn note_side_input(
+    store: &Store,
+    path: &Path,
+    notes: &[String],
+    rows: &polars::prelude::DataFrame,
+) -> anyhow::Result<()> {
+    for note in notes {
+        eprintln!("blastradius: note: {}", printable(note));
+    }
+    if let Some(inventory) = store.saved_inventory()? {
+        let absent = hosts_absent_from(rows, &inventory)?;
+        if !absent.is_empty() {
+            let first: Vec<&str> = absent.iter().take(5).map(String::as_str).collect();
+            eprintln!(
+                "blastradius: warning: {}: {} host(s) are not in the inventory (first: {})",
+                path.display(),
+                absent.len(),
+                printable(&first.join(", "))
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Prints why a side input was unusable; returns true (the scan then exits 2).
+fn report_bad_input(err: &dyn std::error::Error) -> bool {
+    eprintln!("blastradius: error: {}", printable(&err.to_string()));
+    true
 }
 
 /// The triage rules a command runs with, and the text to save in the store.

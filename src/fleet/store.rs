@@ -218,15 +218,7 @@ impl Store {
 
     /// The inventory as saved by `scan --inventory`, host names as written.
     pub fn saved_inventory(&self) -> Result<Option<DataFrame>, StoreError> {
-        let Some(rel) = &self.manifest.inventory else {
-            return Ok(None);
-        };
-        let path = self.dir.join(rel);
-        let file = File::open(&path).map_err(io_err(&path))?;
-        ParquetReader::new(file)
-            .finish()
-            .map(Some)
-            .map_err(polars_err(&path))
+        self.read_single_file(self.manifest.inventory.as_deref())
     }
 
     /// The lazy scan of one table: exactly the listed files, never a glob, so files being
@@ -373,7 +365,12 @@ impl Store {
 
     /// The driver inventory as saved, if any.
     pub fn driver_inventory(&self) -> Result<Option<DataFrame>, StoreError> {
-        let Some(rel) = &self.manifest.driver_inventory else {
+        self.read_single_file(self.manifest.driver_inventory.as_deref())
+    }
+
+    /// A single-file table (`inventory.parquet`, `driver_inventory.parquet`), if saved.
+    fn read_single_file(&self, rel: Option<&str>) -> Result<Option<DataFrame>, StoreError> {
+        let Some(rel) = rel else {
             return Ok(None);
         };
         let path = self.dir.join(rel);
@@ -562,8 +559,9 @@ fn table_frame(batch: Batch, table: Table) -> DataFrame {
         Table::Crashes => batch.crashes,
         Table::Drivers => batch.drivers,
         Table::Quarantine => batch.quarantine,
-        Table::Heartbeats => crate::fleet::heartbeats::frame(Vec::new(), Vec::new())
-            .unwrap_or_default(),
+        Table::Heartbeats => {
+            crate::fleet::heartbeats::frame(Vec::new(), Vec::new()).unwrap_or_default()
+        }
     }
 }
 

@@ -13,12 +13,12 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use super::fleet::{self, Host};
 use super::driver_inventory::drivers_csv;
-use super::heartbeats::{heartbeats, HostActivity};
+use super::fleet::{self, Host};
 use super::generate::{
     host_crashes, retain_newest_minidumps, CrashContent, DEFAULT_MINIDUMPS_COUNT,
 };
+use super::heartbeats::{heartbeats, HostActivity};
 use super::kernel_writer::write_triage_dump;
 use super::minidump_writer::write_minidump;
 use super::rfc3339;

@@ -833,11 +833,11 @@ fn cli_clusters_hosts_drivers_end_to_end() {
     assert_eq!(code, 0, "{err}");
     assert!(text.starts_with("HOST"), "{text}");
     assert!(
-        text.contains("\nh00   boot-loop*      19  csagent.sys  60 s"),
+        text.contains("\nh00   boot-loop*       19  csagent.sys  60 s"),
         "{text}"
     );
     assert!(
-        text.contains("\nh05   single*          1  csagent.sys"),
+        text.contains("\nh05   single*           1  csagent.sys"),
         "{text}"
     );
     assert!(

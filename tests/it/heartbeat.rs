@@ -179,6 +179,33 @@ fn down_is_exactly_the_hosts_that_never_checked_in_and_recovered_those_that_did(
         .rows(Table::Heartbeats);
     let expected = std::fs::read_to_string(&beats).unwrap().lines().count() as u64 - 1;
     assert_eq!(rows, expected);
+    // `store merge` carries them (and merging twice adds nothing).
+    let merged = dir.path().join("merged");
+    for _ in 0..2 {
+        let out = run(&[
+            "store",
+            "merge",
+            "--into",
+            merged.to_str().unwrap(),
+            store.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        Store::open(&merged)
+            .unwrap()
+            .manifest()
+            .rows(Table::Heartbeats),
+        rows
+    );
+    assert_eq!(
+        names(&hosts_in_state(&merged, "down")),
+        t.never_checked_in_hosts
+    );
     let again = scan(&store, &["--heartbeats", beats.to_str().unwrap()]);
     assert!(again.status.success());
     assert_eq!(

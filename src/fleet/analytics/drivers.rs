@@ -328,7 +328,9 @@ pub(crate) fn driver_table(
             })
             .unwrap_or_default();
         vers.shrink_to_fit();
-        let hosts_installed = installed.as_ref().map(|m| m.get(name).copied().unwrap_or(0));
+        let hosts_installed = installed
+            .as_ref()
+            .map(|m| m.get(name).copied().unwrap_or(0));
         rows.push(DriverRow {
             hosts_installed,
             installed_share: hosts_installed
