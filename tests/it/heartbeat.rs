@@ -84,16 +84,15 @@ fn scan(store: &Path, extra: &[&str]) -> Output {
 }
 
 fn hosts_in_state(store: &Path, state: &str) -> Vec<serde_json::Value> {
-    let v = stdout_json(&run(&[
-        "hosts",
-        "--store",
-        store.to_str().unwrap(),
-        "--state",
-        state,
-        "--format",
-        "json",
-    ]));
+    let v = query(&store, &["hosts", "--state", state]);
     v.as_array().unwrap().clone()
+}
+
+/// `blastradius ARGS --store STORE --format json`, parsed.
+fn query(store: &Path, args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.extend(["--store", store.to_str().unwrap(), "--format", "json"]);
+    stdout_json(&run(&all))
 }
 
 fn names(rows: &[serde_json::Value]) -> Vec<String> {
@@ -148,13 +147,7 @@ fn down_is_exactly_the_hosts_that_never_checked_in_and_recovered_those_that_did(
     }
 
     // clusters: the csagent.sys cluster counts the down hosts (every stuck host is one of its).
-    let v = stdout_json(&run(&[
-        "clusters",
-        "--store",
-        store.to_str().unwrap(),
-        "--format",
-        "json",
-    ]));
+    let v = query(&store, &["clusters"]);
     let cs = v["clusters"]
         .as_array()
         .unwrap()
@@ -224,13 +217,7 @@ fn without_heartbeats_states_say_they_are_inferred_from_crash_silence() {
     let store = dir.path().join("store");
     assert!(scan(&store, &[]).status.success());
     assert!(hosts_in_state(&store, "down").is_empty());
-    let all = stdout_json(&run(&[
-        "hosts",
-        "--store",
-        store.to_str().unwrap(),
-        "--format",
-        "json",
-    ]));
+    let all = query(&store, &["hosts"]);
     let all = all.as_array().unwrap();
     // Every crashed host is listed, none down, each state marked as a guess from silence:
     // the stuck hosts look like the rest, the very gap heartbeats close.
@@ -329,14 +316,7 @@ fn exposure_gives_the_installed_base_and_its_breakdown_from_the_driver_inventory
         .find(|d| d.driver == "csagent.sys")
         .unwrap();
     assert!(cs.boot_start);
-    let v = stdout_json(&run(&[
-        "exposure",
-        "CSAgent",
-        "--store",
-        store.to_str().unwrap(),
-        "--format",
-        "json",
-    ]));
+    let v = query(&store, &["exposure", "CSAgent"]);
     assert_eq!(v["basis"], "driver-inventory");
     assert_eq!(v["driver"], "csagent.sys");
     assert_eq!(
@@ -367,13 +347,7 @@ fn exposure_gives_the_installed_base_and_its_breakdown_from_the_driver_inventory
         .unwrap_or(0);
     assert_eq!(v["critical_hosts"].as_u64().unwrap(), critical);
     // drivers: the installed base, its share of the fleet, crashes per installed host.
-    let d = stdout_json(&run(&[
-        "drivers",
-        "--store",
-        store.to_str().unwrap(),
-        "--format",
-        "json",
-    ]));
+    let d = query(&store, &["drivers"]);
     let row = d
         .as_array()
         .unwrap()
@@ -395,16 +369,15 @@ fn exposure_gives_the_installed_base_and_its_breakdown_from_the_driver_inventory
     // --critical changes the rule: by role.
     let roles = expected_breakdown(&f.sim, &cs.hosts, "role");
     let (role, n) = roles.iter().next().unwrap();
-    let v = stdout_json(&run(&[
-        "exposure",
-        "csagent.sys",
-        "--store",
-        store.to_str().unwrap(),
-        "--critical",
-        &format!("role={role}"),
-        "--format",
-        "json",
-    ]));
+    let v = query(
+        &store,
+        &[
+            "exposure",
+            "csagent.sys",
+            "--critical",
+            &format!("role={role}"),
+        ],
+    );
     assert_eq!(v["critical_hosts"].as_u64().unwrap(), *n);
     // The text answers in one sentence first.
     let text = run(&[
@@ -437,14 +410,7 @@ fn exposure_without_a_driver_inventory_falls_back_to_the_dumps_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     assert!(scan(&store, &[]).status.success());
-    let v = stdout_json(&run(&[
-        "exposure",
-        "csagent.sys",
-        "--store",
-        store.to_str().unwrap(),
-        "--format",
-        "json",
-    ]));
+    let v = query(&store, &["exposure", "csagent.sys"]);
     assert_eq!(v["basis"], "dumps");
     // Only hosts with a kernel dump are seen: every crashed csagent host, fewer than installed.
     let crashed: std::collections::BTreeSet<&str> = f

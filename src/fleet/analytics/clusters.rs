@@ -169,13 +169,7 @@ pub fn clusters(
     inventory: Option<DataFrame>,
     opts: &ClusterOptions,
 ) -> Result<ClusterTable, AnalyticsError> {
-    let mut prepared = prepare::prepare(crashes.clone(), &opts.scope.window, opts.host_states)?;
-    super::heartbeat_states::apply(
-        &mut prepared,
-        opts.scope.heartbeats.as_deref(),
-        &opts.scope.window,
-        &opts.host_states,
-    )?;
+    let prepared = super::heartbeat_states::prepare(crashes.clone(), &opts.scope, opts.host_states)?;
     let codes = match &inventory {
         Some(inv) => Some(prepared.host_inventory_codes(inv)?),
         None => None,

@@ -22,6 +22,23 @@ fn heartbeat_end(prepared: &Prepared, beats: &Heartbeats, window: &Window) -> Op
     }
 }
 
+/// `prepare::prepare` over the scope's window, then [`apply`] with the scope's heartbeats:
+/// how `hosts` and `clusters` judge hosts alike.
+pub(crate) fn prepare(
+    crashes: LazyFrame,
+    scope: &super::Scope,
+    params: HostStateParams,
+) -> Result<Prepared, AnalyticsError> {
+    let mut prepared = super::prepare::prepare(crashes, &scope.window, params)?;
+    apply(
+        &mut prepared,
+        scope.heartbeats.as_deref(),
+        &scope.window,
+        &params,
+    )?;
+    Ok(prepared)
+}
+
 /// Refines every host's state with its heartbeats and records the basis (`StateBasis`) on the
 /// host; rewrites the per-crash `state` column to match. Without heartbeats nothing changes.
 pub(crate) fn apply(

@@ -158,13 +158,7 @@ pub fn hosts(
     inventory: Option<DataFrame>,
     opts: &HostOptions,
 ) -> Result<HostTable, AnalyticsError> {
-    let mut prepared = prepare::prepare(crashes, &opts.scope.window, opts.host_states)?;
-    super::heartbeat_states::apply(
-        &mut prepared,
-        opts.scope.heartbeats.as_deref(),
-        &opts.scope.window,
-        &opts.host_states,
-    )?;
+    let prepared = super::heartbeat_states::prepare(crashes, &opts.scope, opts.host_states)?;
     let _phase = super::Phase::start("hosts: table");
     let codes = match &inventory {
         Some(inv) => Some(prepared.host_inventory_codes(inv)?),
