@@ -40,6 +40,8 @@ enum Command {
     /// Third-party kernel drivers: exposure and crash share.
     #[command(after_help = commands::help::DRIVERS)]
     Drivers(commands::drivers::Args),
+    /// What-if blast radius: who goes down if DRIVER fails on every host that runs it.
+    Exposure(commands::exposure::Args),
     /// Re-derive blame, bucket and signature of stored crashes after a rule change.
     #[command(after_help = commands::help::REPROCESS)]
     Reprocess(commands::reprocess::Args),
@@ -72,6 +74,7 @@ fn main() -> ExitCode {
         Command::Clusters(a) => commands::clusters::run(a),
         Command::Hosts(a) => commands::hosts::run(a),
         Command::Drivers(a) => commands::drivers::run(a),
+        Command::Exposure(a) => commands::exposure::run(a),
         Command::Reprocess(a) => commands::reprocess::run(a),
         Command::Gate(a) => commands::gate::run(a),
         Command::Report(a) => commands::report::run(a),

@@ -112,6 +112,7 @@ fn detail_text(
                         ..opts.scope.clone()
                     },
                     include_microsoft: true,
+                    driver_inventory: store.driver_inventory()?,
                 },
             )?;
             drivers

@@ -39,6 +39,7 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     let opts = DriverOptions {
         scope: args.scope.resolved_scope(&store, None)?,
         include_microsoft: args.include_microsoft,
+        driver_inventory: store.driver_inventory()?,
     };
     let table = analytics::drivers(
         store.lazy_crashes()?,

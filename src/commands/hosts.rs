@@ -21,7 +21,8 @@ pub struct Args {
     /// Only hosts hit by this cluster (id at any level, driver, cause, bucket or signature).
     #[arg(long, value_name = "CLUSTER")]
     pub cluster: Option<String>,
-    /// Only hosts in this state: boot-loop, failing, single, recovered.
+    /// Only hosts in this state: down (crashed, no heartbeat since: the dispatch list),
+    /// boot-loop, failing, single, recovered.
     #[arg(long, value_parser = parse_state, value_name = "STATE")]
     pub state: Option<HostState>,
     #[command(flatten)]
@@ -77,7 +78,7 @@ pub fn count_matches(table: &HostTable, filter: &FailIf) -> anyhow::Result<usize
 
 fn parse_state(text: &str) -> Result<HostState, String> {
     HostState::parse(text)
-        .ok_or_else(|| format!("'{text}': expected boot-loop, failing, single or recovered"))
+        .ok_or_else(|| format!("'{text}': expected down, boot-loop, failing, single or recovered"))
 }
 
 pub fn run(args: &Args) -> anyhow::Result<u8> {

@@ -6,6 +6,7 @@ pub mod clusters;
 pub mod drivers;
 pub mod exit;
 pub mod fail_if;
+pub mod exposure;
 pub mod gate;
 pub mod help;
 pub mod hosts;

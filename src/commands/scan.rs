@@ -14,6 +14,8 @@ use serde::Serialize;
 
 use crate::fleet::analytics::window::{parse_instant, DataEnd};
 use crate::fleet::analytics::{clusters, ClusterOptions};
+use crate::fleet::driver_inventory::read_driver_inventory;
+use crate::fleet::heartbeats::{hosts_absent_from, read_heartbeats};
 use crate::fleet::inventory::{read_inventory, InventoryMatch};
 use crate::fleet::scan::{
     scan, HostFrom, HostMap, ScanOptions, ScanProgress, ScanSummary, Shard, Unlisted,
@@ -46,6 +48,15 @@ pub struct Args {
     /// Inventory (CSV or .parquet) with a `host` column; saved in the store.
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<PathBuf>,
+    /// Heartbeats (CSV or .parquet: `host, seen_at` RFC 3339), repeatable; appended to the
+    /// store (deduplicated). They tell hosts that came back from hosts stuck down.
+    #[arg(long, value_name = "FILE")]
+    pub heartbeats: Vec<PathBuf>,
+    /// The fleet's driver inventory (CSV or .parquet: `host, driver` + optional `path,
+    /// start_mode, state, version`; `driverquery /v /fo csv` and `Win32_SystemDriver` column
+    /// names with a host column accepted); saved in the store, replacing an earlier one.
+    #[arg(long, value_name = "FILE")]
+    pub driver_inventory: Option<PathBuf>,
     /// Where the host of a dump comes from: `parent` (dumps/<host>/*.dmp) or `manifest:FILE`
     /// (a CSV with columns path,host).
     #[arg(long, default_value = "parent", value_name = "parent|manifest:FILE")]
@@ -92,6 +103,9 @@ pub struct TopCluster {
     /// Share of the inventory's hosts, when an inventory is saved.
     pub fleet_share: Option<f64>,
     pub boot_loop_hosts: u64,
+    /// Hosts crashed and silent since (heartbeats in the store; issue 15).
+    #[serde(default)]
+    pub down_hosts: u64,
 }
 
 /// What the summary says about the whole store after the scan.
@@ -154,6 +168,26 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     if let Some(inventory) = inventory {
         store.save_inventory(inventory)?;
     }
+    // Bad side input is reported and the dumps are still ingested (exit 2 at the end).
+    let mut input_failed = false;
+    if let Some(path) = &args.driver_inventory {
+        match read_driver_inventory(path) {
+            Ok(file) => {
+                note_side_input(&store, path, &file.notes, &file.rows)?;
+                store.save_driver_inventory(file.rows)?;
+            }
+            Err(err) => input_failed = report_bad_input(&err),
+        }
+    }
+    for path in &args.heartbeats {
+        match read_heartbeats(path) {
+            Ok(file) => {
+                note_side_input(&store, path, &file.notes, &file.rows)?;
+                store.append_heartbeats(file.rows)?;
+            }
+            Err(err) => input_failed = report_bad_input(&err),
+        }
+    }
     let options = ScanOptions {
         roots: args.paths.clone(),
         hosts,
@@ -204,7 +238,39 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
             store.dir().display()
         );
     }
-    Ok(0)
+    Ok(if input_failed { 2 } else { 0 })
+}
+
+/// Prints a side input's notes (ignored columns, skipped rows) and names its hosts that the
+/// saved inventory does not list.
+fn note_side_input(
+    store: &Store,
+    path: &Path,
+    notes: &[String],
+    rows: &polars::prelude::DataFrame,
+) -> anyhow::Result<()> {
+    for note in notes {
+        eprintln!("blastradius: note: {}", printable(note));
+    }
+    if let Some(inventory) = store.saved_inventory()? {
+        let absent = hosts_absent_from(rows, &inventory)?;
+        if !absent.is_empty() {
+            let first: Vec<&str> = absent.iter().take(5).map(String::as_str).collect();
+            eprintln!(
+                "blastradius: warning: {}: {} host(s) are not in the inventory (first: {})",
+                path.display(),
+                absent.len(),
+                printable(&first.join(", "))
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Prints why a side input was unusable; returns true (the scan then exits 2).
+fn report_bad_input(err: &dyn std::error::Error) -> bool {
+    eprintln!("blastradius: error: {}", printable(&err.to_string()));
+    true
 }
 
 /// The triage rules a command runs with, and the text to save in the store.
@@ -254,6 +320,8 @@ pub fn store_overview(
     let (inventory, inventory_match) = store.inventory_matched()?.unzip();
     let mut options = ClusterOptions::default();
     options.scope.window = options.scope.window.with_now(now_ms);
+    let heartbeats = store.heartbeats()?;
+    options.scope.heartbeats = (!heartbeats.is_empty()).then(|| Arc::new(heartbeats));
     let table = clusters(store.lazy_crashes()?, None, inventory, &options)?;
     let top_clusters = table
         .clusters
@@ -267,6 +335,7 @@ pub fn store_overview(
             hosts: c.hosts,
             fleet_share: c.fleet_share,
             boot_loop_hosts: c.boot_loop_hosts,
+            down_hosts: c.down_hosts,
         })
         .collect();
     let mut warnings = table.warnings;
@@ -348,11 +417,14 @@ fn render_text(s: &ScanSummary, overview: &StoreOverview) -> String {
                 .fleet_share
                 .map(|f| format!(" ({:.1} % of fleet)", f * 100.0))
                 .unwrap_or_default();
-            let loops = if c.boot_loop_hosts > 0 {
+            let mut loops = if c.boot_loop_hosts > 0 {
                 format!(", {} boot-looping", c.boot_loop_hosts)
             } else {
                 String::new()
             };
+            if c.down_hosts > 0 {
+                loops.push_str(&format!(", {} down", c.down_hosts));
+            }
             out.push_str(&format!(
                 "  {:<28} {:>8} crashes {:>8} hosts{share}{loops}  {}\n",
                 printable(&c.cause),
@@ -444,6 +516,7 @@ mod tests {
             hosts: 7,
             fleet_share: Some(0.5),
             boot_loop_hosts: 2,
+            down_hosts: 0,
         }];
         let overview = StoreOverview {
             top_clusters: top.to_vec(),

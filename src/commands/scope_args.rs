@@ -94,6 +94,7 @@ impl ScopeArgs {
             inventory_filters,
             cluster: cluster.map(str::to_string),
             driver: self.driver.clone(),
+            heartbeats: None,
         })
     }
 
@@ -102,11 +103,10 @@ impl ScopeArgs {
     pub fn resolved_scope(&self, store: &Store, cluster: Option<&str>) -> anyhow::Result<Scope> {
         let scope = self.scope(cluster)?;
         let inventory = store.inventory()?;
-        Ok(analytics::resolve_scope(
-            store.lazy_crashes()?,
-            inventory.as_ref(),
-            &scope,
-        )?)
+        let mut scope = analytics::resolve_scope(store.lazy_crashes()?, inventory.as_ref(), &scope)?;
+        let heartbeats = store.heartbeats()?;
+        scope.heartbeats = (!heartbeats.is_empty()).then(|| std::sync::Arc::new(heartbeats));
+        Ok(scope)
     }
 }
 

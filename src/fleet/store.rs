@@ -50,6 +50,8 @@ pub use manifest::{FileEntry, Manifest, SeenRecord, Table, MANIFEST_FORMAT, MANI
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// File name of the saved inventory inside a store folder.
 pub const INVENTORY_FILE: &str = "inventory.parquet";
+/// File name of the saved driver inventory (`scan --driver-inventory`).
+pub const DRIVER_INVENTORY_FILE: &str = "driver_inventory.parquet";
 /// File name of the triage rules in force (the `--rules` TOML last given to `scan` or
 /// `reprocess`), so that later scans triage new dumps as the stored ones were.
 pub const RULES_FILE: &str = "rules.toml";
@@ -216,15 +218,7 @@ impl Store {
 
     /// The inventory as saved by `scan --inventory`, host names as written.
     pub fn saved_inventory(&self) -> Result<Option<DataFrame>, StoreError> {
-        let Some(rel) = &self.manifest.inventory else {
-            return Ok(None);
-        };
-        let path = self.dir.join(rel);
-        let file = File::open(&path).map_err(io_err(&path))?;
-        ParquetReader::new(file)
-            .finish()
-            .map(Some)
-            .map_err(polars_err(&path))
+        self.read_single_file(self.manifest.inventory.as_deref())
     }
 
     /// The lazy scan of one table: exactly the listed files, never a glob, so files being
@@ -309,6 +303,82 @@ impl Store {
             return Err(err);
         }
         Ok(())
+    }
+
+    /// Appends heartbeat rows (`heartbeats::frame` columns), leaving out those already stored
+    /// (same host and time) and duplicates within `rows`: scans can repeat the same export.
+    /// Returns the rows added.
+    pub fn append_heartbeats(&mut self, rows: DataFrame) -> Result<usize, StoreError> {
+        use crate::fleet::heartbeats::{HOST, SEEN_AT_MS};
+        self.lock_for_writing()?;
+        let stored = self.read_table(Table::Heartbeats)?;
+        let pairs = |df: &DataFrame| -> PolarsResult<Vec<(Option<String>, Option<i64>)>> {
+            let hosts = df.column(HOST)?.str()?;
+            let seen = df.column(SEEN_AT_MS)?.i64()?;
+            Ok(hosts
+                .iter()
+                .zip(seen.iter())
+                .map(|(h, t)| (h.map(str::to_string), t))
+                .collect())
+        };
+        let mut known: HashSet<(Option<String>, Option<i64>)> = pairs(&stored)
+            .map_err(polars_err(&self.dir))?
+            .into_iter()
+            .collect();
+        let keep: BooleanChunked = pairs(&rows)
+            .map_err(polars_err(&self.dir))?
+            .into_iter()
+            .map(|pair| Some(known.insert(pair)))
+            .collect();
+        let mut new = rows.filter(&keep).map_err(polars_err(&self.dir))?;
+        if new.height() == 0 {
+            return Ok(0);
+        }
+        let entry = self.write_part(Table::Heartbeats, &mut new)?;
+        let file = entry.file.clone();
+        let mut next = self.manifest.clone();
+        next.heartbeats.push(entry);
+        if let Err(err) = self.write_manifest(next) {
+            self.remove_files(&[file]);
+            return Err(err);
+        }
+        Ok(new.height())
+    }
+
+    /// Every heartbeat in the store plus the inventory's `last_seen`, per host.
+    pub fn heartbeats(&self) -> Result<crate::fleet::heartbeats::Heartbeats, StoreError> {
+        let rows = self.read_table(Table::Heartbeats)?;
+        let inventory = self.saved_inventory()?;
+        crate::fleet::heartbeats::Heartbeats::build(&rows, inventory.as_ref())
+            .map_err(polars_err(&self.dir))
+    }
+
+    /// Saves (or replaces) the driver inventory (`driver_inventory::COLUMNS`).
+    pub fn save_driver_inventory(&mut self, mut rows: DataFrame) -> Result<(), StoreError> {
+        self.lock_for_writing()?;
+        let path = self.dir.join(DRIVER_INVENTORY_FILE);
+        write_parquet(&path, &mut rows)?;
+        let mut next = self.manifest.clone();
+        next.driver_inventory = Some(DRIVER_INVENTORY_FILE.to_string());
+        self.write_manifest(next)
+    }
+
+    /// The driver inventory as saved, if any.
+    pub fn driver_inventory(&self) -> Result<Option<DataFrame>, StoreError> {
+        self.read_single_file(self.manifest.driver_inventory.as_deref())
+    }
+
+    /// A single-file table (`inventory.parquet`, `driver_inventory.parquet`), if saved.
+    fn read_single_file(&self, rel: Option<&str>) -> Result<Option<DataFrame>, StoreError> {
+        let Some(rel) = rel else {
+            return Ok(None);
+        };
+        let path = self.dir.join(rel);
+        let file = File::open(&path).map_err(io_err(&path))?;
+        ParquetReader::new(file)
+            .finish()
+            .map(Some)
+            .map_err(polars_err(&path))
     }
 
     /// Saves (or replaces) the inventory: `host` plus every column as str.
@@ -489,6 +559,9 @@ fn table_frame(batch: Batch, table: Table) -> DataFrame {
         Table::Crashes => batch.crashes,
         Table::Drivers => batch.drivers,
         Table::Quarantine => batch.quarantine,
+        Table::Heartbeats => {
+            crate::fleet::heartbeats::frame(Vec::new(), Vec::new()).unwrap_or_default()
+        }
     }
 }
 

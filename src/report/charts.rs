@@ -294,10 +294,12 @@ pub fn hosts_by_site(sites: &[SiteHosts]) -> Result<Chart, ChartError> {
                 failing: 0,
                 single: 0,
                 recovered: 0,
+                down: 0,
             };
             for s in &sites[14..] {
                 rest.hosts_affected = rest.hosts_affected.saturating_add(s.hosts_affected);
                 rest.boot_loop = rest.boot_loop.saturating_add(s.boot_loop);
+                rest.down = rest.down.saturating_add(s.down);
                 rest.failing = rest.failing.saturating_add(s.failing);
                 rest.single = rest.single.saturating_add(s.single);
                 rest.recovered = rest.recovered.saturating_add(s.recovered);

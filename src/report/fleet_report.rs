@@ -215,6 +215,8 @@ pub struct SiteHosts {
     pub failing: u64,
     pub single: u64,
     pub recovered: u64,
+    /// Crashed and never checked in since (only with heartbeats, issue 15).
+    pub down: u64,
 }
 
 /// A host that needs a person: boot-looping or still failing at the end of the window.
@@ -307,6 +309,7 @@ fn scope_for(base: &Scope, window: Window) -> Scope {
         inventory_filters: base.inventory_filters.clone(),
         cluster: None,
         driver: base.driver.clone(),
+        heartbeats: base.heartbeats.clone(),
     }
 }
 
@@ -491,7 +494,10 @@ fn summary_of(
 fn attention_by_site(hosts: &HostTable, opts: &ReportOptions) -> Vec<SiteAttention> {
     let mut by_site: BTreeMap<String, Vec<AttentionHost>> = BTreeMap::new();
     for h in &hosts.hosts {
-        if !matches!(h.state, HostState::BootLoop | HostState::Failing) {
+        if !matches!(
+            h.state,
+            HostState::BootLoop | HostState::Failing | HostState::Down
+        ) {
             continue;
         }
         let site = h
@@ -549,6 +555,7 @@ fn hosts_by_site(hosts: &HostTable, site_column: &str) -> Vec<SiteHosts> {
                 failing: 0,
                 single: 0,
                 recovered: 0,
+                down: 0,
             });
         entry.hosts_affected += 1;
         match h.state {
@@ -556,6 +563,7 @@ fn hosts_by_site(hosts: &HostTable, site_column: &str) -> Vec<SiteHosts> {
             HostState::Failing => entry.failing += 1,
             HostState::Single => entry.single += 1,
             HostState::Recovered => entry.recovered += 1,
+            HostState::Down => entry.down += 1,
         }
     }
     let mut sites: Vec<SiteHosts> = by_site.into_values().collect();
@@ -685,12 +693,13 @@ pub fn build_report(
     let current_scope = scope_for(&opts.scope, periods.current);
     let previous_scope = scope_for(&opts.scope, periods.previous);
 
-    let current = Analysis::new(
+    let mut current = Analysis::new(
         crashes.clone(),
         inventory.clone(),
         periods.current,
         opts.host_states,
     )?;
+    current.apply_heartbeats(opts.scope.heartbeats.as_deref())?;
     let now = window_figures(
         &current,
         Some(&drivers),
@@ -704,6 +713,7 @@ pub fn build_report(
         &DriverOptions {
             scope: current_scope.clone(),
             include_microsoft: false,
+            driver_inventory: None,
         },
     )?;
     let onset = match now.clusters.clusters.first() {
@@ -711,7 +721,8 @@ pub fn build_report(
         None => None,
     };
     drop(current);
-    let previous = Analysis::new(crashes, inventory, periods.previous, opts.host_states)?;
+    let mut previous = Analysis::new(crashes, inventory, periods.previous, opts.host_states)?;
+    previous.apply_heartbeats(opts.scope.heartbeats.as_deref())?;
     let before = window_figures(&previous, None, opts, &previous_scope, bucket_seconds)?;
     drop(previous);
 
@@ -758,7 +769,7 @@ pub fn build_report(
             .collect(),
     };
 
-    let attention = [HostState::BootLoop, HostState::Failing];
+    let attention = [HostState::BootLoop, HostState::Failing, HostState::Down];
     let headline = Headline {
         fleet_hosts: now.crash_free.as_ref().map(|c| c.fleet_hosts),
         crash_free_share: match (&now.crash_free, &before.crash_free) {

@@ -3,6 +3,7 @@
 
 use std::io::Write;
 
+use crate::fleet::analytics::hoststate::StateBasis;
 use crate::fleet::analytics::{HostRow, HostState, HostTable};
 
 use super::csv::{self, Field};
@@ -13,6 +14,19 @@ pub fn short_time(rfc3339: Option<&str>) -> String {
     rfc3339
         .map(|t| t.trim_end_matches('Z').replacen('T', " ", 1))
         .unwrap_or_else(|| "-".into())
+}
+
+/// The footnote of a state marked `*`.
+pub const CRASH_SILENCE_NOTE: &str =
+    "* state inferred from crash silence (no heartbeat known for the host; see scan --heartbeats)";
+
+/// The state as the text table shows it: marked `*` when it rests on crash silence rather
+/// than heartbeats.
+fn state_cell(h: &HostRow) -> String {
+    match h.state_basis {
+        StateBasis::Heartbeat => state_name(h).to_string(),
+        StateBasis::CrashSilence => format!("{}*", state_name(h)),
+    }
 }
 
 /// The host's state as every output names it: `looping, dumps rotated` for a boot-loop host
@@ -144,7 +158,7 @@ pub fn render_text_with(
             .iter()
             .map(|c| match c.as_str() {
                 "host" => h.host.clone(),
-                "state" => state_name(h).to_string(),
+                "state" => state_cell(h),
                 "crashes" => thousands(h.crashes),
                 "clusters" => h.clusters.join(" "),
                 "min_uptime" => h
@@ -197,6 +211,14 @@ pub fn render_text_with(
             }
         })
         .collect();
+    if table
+        .hosts
+        .iter()
+        .any(|h| h.state_basis == StateBasis::CrashSilence)
+    {
+        out.push_str(CRASH_SILENCE_NOTE);
+        out.push('\n');
+    }
     out.push_str(&format!(
         "{} hosts{}{}\n",
         thousands(table.hosts.len() as u64),
@@ -227,6 +249,8 @@ pub fn write_csv<W: Write>(out: &mut W, table: &HostTable) -> std::io::Result<()
         "last_crash",
         "boot_loop_since",
         "boot_looped",
+        "state_basis",
+        "last_seen",
     ];
     header.extend(table.inventory_columns.iter().map(String::as_str));
     csv::write_header(out, &header)?;
@@ -241,6 +265,8 @@ pub fn write_csv<W: Write>(out: &mut W, table: &HostTable) -> std::io::Result<()
             Field::opt_text(h.last_crash.as_deref()),
             Field::opt_text(h.boot_loop_since.as_deref()),
             Field::num(h.boot_looped),
+            Field::text(h.state_basis.as_str()),
+            Field::opt_text(h.last_seen.as_deref()),
         ];
         fields.extend(h.inventory.iter().map(|(_, v)| Field::text(v)));
         csv::write_record(out, &fields)?;

@@ -18,8 +18,10 @@
 pub mod captured_memory;
 pub mod catalog;
 pub mod cause;
+pub mod driver_inventory;
 pub mod fleet;
 pub mod generate;
+pub mod heartbeats;
 pub mod kernel_crash;
 pub mod kernel_writer;
 pub mod machine;

@@ -1,5 +1,5 @@
 //! Writes a simulated fleet to a folder: `inventory.csv`, `dumps/<host>/*.dmp`,
-//! `rollout.csv` (when a scenario deploys something) and `truth.json`.
+//! `rollout.csv` (when a scenario deploys something), `heartbeats.csv`, `drivers.csv` and `truth.json`.
 //!
 //! Hosts are generated and written in parallel (rayon), each from its own random stream; the
 //! results are collected in host order, so the bytes of every file depend only on the
@@ -13,10 +13,12 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use super::driver_inventory::drivers_csv;
 use super::fleet::{self, Host};
 use super::generate::{
     host_crashes, retain_newest_minidumps, CrashContent, DEFAULT_MINIDUMPS_COUNT,
 };
+use super::heartbeats::{heartbeats, HostActivity};
 use super::kernel_writer::write_triage_dump;
 use super::minidump_writer::write_minidump;
 use super::rfc3339;
@@ -380,6 +382,28 @@ pub fn write_fleet(
         std::fs::write(&path, rollout).map_err(io(&path))?;
     }
 
+    // Check-ins: their own random stream, so every other file keeps its bytes.
+    let activity: Vec<HostActivity> = hosts
+        .iter()
+        .zip(&outputs)
+        .map(|(host, o)| HostActivity {
+            name: &host.name,
+            outage: o.outage,
+            crash_times: o
+                .truths
+                .iter()
+                .filter_map(|d| chrono::DateTime::parse_from_rfc3339(&d.crash_time).ok())
+                .map(|t| t.timestamp())
+                .collect(),
+        })
+        .collect();
+    let beats = heartbeats(config.seed, config.start, &activity);
+    let (drivers, driver_installs) = drivers_csv(&hosts);
+    let path = out_dir.join("drivers.csv");
+    std::fs::write(&path, drivers).map_err(io(&path))?;
+    let path = out_dir.join("heartbeats.csv");
+    std::fs::write(&path, &beats.csv).map_err(io(&path))?;
+
     let all: Vec<&DumpTruth> = outputs.iter().flat_map(|o| o.truths.iter()).collect();
     let ring_of: BTreeMap<&str, &str> = hosts.iter().map(|h| (h.name.as_str(), h.ring)).collect();
     let mut boot_loop_hosts: Vec<String> = outages
@@ -413,6 +437,9 @@ pub fn write_fleet(
         boot_loop_hosts,
         outages,
         dumps: all.into_iter().cloned().collect(),
+        checked_in_hosts: beats.checked_in_hosts,
+        never_checked_in_hosts: beats.never_checked_in_hosts,
+        driver_installs,
     };
     let path = out_dir.join("truth.json");
     let json = serde_json::to_string_pretty(&truth)

@@ -93,4 +93,25 @@ pub struct Truth {
     pub boot_loop_hosts: Vec<String>,
     pub outages: Vec<OutageTruth>,
     pub dumps: Vec<DumpTruth>,
+    /// Hosts with a dump that checked in (`heartbeats.csv`) after their last crash: the
+    /// `recovered` hosts of a heartbeat-aware state (issue 15). Sorted.
+    #[serde(default)]
+    pub checked_in_hosts: Vec<String>,
+    /// Hosts with a dump that never checked in after their last crash: `down`. Sorted.
+    #[serde(default)]
+    pub never_checked_in_hosts: Vec<String>,
+    /// Third-party drivers of `drivers.csv` and the hosts that have them, by driver.
+    #[serde(default)]
+    pub driver_installs: Vec<DriverInstallTruth>,
+}
+
+/// One third-party driver's installed base (`drivers.csv`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriverInstallTruth {
+    /// Lower-case base name (`csagent.sys`).
+    pub driver: String,
+    /// Starts at boot (Boot or System start).
+    pub boot_start: bool,
+    /// Sorted.
+    pub hosts: Vec<String>,
 }

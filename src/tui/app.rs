@@ -44,12 +44,13 @@ pub const HOST_SORTS: [&str; 4] = ["urgency", "crashes", "last crash", "name"];
 pub const DRIVER_SORTS: [&str; 4] = ["hosts loaded", "crashes", "crash share", "name"];
 
 /// The host-state filter of the hosts tab; `f` cycles through it (None = all).
-pub const STATE_FILTERS: [Option<HostState>; 5] = [
+pub const STATE_FILTERS: [Option<HostState>; 6] = [
     None,
     Some(HostState::BootLoop),
     Some(HostState::Failing),
     Some(HostState::Recovered),
     Some(HostState::Single),
+    Some(HostState::Down),
 ];
 
 /// A message in the status line.

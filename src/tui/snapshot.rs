@@ -138,6 +138,7 @@ impl Snapshot {
             &DriverOptions {
                 scope,
                 include_microsoft: false,
+                driver_inventory: store.driver_inventory()?,
             },
         )?;
         // The example crash of a driver-level cluster is that of its largest signature.

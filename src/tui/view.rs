@@ -323,7 +323,7 @@ fn draw_clusters(frame: &mut Frame, app: &mut App, snap: &Snapshot, area: Rect) 
 
 fn state_style(state: HostState) -> Style {
     match state {
-        HostState::BootLoop => ALERT,
+        HostState::BootLoop | HostState::Down => ALERT,
         HostState::Failing => Style::new().fg(Color::Yellow),
         HostState::Single => Style::new(),
         HostState::Recovered => Style::new().fg(Color::Green),

@@ -7,6 +7,7 @@ mod bugcheck;
 mod cli;
 mod gate;
 mod fault_context;
+mod heartbeat;
 mod hostile;
 mod independent_writer;
 mod inspect_snapshots;

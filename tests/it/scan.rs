@@ -63,6 +63,7 @@ fn canonical(store: &Path, table: Table) -> DataFrame {
         Table::Crashes => ("ingested_at", vec!["dump_id"]),
         Table::Drivers => ("", vec!["dump_id", "driver", "path", "timestamp", "size"]),
         Table::Quarantine => ("seen_at", vec!["path", "error"]),
+        Table::Heartbeats => ("", vec!["host", "seen_at_ms"]),
     };
     let df = if drop.is_empty() {
         df

@@ -51,6 +51,20 @@ impl Analysis {
         })
     }
 
+    /// Refines host states with heartbeats (`down`, `recovered` on a check-in; issue 15), as
+    /// `hosts` and `clusters` do. A no-op without heartbeats.
+    pub fn apply_heartbeats(
+        &mut self,
+        heartbeats: Option<&crate::fleet::heartbeats::Heartbeats>,
+    ) -> Result<(), AnalyticsError> {
+        super::heartbeat_states::apply(
+            &mut self.prepared,
+            heartbeats,
+            &self.window,
+            &self.host_states,
+        )
+    }
+
     /// The options' window and thresholds must be the ones prepared.
     fn check(
         &self,

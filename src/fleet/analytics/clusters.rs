@@ -19,6 +19,8 @@
 //! - `still_failing_hosts`: hosts not recovered from this cluster that have crashed more than
 //!   once (host state boot-loop or failing); a host with one recent crash is neither recovered
 //!   nor still failing: too early to say;
+//! - `down_hosts`: hosts in state `down` (crashed, no heartbeat since: issue 15), which
+//!   then do not count as recovered;
 //! - `host_hours_lost`: the sum of the per-crash estimate of `hoststate` over the cluster's
 //!   crashes.
 //!
@@ -31,7 +33,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use polars::prelude::*;
 use serde::Serialize;
 
-use super::hoststate::HostStateParams;
+use super::hoststate::{HostState, HostStateParams};
 use super::prepare::{self, Breakdown, Prepared};
 use super::similarity::{self, FrameInterner, SimilarityParams};
 use super::window::{bucket_seconds_for_span, rfc3339_utc};
@@ -117,6 +119,9 @@ pub struct ClusterNode {
     pub boot_loop_hosts: u64,
     pub recovered_hosts: u64,
     pub still_failing_hosts: u64,
+    /// Hosts of this cluster that are `down`: crashed, no heartbeat since (issue 15; 0
+    /// without heartbeats).
+    pub down_hosts: u64,
     pub first_seen: Option<String>,
     pub last_seen: Option<String>,
     /// Milliseconds since the epoch of first/last seen (for tables; not serialized).
@@ -164,7 +169,7 @@ pub fn clusters(
     inventory: Option<DataFrame>,
     opts: &ClusterOptions,
 ) -> Result<ClusterTable, AnalyticsError> {
-    let prepared = prepare::prepare(crashes.clone(), &opts.scope.window, opts.host_states)?;
+    let prepared = super::heartbeat_states::prepare(crashes.clone(), &opts.scope, opts.host_states)?;
     let codes = match &inventory {
         Some(inv) => Some(prepared.host_inventory_codes(inv)?),
         None => None,
@@ -187,6 +192,7 @@ struct Counts {
     boot_loop: u64,
     recovered: u64,
     still_failing: u64,
+    down: u64,
     lost_ms: i64,
     /// Of `hosts`, those the inventory names: the numerator of `fleet_share` (a crashing
     /// host the inventory does not list is not part of the fleet it is a share of).
@@ -301,12 +307,15 @@ fn level_counts(
         }
         None => lit(false),
     };
+    // A host down (no heartbeat since its last crash, issue 15) did not recover.
+    let down = col("state").eq(lit(u32::from(HostState::Down.code())));
     let df = pairs
         .clone()
         .lazy()
         .with_columns([
             col("looped").fill_null(lit(false)).alias("boot"),
-            recovered.alias("recovered"),
+            recovered.and(down.clone().not()).alias("recovered"),
+            down.alias("down"),
         ])
         .with_columns([col("recovered")
             .not()
@@ -322,6 +331,7 @@ fn level_counts(
                 .sum()
                 .alias("recovered"),
             col("failing").cast(DataType::UInt32).sum().alias("failing"),
+            col("down").cast(DataType::UInt32).sum().alias("down"),
             col("lost").sum().alias("lost"),
         ])
         .collect()?;
@@ -331,6 +341,7 @@ fn level_counts(
     let boot = u64_at(&df, "boot")?;
     let rec = u64_at(&df, "recovered")?;
     let fail = u64_at(&df, "failing")?;
+    let down = u64_at(&df, "down")?;
     let lost: Vec<i64> = df
         .column("lost")?
         .cast(&DataType::Int64)?
@@ -348,6 +359,7 @@ fn level_counts(
                 boot_loop: boot[i],
                 recovered: rec[i],
                 still_failing: fail[i],
+                down: down[i],
                 lost_ms: lost[i],
                 listed: None,
             },
@@ -364,6 +376,7 @@ fn pair_rollup(finer: &DataFrame, key: &str, carry: &[&str]) -> Result<DataFrame
         col("lost").sum().alias("lost"),
         col("looped").any(true).alias("looped"),
         col("host_crashes").first().alias("host_crashes"),
+        col("state").first().alias("state"),
     ];
     for c in carry {
         aggs.push(col(*c).first().alias(*c));
@@ -917,6 +930,7 @@ impl Assembly<'_> {
             boot_loop_hosts: counts.boot_loop,
             recovered_hosts: counts.recovered,
             still_failing_hosts: counts.still_failing,
+            down_hosts: counts.down,
             first_seen: facts.first.and_then(rfc3339_utc),
             last_seen: facts.last.and_then(rfc3339_utc),
             first_seen_ms: facts.first,
@@ -999,6 +1013,7 @@ pub(crate) fn cluster_table(
             col("lost_ms").sum().alias("lost"),
             col("in_loop").any(true).alias("looped"),
             col("host_crashes").first().alias("host_crashes"),
+            col("state").first().alias("state"),
             col("bkt").first().alias("bkt"),
             col("cause").first().alias("cause"),
         ])

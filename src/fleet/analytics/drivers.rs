@@ -42,6 +42,9 @@ pub struct DriverOptions {
     /// Window, inventory filters and `driver` apply; `cluster` does not.
     pub scope: Scope,
     pub include_microsoft: bool,
+    /// The fleet's driver inventory (`scan --driver-inventory`): gives each driver its
+    /// installed base, the denominator a crash rate needs (issue 15).
+    pub driver_inventory: Option<DataFrame>,
 }
 
 /// One version of a driver.
@@ -63,6 +66,12 @@ pub struct DriverRow {
     pub loaded_share: Option<f64>,
     pub crashes: u64,
     pub crash_share: Option<f64>,
+    /// Hosts the driver inventory lists it on (`None` without a driver inventory).
+    pub hosts_installed: Option<u64>,
+    /// `hosts_installed` over the inventory's hosts.
+    pub installed_share: Option<f64>,
+    /// Crashes per installed host: comparable across drivers of very different reach.
+    pub crashes_per_installed_host: Option<f64>,
     /// Newest timestamp first.
     pub versions: Vec<DriverVersion>,
 }
@@ -287,6 +296,7 @@ pub(crate) fn driver_table(
     let wanted = opts.scope.driver.as_deref().map(str::to_ascii_lowercase);
     let names = per_driver.column("driver")?.str()?;
     let hosts = u64_values(&per_driver, "hosts")?;
+    let (installed, fleet_hosts) = installed_base(opts.driver_inventory.as_ref(), inventory)?;
     let mut rows = Vec::new();
     for i in 0..hosts.len() {
         let Some(name) = names.get(i) else { continue };
@@ -318,7 +328,17 @@ pub(crate) fn driver_table(
             })
             .unwrap_or_default();
         vers.shrink_to_fit();
+        let hosts_installed = installed
+            .as_ref()
+            .map(|m| m.get(name).copied().unwrap_or(0));
         rows.push(DriverRow {
+            hosts_installed,
+            installed_share: hosts_installed
+                .zip(fleet_hosts)
+                .and_then(|(n, f)| share(n, f)),
+            crashes_per_installed_host: hosts_installed
+                .filter(|n| *n > 0)
+                .map(|n| crashes as f64 / n as f64),
             driver: name.to_string(),
             vendor,
             category,
@@ -340,6 +360,43 @@ pub(crate) fn driver_table(
         hosts_with_driver_data,
         crashes: total_crashes,
     })
+}
+
+/// Distinct installed hosts per driver key from the driver inventory, and the fleet size
+/// (inventory hosts). Hosts compare ignoring case.
+fn installed_base(
+    driver_inventory: Option<&DataFrame>,
+    inventory: Option<&DataFrame>,
+) -> Result<(Option<HashMap<String, u64>>, Option<u64>), AnalyticsError> {
+    let fleet = match inventory {
+        Some(inv) => {
+            let hosts = inv.column("host")?.cast(&DataType::String)?;
+            let hosts: std::collections::HashSet<String> = hosts
+                .str()?
+                .iter()
+                .flatten()
+                .map(str::to_lowercase)
+                .collect();
+            Some(hosts.len() as u64)
+        }
+        None => None,
+    };
+    let Some(di) = driver_inventory else {
+        return Ok((None, fleet));
+    };
+    let hosts = di.column("host")?.str()?;
+    let drivers = di.column("driver")?.str()?;
+    let mut pairs: std::collections::HashSet<(String, String)> = Default::default();
+    for (h, d) in hosts.iter().zip(drivers.iter()) {
+        if let (Some(h), Some(d)) = (h, d) {
+            pairs.insert((d.to_string(), h.to_lowercase()));
+        }
+    }
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    for (d, _) in pairs {
+        *counts.entry(d).or_insert(0) += 1;
+    }
+    Ok((Some(counts), fleet))
 }
 
 fn share(part: u64, whole: u64) -> Option<f64> {

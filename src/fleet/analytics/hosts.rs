@@ -7,7 +7,10 @@
 //! the figures of a listed host always describe all its crashes in the window, because a
 //! host's state is a property of the host, not of one cluster.
 //!
-//! Order: most urgent first — boot-loop, failing, single, recovered — then crashes, then name.
+//! With heartbeats (issue 15) a host can be `down` (crashed, never checked in since) and
+//! `recovered` means it checked in after its last crash; each row says which (`state_basis`).
+//!
+//! Order: most urgent first — down, boot-loop, failing, single, recovered — then crashes, then name.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -16,7 +19,7 @@ use polars::prelude::*;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
-use super::hoststate::{HostState, HostStateParams};
+use super::hoststate::{HostState, HostStateParams, StateBasis};
 use super::prepare::{self, Dictionaries, Prepared};
 use super::window::rfc3339_utc;
 use super::{AnalyticsError, Scope};
@@ -36,6 +39,11 @@ pub struct HostOptions {
 pub struct HostRow {
     pub host: String,
     pub state: HostState,
+    /// `heartbeat`: the state rests on the host's check-ins; `crash-silence`: inferred from
+    /// how long it has not crashed (no heartbeat known for it; `recovered` is then a guess).
+    pub state_basis: StateBasis,
+    /// The host's latest heartbeat up to the end of the window (`None` without heartbeats).
+    pub last_seen: Option<String>,
     pub crashes: u64,
     /// Level-1 cluster keys (blamed driver or non-driver cause), most crashes first.
     pub clusters: Vec<String>,
@@ -87,9 +95,11 @@ impl PartialEq for HostInventory {
     }
 }
 
-const FIXED_FIELDS: [&str; 10] = [
+const FIXED_FIELDS: [&str; 12] = [
     "host",
     "state",
+    "state_basis",
+    "last_seen",
     "crashes",
     "clusters",
     "min_uptime_seconds",
@@ -105,6 +115,8 @@ impl Serialize for HostRow {
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("host", &self.host)?;
         map.serialize_entry("state", &self.state)?;
+        map.serialize_entry("state_basis", &self.state_basis)?;
+        map.serialize_entry("last_seen", &self.last_seen)?;
         map.serialize_entry("crashes", &self.crashes)?;
         map.serialize_entry("clusters", &self.clusters)?;
         map.serialize_entry("min_uptime_seconds", &self.min_uptime_seconds)?;
@@ -146,7 +158,7 @@ pub fn hosts(
     inventory: Option<DataFrame>,
     opts: &HostOptions,
 ) -> Result<HostTable, AnalyticsError> {
-    let prepared = prepare::prepare(crashes, &opts.scope.window, opts.host_states)?;
+    let prepared = super::heartbeat_states::prepare(crashes, &opts.scope, opts.host_states)?;
     let _phase = super::Phase::start("hosts: table");
     let codes = match &inventory {
         Some(inv) => Some(prepared.host_inventory_codes(inv)?),
@@ -216,6 +228,14 @@ pub(crate) fn host_table(
             None => HostInventory::default(),
         }
     };
+    let cap = opts.scope.window.until_ms.or(opts.scope.window.now_ms);
+    let last_seen = |host: &str| -> Option<String> {
+        opts.scope
+            .heartbeats
+            .as_ref()
+            .and_then(|b| b.latest(host, cap))
+            .and_then(rfc3339_utc)
+    };
     let mut rows = Vec::with_capacity(listed.len());
     let mut by_state: BTreeMap<HostState, u64> = BTreeMap::new();
     for hidx in listed {
@@ -241,6 +261,8 @@ pub(crate) fn host_table(
         rows.push(HostRow {
             host: info.name.clone(),
             state: info.verdict.state,
+            state_basis: info.state_basis,
+            last_seen: last_seen(&info.name),
             crashes: u64::from(info.crashes),
             clusters,
             min_uptime_seconds: info.min_uptime_s,
@@ -287,6 +309,8 @@ pub(crate) fn host_table(
             rows.push(HostRow {
                 host: info.name.clone(),
                 state: HostState::BootLoop,
+                state_basis: info.state_basis,
+                last_seen: last_seen(&info.name),
                 crashes: 0,
                 clusters: info.rotated_clusters.clone(),
                 min_uptime_seconds: None,

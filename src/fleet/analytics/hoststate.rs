@@ -57,6 +57,9 @@ impl Default for HostStateParams {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum HostState {
+    /// Crashed, and no heartbeat since its last crash for longer than the recovery window:
+    /// stuck (BitLocker prompt, Automatic Repair) and needs hands. Only with heartbeats.
+    Down,
     BootLoop,
     Failing,
     Single,
@@ -66,6 +69,7 @@ pub enum HostState {
 impl HostState {
     pub fn as_str(self) -> &'static str {
         match self {
+            HostState::Down => "down",
             HostState::BootLoop => "boot-loop",
             HostState::Failing => "failing",
             HostState::Single => "single",
@@ -80,13 +84,21 @@ impl HostState {
             "failing" => Some(HostState::Failing),
             "single" => Some(HostState::Single),
             "recovered" => Some(HostState::Recovered),
+            "down" => Some(HostState::Down),
             _ => None,
         }
     }
 
     /// Small integer code used in polars columns (`u8`).
+    /// Codes are stable (Down came later and got the next free code).
     pub fn code(self) -> u8 {
-        self as u8
+        match self {
+            HostState::BootLoop => 0,
+            HostState::Failing => 1,
+            HostState::Single => 2,
+            HostState::Recovered => 3,
+            HostState::Down => 4,
+        }
     }
 
     pub fn from_code(code: u8) -> HostState {
@@ -94,6 +106,7 @@ impl HostState {
             0 => HostState::BootLoop,
             1 => HostState::Failing,
             2 => HostState::Single,
+            4 => HostState::Down,
             _ => HostState::Recovered,
         }
     }
@@ -238,6 +251,54 @@ pub fn lost_ms_per_crash(
     restart
 }
 
+/// What a host's state rests on (`state_basis` in every output).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StateBasis {
+    /// The host has heartbeats: `recovered` means it checked in after its last crash.
+    Heartbeat,
+    /// No heartbeat for the host: `recovered` only means no crash for the recovery window.
+    CrashSilence,
+}
+
+impl StateBasis {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateBasis::Heartbeat => "heartbeat",
+            StateBasis::CrashSilence => "crash-silence",
+        }
+    }
+}
+
+/// Refines a crash-only state with heartbeats (issue 15). A host's crash dumps stop both when
+/// it came back and when it is stuck at a recovery prompt; only a sign of life tells them
+/// apart. `last_crash_ms` is the host's last timed crash; `latest_beat_ms` its latest heartbeat
+/// up to the end (`None` = the host has no heartbeat at all: the state stays as the crash
+/// rules left it); `end_ms` the end of the data, heartbeats included.
+/// - a heartbeat after the last crash: `recovered`, whatever the crashes said;
+/// - none since, and the last crash at least the recovery window before the end: `down`;
+/// - none since, inside the window: the crash state stands (it is still looping or failing).
+pub fn with_heartbeats(
+    state: HostState,
+    last_crash_ms: Option<i64>,
+    latest_beat_ms: Option<i64>,
+    end_ms: Option<i64>,
+    p: &HostStateParams,
+) -> (HostState, StateBasis) {
+    let (Some(last), Some(beat)) = (last_crash_ms, latest_beat_ms) else {
+        return (state, StateBasis::CrashSilence);
+    };
+    if beat > last {
+        return (HostState::Recovered, StateBasis::Heartbeat);
+    }
+    let window_ms = (p.recovery_window_s.saturating_mul(1000)).min(i64::MAX as u64) as i64;
+    let silent_long = end_ms.is_some_and(|end| last <= end.saturating_sub(window_ms));
+    if silent_long || state == HostState::Recovered {
+        return (HostState::Down, StateBasis::Heartbeat);
+    }
+    (state, StateBasis::Heartbeat)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,6 +374,52 @@ mod tests {
         // A single old crash: recovered too.
         assert_eq!(verdict(&[0], &[Some(10)], 500).state, HostState::Recovered);
         assert_eq!(verdict(&[0], &[Some(10)], 60).state, HostState::Single);
+    }
+
+    #[test]
+    fn heartbeats_tell_recovered_from_down() {
+        let p = HostStateParams::default();
+        let h = 3_600_000i64;
+        // Looped until 10 h, end of data 20 h.
+        let state = HostState::Recovered;
+        // Checked in at 11 h: recovered, on a heartbeat.
+        assert_eq!(
+            with_heartbeats(state, Some(10 * h), Some(11 * h), Some(20 * h), &p),
+            (HostState::Recovered, StateBasis::Heartbeat)
+        );
+        // Last seen at 9 h, before the last crash: down.
+        assert_eq!(
+            with_heartbeats(state, Some(10 * h), Some(9 * h), Some(20 * h), &p),
+            (HostState::Down, StateBasis::Heartbeat)
+        );
+        // Still inside the window (end 11 h): the loop stands.
+        assert_eq!(
+            with_heartbeats(
+                HostState::BootLoop,
+                Some(10 * h),
+                Some(9 * h),
+                Some(11 * h),
+                &p
+            ),
+            (HostState::BootLoop, StateBasis::Heartbeat)
+        );
+        // A looping host that checked in after its last crash came back.
+        assert_eq!(
+            with_heartbeats(
+                HostState::BootLoop,
+                Some(10 * h),
+                Some(10 * h + 1),
+                Some(10 * h + 2),
+                &p
+            )
+            .0,
+            HostState::Recovered
+        );
+        // No heartbeat at all: crash silence decides, and says so.
+        assert_eq!(
+            with_heartbeats(state, Some(10 * h), None, Some(20 * h), &p),
+            (HostState::Recovered, StateBasis::CrashSilence)
+        );
     }
 
     #[test]

@@ -13,6 +13,8 @@ pub mod analysis;
 pub mod clusters;
 pub mod drivers;
 pub mod exemplar;
+pub mod exposure;
+mod heartbeat_states;
 pub mod hosts;
 pub mod hoststate;
 pub mod period;
@@ -67,6 +69,9 @@ pub struct Scope {
     pub cluster: Option<String>,
     /// A blamed driver, lower-case base name (`csagent.sys`); matched case-insensitively.
     pub driver: Option<String>,
+    /// Every host's heartbeats (`scan --heartbeats`, inventory `last_seen`): not a filter but
+    /// the evidence host states rest on when present (issue 15). `None`/empty = crash silence.
+    pub heartbeats: Option<std::sync::Arc<crate::fleet::heartbeats::Heartbeats>>,
 }
 
 /// Parses `column=value` (the `--where` syntax).

@@ -135,6 +135,8 @@ pub(crate) struct HostInfo {
     /// The clusters (level-1 keys) and the buckets of those kept dumps.
     pub rotated_clusters: Vec<String>,
     pub rotated_buckets: Vec<String>,
+    /// What the state rests on: heartbeats, or crash silence (set by `heartbeat_states`).
+    pub state_basis: hoststate::StateBasis,
 }
 
 /// Rows in scope (`Prepared::scoped_rows`).
@@ -524,6 +526,7 @@ fn mark_rotated_hosts(
                 dumps_rotated: true,
                 rotated_clusters: distinct(causes),
                 rotated_buckets: distinct(buckets),
+                state_basis: hoststate::StateBasis::CrashSilence,
             }),
         }
     }
@@ -707,6 +710,7 @@ fn run_host_states(
             dumps_rotated: false,
             rotated_clusters: Vec::new(),
             rotated_buckets: Vec::new(),
+            state_basis: hoststate::StateBasis::CrashSilence,
         });
     }
 

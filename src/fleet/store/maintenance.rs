@@ -112,6 +112,14 @@ impl Store {
                 outcome.inventory_copied = true;
             }
         }
+        // Heartbeats are facts about hosts: all of them, deduplicated; the driver inventory
+        // like the inventory (this store's wins).
+        self.append_heartbeats(source.read_table(Table::Heartbeats)?)?;
+        if self.manifest.driver_inventory.is_none() {
+            if let Some(drivers) = source.driver_inventory()? {
+                self.save_driver_inventory(drivers)?;
+            }
+        }
         // The rules in force travel with the crashes they triaged (the first store's win).
         if self.rules_text()?.is_none() {
             if let Some(rules) = source.rules_text()? {

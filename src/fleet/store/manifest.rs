@@ -27,10 +27,17 @@ pub enum Table {
     Crashes,
     Drivers,
     Quarantine,
+    /// `host, seen_at_ms`: signs of life (`scan --heartbeats`, issue 15).
+    Heartbeats,
 }
 
 impl Table {
-    pub const ALL: [Table; 3] = [Table::Crashes, Table::Drivers, Table::Quarantine];
+    pub const ALL: [Table; 4] = [
+        Table::Crashes,
+        Table::Drivers,
+        Table::Quarantine,
+        Table::Heartbeats,
+    ];
 
     /// The folder (relative to the store) holding this table's files.
     pub fn dir_name(self) -> &'static str {
@@ -38,6 +45,7 @@ impl Table {
             Table::Crashes => "crashes",
             Table::Drivers => "drivers",
             Table::Quarantine => "quarantine",
+            Table::Heartbeats => "heartbeats",
         }
     }
 }
@@ -78,9 +86,14 @@ pub struct Manifest {
     pub drivers: Vec<FileEntry>,
     #[serde(default)]
     pub quarantine: Vec<FileEntry>,
+    #[serde(default)]
+    pub heartbeats: Vec<FileEntry>,
     /// `inventory.parquet` when an inventory was saved.
     #[serde(default)]
     pub inventory: Option<String>,
+    /// `driver_inventory.parquet` when a driver inventory was saved (issue 15).
+    #[serde(default)]
+    pub driver_inventory: Option<String>,
     /// Sorted by path, so the same store contents always serialize to the same bytes.
     #[serde(default)]
     pub seen: Vec<SeenRecord>,
@@ -95,7 +108,9 @@ impl Default for Manifest {
             crashes: Vec::new(),
             drivers: Vec::new(),
             quarantine: Vec::new(),
+            heartbeats: Vec::new(),
             inventory: None,
+            driver_inventory: None,
             seen: Vec::new(),
         }
     }
@@ -107,6 +122,7 @@ impl Manifest {
             Table::Crashes => &self.crashes,
             Table::Drivers => &self.drivers,
             Table::Quarantine => &self.quarantine,
+            Table::Heartbeats => &self.heartbeats,
         }
     }
 
@@ -115,6 +131,7 @@ impl Manifest {
             Table::Crashes => &mut self.crashes,
             Table::Drivers => &mut self.drivers,
             Table::Quarantine => &mut self.quarantine,
+            Table::Heartbeats => &mut self.heartbeats,
         }
     }
 
@@ -129,6 +146,7 @@ impl Manifest {
             .into_iter()
             .flat_map(move |t| self.files(t).iter().map(|f| f.file.as_str()))
             .chain(self.inventory.as_deref())
+            .chain(self.driver_inventory.as_deref())
     }
 
     /// Inserts or replaces quick-check records (by path) and keeps `seen` sorted by path.
