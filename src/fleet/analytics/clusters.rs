@@ -197,6 +197,10 @@ struct Counts {
     /// Of `hosts`, those the inventory names: the numerator of `fleet_share` (a crashing
     /// host the inventory does not list is not part of the fleet it is a share of).
     listed: Option<u64>,
+    /// Of `hosts`, those counted only because they were looping with their dumps rotated
+    /// away: no dump of theirs in the window shows their driver list, so they are left out
+    /// of `exposed_hit_share` (hit hosts among the hosts whose dumps show the driver).
+    rotated_only: u64,
 }
 
 /// Sets `listed` of each key's counts: its hosts whose `host_idx` the inventory names.
@@ -270,6 +274,7 @@ fn add_rotated_hosts(
                 continue;
             }
             c.hosts += 1;
+            c.rotated_only += 1;
             c.boot_loop += 1;
             c.still_failing += 1;
             if listed
@@ -362,6 +367,7 @@ fn level_counts(
                 down: down[i],
                 lost_ms: lost[i],
                 listed: None,
+                rotated_only: 0,
             },
         );
     }
@@ -926,7 +932,8 @@ impl Assembly<'_> {
             fleet_share: share(counts.listed.unwrap_or(counts.hosts), self.fleet_hosts),
             exposed_hosts: exposed,
             exposed_share: exposed.and_then(|e| share(e, known)),
-            exposed_hit_share: exposed.and_then(|e| share(counts.hosts, Some(e))),
+            exposed_hit_share: exposed
+                .and_then(|e| share(counts.hosts.saturating_sub(counts.rotated_only), Some(e))),
             boot_loop_hosts: counts.boot_loop,
             recovered_hosts: counts.recovered,
             still_failing_hosts: counts.still_failing,
