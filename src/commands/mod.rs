@@ -5,8 +5,8 @@
 pub mod clusters;
 pub mod drivers;
 pub mod exit;
-pub mod fail_if;
 pub mod exposure;
+pub mod fail_if;
 pub mod gate;
 pub mod help;
 pub mod hosts;

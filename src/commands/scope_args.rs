@@ -103,7 +103,8 @@ impl ScopeArgs {
     pub fn resolved_scope(&self, store: &Store, cluster: Option<&str>) -> anyhow::Result<Scope> {
         let scope = self.scope(cluster)?;
         let inventory = store.inventory()?;
-        let mut scope = analytics::resolve_scope(store.lazy_crashes()?, inventory.as_ref(), &scope)?;
+        let mut scope =
+            analytics::resolve_scope(store.lazy_crashes()?, inventory.as_ref(), &scope)?;
         let heartbeats = store.heartbeats()?;
         scope.heartbeats = (!heartbeats.is_empty()).then(|| std::sync::Arc::new(heartbeats));
         Ok(scope)

@@ -5,8 +5,8 @@ use std::fs::OpenOptions;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::report::host_table::write_csv;
 use crate::fleet::analytics::{HostRow, HostTable};
+use crate::report::host_table::write_csv;
 
 /// A file-name-safe form of a cluster key (`csagent.sys`, `POWER_BUTTON_HOLD`): letters,
 /// digits, `.`, `_`, `-`; at most 60 characters. Names from dumps never pick a path.

@@ -427,7 +427,11 @@ fn clusters_rank_by_blast_radius_with_hand_checked_figures() {
     assert_eq!(acme.exposed_hosts, Some(2));
     // 5 + 5 min inside the loop; the loop's last crash costs until the data ends (05:41),
     // at most the 2 h recovery window (issue 18: the estimate never shrinks as data is added).
-    assert!(close(acme.host_hours_lost, 130.0 / 60.0), "{}", acme.host_hours_lost);
+    assert!(
+        close(acme.host_hours_lost, 130.0 / 60.0),
+        "{}",
+        acme.host_hours_lost
+    );
 
     let power = &table.clusters[2];
     assert_eq!(power.driver, None);

@@ -197,7 +197,10 @@ fn truncated_full_dump_says_how_much_is_missing() {
         .find(|w| w.starts_with("truncated"))
         .expect("a truncation warning");
     assert!(w.contains("2145943552 bytes"), "{w}");
-    assert!(w.contains(&format!("{} bytes", 0x7fe8_8000u64 - 0x4000)), "{w}");
+    assert!(
+        w.contains(&format!("{} bytes", 0x7fe8_8000u64 - 0x4000)),
+        "{w}"
+    );
 }
 
 #[test]
@@ -217,7 +220,10 @@ fn triage_dump_cut_short_says_how_much_is_missing() {
         .find(|w| w.starts_with("truncated"))
         .expect("a truncation warning");
     assert!(w.contains("SizeOfDump"), "{w}");
-    assert!(w.contains(&format!("{} bytes", 0x13_a28c - 0x10_0000)), "{w}");
+    assert!(
+        w.contains(&format!("{} bytes", 0x13_a28c - 0x10_0000)),
+        "{w}"
+    );
     // Untruncated samples carry no such warning, although Windows 10's RequiredDumpSpace is
     // larger than their files.
     let whole = Pipeline::default().process_file(&path).unwrap();

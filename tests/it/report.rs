@@ -217,11 +217,7 @@ fn check_against_truth(
     let rotated: BTreeMap<String, String> = truth
         .outages
         .iter()
-        .filter(|o| {
-            o.boot_loop
-                && ms(&o.first_crash) <= until
-                && ms(&o.recovered_at) > until
-        })
+        .filter(|o| o.boot_loop && ms(&o.first_crash) <= until && ms(&o.recovered_at) > until)
         .filter_map(|o| {
             truth
                 .dumps

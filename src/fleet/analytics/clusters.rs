@@ -169,7 +169,8 @@ pub fn clusters(
     inventory: Option<DataFrame>,
     opts: &ClusterOptions,
 ) -> Result<ClusterTable, AnalyticsError> {
-    let prepared = super::heartbeat_states::prepare(crashes.clone(), &opts.scope, opts.host_states)?;
+    let prepared =
+        super::heartbeat_states::prepare(crashes.clone(), &opts.scope, opts.host_states)?;
     let codes = match &inventory {
         Some(inv) => Some(prepared.host_inventory_codes(inv)?),
         None => None,

@@ -85,7 +85,10 @@ pub fn report_end_ms(crashes: LazyFrame) -> Result<Option<i64>, AnalyticsError> 
         .filter(col("t").is_not_null())
         .group_by([col("host")])
         .agg([col("t").max().alias("latest")])
-        .sort(["latest"], SortMultipleOptions::default().with_order_descending(true))
+        .sort(
+            ["latest"],
+            SortMultipleOptions::default().with_order_descending(true),
+        )
         .collect()?;
     let times: Vec<i64> = latest.column("latest")?.i64()?.iter().flatten().collect();
     Ok(times.get(window::skewed_outliers(&times)).copied())
