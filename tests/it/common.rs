@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The project root (where Cargo.toml is).
 pub fn project_root() -> PathBuf {
@@ -35,11 +35,17 @@ pub fn binary() -> PathBuf {
 /// Runs the built binary with `args` (the store from the environment left out): exit code,
 /// stdout, stderr.
 pub fn run_binary(args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(binary())
-        .args(args)
-        .env_remove("BLASTRADIUS_STORE")
-        .output()
-        .unwrap();
+    run_binary_in(args, None)
+}
+
+/// As `run_binary`, in the folder `cwd` when given (commands that write relative paths).
+pub fn run_binary_in(args: &[&str], cwd: Option<&Path>) -> (i32, String, String) {
+    let mut cmd = std::process::Command::new(binary());
+    cmd.args(args).env_remove("BLASTRADIUS_STORE");
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
+    let out = cmd.output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -18,17 +18,7 @@ use serde_json::Value;
 use crate::common::{binary, project_root};
 
 fn run_cli(args: &[&str], cwd: Option<&Path>) -> (i32, String, String) {
-    let mut cmd = Command::new(binary());
-    cmd.args(args).env_remove("BLASTRADIUS_STORE");
-    if let Some(dir) = cwd {
-        cmd.current_dir(dir);
-    }
-    let out = cmd.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    crate::common::run_binary_in(args, cwd)
 }
 
 fn scan(dumps: &Path, inventory: &Path, store: &Path) {
