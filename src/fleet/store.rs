@@ -32,6 +32,7 @@ mod batch;
 mod durable;
 mod maintenance;
 mod manifest;
+mod schema;
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
@@ -44,6 +45,7 @@ use polars::prelude::*;
 use super::inventory::{align_inventory, InventoryMatch};
 pub use batch::{append_nullable, empty_tables, module_key, Batch, BatchBuilder};
 pub use maintenance::MergeOutcome;
+pub use schema::{as_stored, CrashRows, TriageColumns};
 pub use manifest::{FileEntry, Manifest, SeenRecord, Table, MANIFEST_FORMAT, MANIFEST_VERSION};
 
 /// File name of the manifest inside a store folder.

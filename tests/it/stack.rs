@@ -619,20 +619,23 @@ fn scan_walk_without_images_finds_module_return_addresses_and_terminates() {
         modules: &modules,
     };
     let frames = walk_kernel_stack(&input, &SymbolCache::empty(), DEFAULT_MAX_FRAMES);
-    let summary: Vec<(Option<&str>, Option<&str>, FrameTrust)> = frames
+    let summary: Vec<(Option<&str>, Option<u64>, FrameTrust)> = frames
         .iter()
-        .map(|f| (f.module.as_deref(), f.offset.as_deref(), f.trust))
+        .map(|f| (f.module.as_deref(), f.offset.map(|o| o.0), f.trust))
         .collect();
     assert_eq!(
         summary,
         vec![
-            (Some("drv.sys"), Some("0x500"), FrameTrust::Context),
-            (Some("drv.sys"), Some("0x1111"), FrameTrust::Scan),
-            (Some("ntoskrnl.exe"), Some("0x2222"), FrameTrust::Scan),
-            (Some("drv.sys"), Some("0x3333"), FrameTrust::Scan),
+            (Some("drv.sys"), Some(0x500), FrameTrust::Context),
+            (Some("drv.sys"), Some(0x1111), FrameTrust::Scan),
+            (Some("ntoskrnl.exe"), Some(0x2222), FrameTrust::Scan),
+            (Some("drv.sys"), Some(0x3333), FrameTrust::Scan),
         ]
     );
-    assert_eq!(frames[3].address, format!("{:#x}", drv + 0x3333));
+    assert_eq!(
+        frames[3].address.to_string(),
+        format!("{:#x}", drv + 0x3333)
+    );
     assert_eq!(
         frames.iter().map(|f| f.index).collect::<Vec<_>>(),
         vec![0, 1, 2, 3]
@@ -674,17 +677,17 @@ fn x86_frame_pointer_chain_then_scan() {
         modules: &modules,
     };
     let frames = walk_kernel_stack(&input, &SymbolCache::empty(), DEFAULT_MAX_FRAMES);
-    let summary: Vec<(Option<&str>, FrameTrust)> = frames
+    let summary: Vec<(Option<u64>, FrameTrust)> = frames
         .iter()
-        .map(|f| (f.offset.as_deref(), f.trust))
+        .map(|f| (f.offset.map(|o| o.0), f.trust))
         .collect();
     assert_eq!(
         summary,
         vec![
-            (Some("0x50"), FrameTrust::Context),
-            (Some("0x100"), FrameTrust::FramePointer),
-            (Some("0x200"), FrameTrust::FramePointer),
-            (Some("0x300"), FrameTrust::Scan),
+            (Some(0x50), FrameTrust::Context),
+            (Some(0x100), FrameTrust::FramePointer),
+            (Some(0x200), FrameTrust::FramePointer),
+            (Some(0x300), FrameTrust::Scan),
         ]
     );
 }
@@ -724,7 +727,7 @@ fn hostile_stack_with_self_pointing_frames_terminates() {
     );
     assert!(frames[1..]
         .iter()
-        .all(|f| f.offset.as_deref() == Some("0x10")));
+        .all(|f| f.offset.map(|v| v.to_string()).as_deref() == Some("0x10")));
 }
 
 /// The real Win10 x64 0x7E dump with its real images (amdppm.sys, Wdf01000.sys) and PDB.
@@ -764,7 +767,10 @@ fn real_win10_x64_0x7e_stack_unwinds_through_amdppm_into_wdf() {
     assert_eq!(f0.trust, FrameTrust::Context);
     assert_eq!(f0.module.as_deref(), Some("amdppm.sys"));
     assert_eq!(f0.function.as_deref(), Some("WriteIoMemRawEx"));
-    assert_eq!(f0.function_offset.as_deref(), Some("0x70"));
+    assert_eq!(
+        f0.function_offset.map(|v| v.to_string()).as_deref(),
+        Some("0x70")
+    );
 
     // amdppm's image is in the store, so its .pdata unwinds every amdppm frame exactly: the
     // fault is three calls below InitAcpiCpc (the helpers rizin's scan-based stack skips).
@@ -785,8 +791,11 @@ fn real_win10_x64_0x7e_stack_unwinds_through_amdppm_into_wdf() {
             ("EvtDevicePrepareHardware", FrameTrust::Cfi),
         ]
     );
-    assert_eq!(frames[3].address, "0xfffff8048b5a0e8f");
-    assert_eq!(frames[3].function_offset.as_deref(), Some("0x317"));
+    assert_eq!(frames[3].address.to_string(), "0xfffff8048b5a0e8f");
+    assert_eq!(
+        frames[3].function_offset.map(|v| v.to_string()).as_deref(),
+        Some("0x317")
+    );
 
     // Then Wdf01000 (image in the store, no PDB): unwound with its own .pdata, module+offset.
     let wdf: Vec<_> = frames
@@ -809,7 +818,9 @@ fn real_win10_x64_0x7e_stack_unwinds_through_amdppm_into_wdf() {
         };
         let image = std::fs::read(store.join(dir).join(name)).unwrap();
         let layout = PeLayout::parse(&image).unwrap();
-        let offset = blastradius::record::parse_hex(f.offset.as_deref().unwrap()).unwrap() as u32;
+        let offset =
+            blastradius::record::parse_hex(f.offset.map(|v| v.to_string()).as_deref().unwrap())
+                .unwrap() as u32;
         let before = layout.read(&image, offset - 7, 7).unwrap();
         assert!(
             x86_call_precedes(before),
