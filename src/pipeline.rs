@@ -137,6 +137,7 @@ impl Pipeline {
             memory: &memory,
             stack_range,
             modules: dump.drivers(),
+            link_register: fault.link_register,
         };
         report.stack = walk_kernel_stack(&input, &self.symbols, max_frames);
         fill_fault_symbol(&mut report);

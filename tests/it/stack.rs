@@ -617,6 +617,7 @@ fn scan_walk_without_images_finds_module_return_addresses_and_terminates() {
         memory: &memory,
         stack_range: (STACK, STACK + 0x400),
         modules: &modules,
+        link_register: None,
     };
     let frames = walk_kernel_stack(&input, &SymbolCache::empty(), DEFAULT_MAX_FRAMES);
     let summary: Vec<(Option<&str>, Option<u64>, FrameTrust)> = frames
@@ -675,6 +676,7 @@ fn x86_frame_pointer_chain_then_scan() {
         memory: &memory,
         stack_range: (stack, stack + 0x200),
         modules: &modules,
+        link_register: None,
     };
     let frames = walk_kernel_stack(&input, &SymbolCache::empty(), DEFAULT_MAX_FRAMES);
     let summary: Vec<(Option<u64>, FrameTrust)> = frames
@@ -717,6 +719,7 @@ fn hostile_stack_with_self_pointing_frames_terminates() {
         memory: &memory,
         stack_range: (stack, stack + 0x100),
         modules: &modules,
+        link_register: None,
     };
     let frames = walk_kernel_stack(&input, &SymbolCache::empty(), 1000);
     // One caller per 8-byte record at most, plus frame 0.
@@ -755,6 +758,7 @@ fn real_win10_x64_0x7e_stack_unwinds_through_amdppm_into_wdf() {
         memory: &memory,
         stack_range,
         modules: dump.drivers(),
+        link_register: None,
     };
     let frames = walk_kernel_stack(&input, &symbols, DEFAULT_MAX_FRAMES);
     for f in &frames {
@@ -981,7 +985,7 @@ proptest::proptest! {
         let size = stack.len() as u64;
         let memory = FakeMemory { base: STACK, bytes: stack };
         let context = CpuContext { arch, ip: 0x100, sp: STACK + sp_offset, fp: STACK + fp_offset, x64_gprs: None };
-        let input = KernelStackInput { context: &context, memory: &memory, stack_range: (STACK, STACK + size), modules: &modules };
+        let input = KernelStackInput { context: &context, memory: &memory, stack_range: (STACK, STACK + size), modules: &modules, link_register: None };
         let frames = walk_kernel_stack(&input, &SymbolCache::empty(), 10_000);
         // At most one caller per stack slot, plus frame 0.
         proptest::prop_assert!(frames.len() as u64 <= size / 4 + 1);
