@@ -695,6 +695,56 @@ fn x86_frame_pointer_chain_then_scan() {
 }
 
 #[test]
+fn arm64_leaf_fault_takes_its_caller_from_the_link_register() {
+    // A leaf function faulted: it wrote no frame record, so FP is its caller's record, whose
+    // saved return address is the caller's caller; only LR (from the trap frame) names the
+    // caller itself.
+    let drv = 0xFFFF_F800_2000_0000u64;
+    let stack = 0xFFFF_8A80_6BFB_0000u64;
+    let mut memory = FakeMemory::new(stack, 0x200);
+    memory.put_u64(stack + 0x40, stack + 0x80);
+    memory.put_u64(stack + 0x48, drv + 0x2000);
+    memory.put_u64(stack + 0x80, 0);
+    memory.put_u64(stack + 0x88, drv + 0x3000);
+    let modules = [driver("drv.sys", drv, 0x10000)];
+    let context = CpuContext {
+        arch: Arch::Arm64,
+        ip: drv + 0x500,
+        sp: stack + 0x10,
+        fp: stack + 0x40,
+        x64_gprs: None,
+    };
+    let walk = |link_register: Option<u64>| {
+        let input = KernelStackInput {
+            context: &context,
+            memory: &memory,
+            stack_range: (stack, stack + 0x200),
+            modules: &modules,
+            link_register,
+        };
+        walk_kernel_stack(&input, &SymbolCache::empty(), DEFAULT_MAX_FRAMES)
+            .iter()
+            .map(|f| (f.offset.map(|o| o.0), f.trust))
+            .collect::<Vec<_>>()
+    };
+    let chain = vec![
+        (Some(0x500), FrameTrust::Context),
+        (Some(0x2000), FrameTrust::FramePointer),
+        (Some(0x3000), FrameTrust::FramePointer),
+    ];
+    let mut with_caller = chain.clone();
+    with_caller.insert(1, (Some(0x1004), FrameTrust::FramePointer));
+    assert_eq!(walk(Some(drv + 0x1004)), with_caller);
+    // A PAC-signed LR is stripped first.
+    assert_eq!(walk(Some((drv + 0x1004) & !(0x7F << 48))), with_caller);
+    // LR equal to the chain's first caller: the function saved it; no frame twice.
+    assert_eq!(walk(Some(drv + 0x2000)), chain);
+    // No LR, or one in no module: the chain alone.
+    assert_eq!(walk(None), chain);
+    assert_eq!(walk(Some(0xFFFF_E000_0000_1000)), chain);
+}
+
+#[test]
 fn hostile_stack_with_self_pointing_frames_terminates() {
     // Every frame record points at itself and every other slot holds an address inside a
     // module: the walk must stop at the stack end, never loop.
