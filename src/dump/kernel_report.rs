@@ -14,7 +14,7 @@ use crate::dump::modules::module_at;
 use crate::dump::os_version::{product_type_name, release_name};
 use crate::dump::{Arch, CpuContext};
 use crate::record::{
-    hex, time_text, Access, Address, Blame, BugcheckRecord, CrashReport, DumpFormat,
+    hex, Access, Address, Blame, BugcheckRecord, CrashReport, DumpFormat,
     ExceptionRecord, Fault, ModuleRecord, ModuleRef, UnloadedModuleRecord,
 };
 
@@ -28,10 +28,6 @@ pub fn filetime_to_utc(filetime: u64) -> Option<DateTime<Utc>> {
     DateTime::<Utc>::from_timestamp(secs, 0)
 }
 
-/// FILETIME as RFC 3339 (`time_text`), or `None` when out of range.
-pub fn filetime_to_rfc3339(filetime: u64) -> Option<String> {
-    filetime_to_utc(filetime).map(|t| time_text(&t))
-}
 
 /// Which module holds `address`: the loaded list first, then the unloaded list (named
 /// `unloaded X`, the way WinDbg says it), else `unknown_module`.

@@ -43,7 +43,7 @@ use chrono::Utc;
 use polars::prelude::*;
 
 use super::inventory::{align_inventory, InventoryMatch};
-pub use batch::{append_nullable, empty_tables, module_key, Batch, BatchBuilder};
+pub use batch::{empty_tables, module_key, Batch, BatchBuilder};
 pub use maintenance::MergeOutcome;
 pub use schema::{as_stored, CrashRows, TriageColumns};
 pub use manifest::{FileEntry, Manifest, SeenRecord, Table, MANIFEST_FORMAT, MANIFEST_VERSION};

@@ -22,13 +22,13 @@ pub struct Batch {
     pub seen: Vec<SeenRecord>,
 }
 
-type Str = StringChunkedBuilder;
-type U32 = PrimitiveChunkedBuilder<UInt32Type>;
+pub(super) type Str = StringChunkedBuilder;
+pub(super) type U32 = PrimitiveChunkedBuilder<UInt32Type>;
 
-fn s(name: &str) -> Str {
+pub(super) fn s(name: &str) -> Str {
     Str::new(name.into(), 0)
 }
-fn u32b(name: &str) -> U32 {
+pub(super) fn u32b(name: &str) -> U32 {
     U32::new(name.into(), 0)
 }
 
@@ -133,20 +133,6 @@ fn module_key_into(name: &str, key: &mut String) {
         key.make_ascii_lowercase();
     } else {
         key.extend(base.chars().flat_map(char::to_lowercase));
-    }
-}
-
-/// A list entry whose items may be null (a frame in no known module has no module name).
-/// Appends one list of nullable strings to a list column (a stack's modules, functions).
-pub fn append_nullable<'a>(
-    builder: &mut ListStringChunkedBuilder,
-    items: impl Iterator<Item = Option<&'a str>>,
-) {
-    let values: StringChunked = items.collect();
-    // A StringChunked always appends to a list-of-string builder; the error arm is unreachable
-    // but handled as an empty list rather than a panic.
-    if builder.append_series(&values.into_series()).is_err() {
-        builder.append_values_iter(std::iter::empty());
     }
 }
 

@@ -21,20 +21,12 @@ use crate::record::{
     FrameTrust, ModuleRef, StackFrame,
 };
 
-use super::batch::{module_key, utc_ms};
+use super::batch::{module_key, s, u32b, utc_ms, Str, U32};
 
-type Str = StringChunkedBuilder;
-type U32 = PrimitiveChunkedBuilder<UInt32Type>;
 type U64 = PrimitiveChunkedBuilder<UInt64Type>;
 type I64 = PrimitiveChunkedBuilder<Int64Type>;
 type List = ListStringChunkedBuilder;
 
-fn s(name: &str) -> Str {
-    Str::new(name.into(), 0)
-}
-fn u32b(name: &str) -> U32 {
-    U32::new(name.into(), 0)
-}
 fn list(name: &str) -> List {
     List::new(name.into(), 0, 0)
 }
@@ -124,6 +116,63 @@ impl StackColumns {
     }
 }
 
+/// Triage's columns (blame to signature, contiguous in contract order), shared by a scan's
+/// rows and `reprocess`'s rewrite.
+struct TriageFields {
+    blame_module: Str,
+    blame_module_lc: Str,
+    blame_owner: Str,
+    blame_third_party: BooleanChunkedBuilder,
+    blame_frame_index: U32,
+    blame_reason: Str,
+    failure_class: Str,
+    bucket_id: Str,
+    signature: Str,
+}
+
+impl TriageFields {
+    fn new() -> TriageFields {
+        TriageFields {
+            blame_module: s("blame_module"),
+            blame_module_lc: s("blame_module_lc"),
+            blame_owner: s("blame_owner"),
+            blame_third_party: BooleanChunkedBuilder::new("blame_third_party".into(), 0),
+            blame_frame_index: u32b("blame_frame_index"),
+            blame_reason: s("blame_reason"),
+            failure_class: s("failure_class"),
+            bucket_id: s("bucket_id"),
+            signature: s("signature"),
+        }
+    }
+
+    fn push(&mut self, r: &CrashReport) {
+        self.blame_module.append_option(r.blame.module.as_deref());
+        self.blame_module_lc
+            .append_option(r.blame.module.as_deref().map(module_key));
+        self.blame_owner.append_option(r.blame.owner.as_deref());
+        self.blame_third_party.append_value(r.blame.third_party);
+        self.blame_frame_index.append_option(r.blame.frame_index);
+        self.blame_reason.append_value(&r.blame.reason);
+        self.failure_class.append_value(&r.failure_class);
+        self.bucket_id.append_value(&r.bucket_id);
+        self.signature.append_value(&r.signature);
+    }
+
+    fn finish(self) -> [Column; 9] {
+        [
+            self.blame_module.finish().into_column(),
+            self.blame_module_lc.finish().into_column(),
+            self.blame_owner.finish().into_column(),
+            self.blame_third_party.finish().into_column(),
+            self.blame_frame_index.finish().into_column(),
+            self.blame_reason.finish().into_column(),
+            self.failure_class.finish().into_column(),
+            self.bucket_id.finish().into_column(),
+            self.signature.finish().into_column(),
+        ]
+    }
+}
+
 /// `crashes/*.parquet` columns, in contract order.
 pub(super) struct CrashColumns {
     pub(super) rows: usize,
@@ -152,15 +201,7 @@ pub(super) struct CrashColumns {
     fault_symbol: Str,
     fault_access: Str,
     fault_referenced_address: Str,
-    blame_module: Str,
-    blame_module_lc: Str,
-    blame_owner: Str,
-    blame_third_party: BooleanChunkedBuilder,
-    blame_frame_index: U32,
-    blame_reason: Str,
-    failure_class: Str,
-    bucket_id: Str,
-    signature: Str,
+    triage: TriageFields,
     stack: StackColumns,
     module_count: U32,
     warnings: List,
@@ -195,15 +236,7 @@ impl CrashColumns {
             fault_symbol: s("fault_symbol"),
             fault_access: s("fault_access"),
             fault_referenced_address: s("fault_referenced_address"),
-            blame_module: s("blame_module"),
-            blame_module_lc: s("blame_module_lc"),
-            blame_owner: s("blame_owner"),
-            blame_third_party: BooleanChunkedBuilder::new("blame_third_party".into(), 0),
-            blame_frame_index: u32b("blame_frame_index"),
-            blame_reason: s("blame_reason"),
-            failure_class: s("failure_class"),
-            bucket_id: s("bucket_id"),
-            signature: s("signature"),
+            triage: TriageFields::new(),
             stack: StackColumns::new(),
             module_count: u32b("module_count"),
             warnings: list("warnings"),
@@ -260,16 +293,7 @@ impl CrashColumns {
             .append_option(f.access.map(Access::as_str));
         self.fault_referenced_address
             .append_option(self.hex.one(f.referenced_address.map(|a| a.0)));
-        self.blame_module.append_option(r.blame.module.as_deref());
-        self.blame_module_lc
-            .append_option(r.blame.module.as_deref().map(module_key));
-        self.blame_owner.append_option(r.blame.owner.as_deref());
-        self.blame_third_party.append_value(r.blame.third_party);
-        self.blame_frame_index.append_option(r.blame.frame_index);
-        self.blame_reason.append_value(&r.blame.reason);
-        self.failure_class.append_value(&r.failure_class);
-        self.bucket_id.append_value(&r.bucket_id);
-        self.signature.append_value(&r.signature);
+        self.triage.push(r);
         self.stack.push(&r.stack, &mut self.hex);
         self.module_count
             .append_value(u32::try_from(r.modules.len()).unwrap_or(u32::MAX));
@@ -303,16 +327,8 @@ impl CrashColumns {
             self.fault_symbol.finish().into_column(),
             self.fault_access.finish().into_column(),
             self.fault_referenced_address.finish().into_column(),
-            self.blame_module.finish().into_column(),
-            self.blame_module_lc.finish().into_column(),
-            self.blame_owner.finish().into_column(),
-            self.blame_third_party.finish().into_column(),
-            self.blame_frame_index.finish().into_column(),
-            self.blame_reason.finish().into_column(),
-            self.failure_class.finish().into_column(),
-            self.bucket_id.finish().into_column(),
-            self.signature.finish().into_column(),
         ];
+        columns.extend(self.triage.finish());
         columns.extend(self.stack.finish());
         columns.push(self.module_count.finish().into_column());
         columns.push(self.warnings.finish().into_column());
@@ -420,30 +436,33 @@ fn text(ca: &StringChunked, i: usize) -> Option<String> {
     ca.get(i).map(str::to_string)
 }
 
-/// The stored name of a frame's trust, back to the enum (unknown names: the least trust).
-fn trust_of(name: &str) -> FrameTrust {
-    [
-        FrameTrust::Context,
-        FrameTrust::Cfi,
-        FrameTrust::FramePointer,
-        FrameTrust::Scan,
-    ]
-    .into_iter()
-    .find(|t| t.as_str() == name)
-    .unwrap_or(FrameTrust::Scan)
+/// The variant of `all` whose stored name (`as_str`) is `name`.
+fn named<T: Copy>(all: &[T], as_str: fn(T) -> &'static str, name: &str) -> Option<T> {
+    all.iter().copied().find(|&v| as_str(v) == name)
 }
 
+/// The stored name of a frame's trust, back to the enum (unknown names: the least trust).
+fn trust_of(name: &str) -> FrameTrust {
+    use FrameTrust::*;
+    named(
+        &[Context, Cfi, FramePointer, Scan],
+        FrameTrust::as_str,
+        name,
+    )
+    .unwrap_or(Scan)
+}
+
+/// The stored name of a dump format, back to the enum (unknown names: header-level only).
 fn format_of(name: &str) -> DumpFormat {
-    [
-        DumpFormat::KernelTriage,
-        DumpFormat::KernelFull,
-        DumpFormat::KernelBitmap,
-        DumpFormat::KernelHeader,
-        DumpFormat::Minidump,
-    ]
-    .into_iter()
-    .find(|f| f.as_str() == name)
-    .unwrap_or(DumpFormat::KernelHeader)
+    use DumpFormat::*;
+    let all = [
+        KernelTriage,
+        KernelFull,
+        KernelBitmap,
+        KernelHeader,
+        Minidump,
+    ];
+    named(&all, DumpFormat::as_str, name).unwrap_or(KernelHeader)
 }
 
 impl<'a> CrashRows<'a> {
@@ -620,15 +639,7 @@ impl<'a> CrashRows<'a> {
 /// stored ones (same names, types and order).
 pub struct TriageColumns {
     hex: HexBuffer,
-    blame_module: Str,
-    blame_module_lc: Str,
-    blame_owner: Str,
-    blame_third_party: BooleanChunkedBuilder,
-    blame_frame_index: U32,
-    blame_reason: Str,
-    failure_class: Str,
-    bucket_id: Str,
-    signature: Str,
+    triage: TriageFields,
     /// With re-symbolized stacks: the stack columns and `fault_symbol`.
     stack: Option<(StackColumns, Str)>,
 }
@@ -637,31 +648,14 @@ impl TriageColumns {
     pub fn new(with_stacks: bool) -> TriageColumns {
         TriageColumns {
             hex: HexBuffer::default(),
-            blame_module: s("blame_module"),
-            blame_module_lc: s("blame_module_lc"),
-            blame_owner: s("blame_owner"),
-            blame_third_party: BooleanChunkedBuilder::new("blame_third_party".into(), 0),
-            blame_frame_index: u32b("blame_frame_index"),
-            blame_reason: s("blame_reason"),
-            failure_class: s("failure_class"),
-            bucket_id: s("bucket_id"),
-            signature: s("signature"),
+            triage: TriageFields::new(),
             stack: with_stacks.then(|| (StackColumns::new(), s("fault_symbol"))),
         }
     }
 
     /// Adds the next row's re-derived values.
     pub fn push(&mut self, r: &CrashReport) {
-        self.blame_module.append_option(r.blame.module.as_deref());
-        self.blame_module_lc
-            .append_option(r.blame.module.as_deref().map(module_key));
-        self.blame_owner.append_option(r.blame.owner.as_deref());
-        self.blame_third_party.append_value(r.blame.third_party);
-        self.blame_frame_index.append_option(r.blame.frame_index);
-        self.blame_reason.append_value(&r.blame.reason);
-        self.failure_class.append_value(&r.failure_class);
-        self.bucket_id.append_value(&r.bucket_id);
-        self.signature.append_value(&r.signature);
+        self.triage.push(r);
         if let Some((stack, fault_symbol)) = &mut self.stack {
             stack.push(&r.stack, &mut self.hex);
             fault_symbol.append_option(r.fault.symbol.as_deref());
@@ -670,17 +664,7 @@ impl TriageColumns {
 
     /// `crashes` with the re-derived columns in place of the stored ones.
     pub fn replace_in(self, mut crashes: DataFrame) -> PolarsResult<DataFrame> {
-        let mut columns = vec![
-            self.blame_module.finish().into_column(),
-            self.blame_module_lc.finish().into_column(),
-            self.blame_owner.finish().into_column(),
-            self.blame_third_party.finish().into_column(),
-            self.blame_frame_index.finish().into_column(),
-            self.blame_reason.finish().into_column(),
-            self.failure_class.finish().into_column(),
-            self.bucket_id.finish().into_column(),
-            self.signature.finish().into_column(),
-        ];
+        let mut columns = self.triage.finish().to_vec();
         if let Some((stack, fault_symbol)) = self.stack {
             columns.extend(stack.finish());
             columns.push(fault_symbol.finish().into_column());
