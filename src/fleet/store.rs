@@ -19,6 +19,7 @@
 //! bucket_id str, signature str, stack_address list[str], stack_module list[str],
 //! stack_offset list[str], stack_function list[str], stack_trust list[str], module_count u32,
 //! warnings list[str], ingested_at datetime[ms, UTC].
+//! The mapping between a `CrashReport` and these columns, both ways, is `schema` alone.
 //! `drivers`: dump_id, host, driver (lower-case base name), path, timestamp u32, size u32.
 //! `quarantine`: path, dump_id (content hash, null when the file could not be read at all),
 //! error, seen_at datetime[ms, UTC].
