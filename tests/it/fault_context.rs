@@ -306,3 +306,21 @@ fn blame_index_always_names_a_frame_of_the_blamed_module_on_real_dumps() {
         }
     }
 }
+
+/// The one real ARM64 dump is a manual crash (0x1C8): no faulting address, so no trap frame
+/// is looked for, and the walk starts from the header context as it always did (its
+/// `inspect` JSON is locked by the snapshot tests).
+#[test]
+fn arm64_manual_crash_keeps_the_header_context() {
+    let Some(path) = sample("kernel-wild/win11-arm64-0x1C8.dmp") else {
+        return;
+    };
+    let bytes = std::fs::read(&path).unwrap();
+    let dump = KernelDump::parse(&path, &bytes).unwrap();
+    assert_eq!(parameter_fault_ip(&dump), None);
+    let f = recovered(&path);
+    assert_eq!(f.source, ContextSource::Header);
+    assert!(!f.at_fault);
+    assert_eq!(f.link_register, None);
+    assert_eq!(Some(&f.context), dump.context.as_ref());
+}
