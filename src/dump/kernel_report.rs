@@ -14,8 +14,8 @@ use crate::dump::modules::module_at;
 use crate::dump::os_version::{product_type_name, release_name};
 use crate::dump::{Arch, CpuContext};
 use crate::record::{
-    hex, Access, Address, Blame, BugcheckRecord, CrashReport, DumpFormat,
-    ExceptionRecord, Fault, ModuleRecord, ModuleRef, UnloadedModuleRecord,
+    hex, Access, Address, Blame, BugcheckRecord, CrashReport, DumpFormat, ExceptionRecord, Fault,
+    ModuleRecord, ModuleRef, UnloadedModuleRecord,
 };
 
 pub use crate::dump::modules::UNKNOWN_MODULE;
@@ -27,7 +27,6 @@ pub fn filetime_to_utc(filetime: u64) -> Option<DateTime<Utc>> {
     let secs = i64::try_from(filetime / 10_000_000).ok()? - EPOCH_DIFF_SECS;
     DateTime::<Utc>::from_timestamp(secs, 0)
 }
-
 
 /// Which module holds `address`: the loaded list first, then the unloaded list (named
 /// `unloaded X`, the way WinDbg says it), else `unknown_module`.

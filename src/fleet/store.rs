@@ -46,8 +46,8 @@ use polars::prelude::*;
 use super::inventory::{align_inventory, InventoryMatch};
 pub use batch::{empty_tables, module_key, Batch, BatchBuilder};
 pub use maintenance::MergeOutcome;
-pub use schema::{as_stored, CrashRows, TriageColumns};
 pub use manifest::{FileEntry, Manifest, SeenRecord, Table, MANIFEST_FORMAT, MANIFEST_VERSION};
+pub use schema::{as_stored, CrashRows, TriageColumns};
 
 /// File name of the manifest inside a store folder.
 pub const MANIFEST_FILE: &str = "manifest.json";
