@@ -265,7 +265,7 @@ fn rederive(
     };
     for i in 0..rows.len() {
         let mut report = rows.report(i)?;
-        let old_lc = report.blame.module.as_deref().map(module_key);
+        let old_lc = rows.blame_module_lc(i).map(str::to_string);
         let old = (
             cause(old_lc.as_deref(), &report.failure_class),
             std::mem::take(&mut report.failure_class),

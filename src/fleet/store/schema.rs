@@ -404,6 +404,7 @@ pub struct CrashRows<'a> {
     fault_access: &'a StringChunked,
     fault_referenced_address: &'a StringChunked,
     blame_module: &'a StringChunked,
+    blame_module_lc: &'a StringChunked,
     blame_owner: &'a StringChunked,
     blame_third_party: &'a BooleanChunked,
     blame_frame_index: &'a UInt32Chunked,
@@ -500,6 +501,7 @@ impl<'a> CrashRows<'a> {
             fault_access: str_col("fault_access")?,
             fault_referenced_address: str_col("fault_referenced_address")?,
             blame_module: str_col("blame_module")?,
+            blame_module_lc: str_col("blame_module_lc")?,
             blame_owner: str_col("blame_owner")?,
             blame_third_party: df.column("blame_third_party")?.bool()?,
             blame_frame_index: u32_col("blame_frame_index")?,
@@ -527,6 +529,12 @@ impl<'a> CrashRows<'a> {
     /// The host the row was collected from (not part of a report).
     pub fn host(&self, i: usize) -> Option<&'a str> {
         self.host.get(i)
+    }
+
+    /// The stored cluster key of the blamed module (`module_key` of `blame.module` when
+    /// this version wrote the row).
+    pub fn blame_module_lc(&self, i: usize) -> Option<&'a str> {
+        self.blame_module_lc.get(i)
     }
 
     /// The stored frames of row `i`; each keeps the trust it was found with.
