@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::dump::kernel::KernelDump;
 use crate::dump::{content_id, fault_context, kernel_report, sniff, DumpError, DumpFile, DumpKind};
-use crate::record::parse_hex;
+use crate::record::Address;
 use crate::record::{CrashReport, ThreadRecord};
 use crate::stack::{
     symbolize_kernel_address, walk_kernel_stack, KernelStackInput, DEFAULT_MAX_FRAMES,
@@ -111,7 +111,7 @@ impl Pipeline {
         let mut report = kernel_report::build_report(path, bytes, &dump, id);
         let memory = dump.memory(bytes);
         // The fault's own symbol comes from its address, whether or not a frame holds it.
-        if let Some(address) = report.fault.address.as_deref().and_then(parse_hex) {
+        if let Some(Address(address)) = report.fault.address {
             report.fault.symbol =
                 symbolize_kernel_address(dump.drivers(), &memory, &self.symbols, address);
         }
@@ -137,6 +137,7 @@ impl Pipeline {
             memory: &memory,
             stack_range,
             modules: dump.drivers(),
+            link_register: fault.link_register,
         };
         report.stack = walk_kernel_stack(&input, &self.symbols, max_frames);
         fill_fault_symbol(&mut report);

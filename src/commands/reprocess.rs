@@ -20,13 +20,10 @@ use serde::Serialize;
 
 use crate::dump::{content_id, DumpFile};
 use crate::fleet::store::{
-    append_nullable, module_key, Store, Table, DEFAULT_STORE_DIR, STORE_ENV,
+    module_key, CrashRows, Store, Table, TriageColumns, DEFAULT_STORE_DIR, STORE_ENV,
 };
 use crate::pipeline::Pipeline;
-use crate::record::{
-    hex, parse_hex, Blame, BugcheckRecord, CrashReport, DumpFormat, ExceptionRecord, Fault,
-    FrameTrust, StackFrame,
-};
+use crate::record::{Address, Blame, CrashReport, FrameTrust, StackFrame};
 use crate::report::table::terminal_safe;
 use crate::symbols::{ModuleId, ModuleSymbols, SymbolCache};
 use crate::triage::{self, Rules};
@@ -85,47 +82,16 @@ pub struct ReprocessSummary {
     pub changes: Vec<Change>,
 }
 
-/// The re-derived triage columns of the whole crash table.
+/// What re-deriving the whole crash table gave: the new columns and what changed.
 struct Rederived {
-    blame_module: Vec<Option<String>>,
-    blame_module_lc: Vec<Option<String>>,
-    blame_owner: Vec<Option<String>>,
-    blame_third_party: Vec<bool>,
-    blame_frame_index: Vec<Option<u32>>,
-    blame_reason: Vec<String>,
-    failure_class: Vec<String>,
-    bucket_id: Vec<String>,
-    signature: Vec<String>,
-    /// With `--symbols`: every row's frames and fault symbol, re-symbolized.
-    stacks: Option<Vec<Vec<StackFrame>>>,
-    fault_symbol: Option<Vec<Option<String>>>,
+    columns: TriageColumns,
+    changed: u64,
+    changed_cluster: u64,
+    /// (old bucket, new bucket, old signature, new signature) -> crashes.
+    moves: HashMap<(String, String, String, String), u64>,
     symbolized_frames: u64,
     symbolized_crashes: u64,
     reopened_dumps: u64,
-}
-
-fn strings_of(list: &ListChunked, i: usize) -> PolarsResult<Vec<Option<String>>> {
-    match list.get_as_series(i) {
-        Some(s) => Ok(s.str()?.iter().map(|v| v.map(str::to_string)).collect()),
-        None => Ok(Vec::new()),
-    }
-}
-
-fn opt_str(ca: &StringChunked, i: usize) -> Option<String> {
-    ca.get(i).map(str::to_string)
-}
-
-/// The stored name of a frame's trust, back to the enum (unknown names: the least trust).
-fn trust_of(name: &str) -> FrameTrust {
-    [
-        FrameTrust::Context,
-        FrameTrust::Cfi,
-        FrameTrust::FramePointer,
-        FrameTrust::Scan,
-    ]
-    .into_iter()
-    .find(|t| t.as_str() == name)
-    .unwrap_or(FrameTrust::Scan)
 }
 
 /// Symbolizes stored kernel frames again: a frame keeps module + offset, and the store's
@@ -239,10 +205,10 @@ impl<'a> Resymbolizer<'a> {
             if frame.function.is_some() {
                 continue;
             }
-            let (Some(module), Some(offset)) = (&frame.module, frame.offset.as_deref()) else {
+            let (Some(module), Some(offset)) = (&frame.module, frame.offset) else {
                 continue;
             };
-            let Some(rva) = parse_hex(offset).and_then(|o| u32::try_from(o).ok()) else {
+            let Ok(rva) = u32::try_from(offset.0) else {
                 continue;
             };
             // Callers are looked up inside their call instruction, as the stack walk does.
@@ -252,17 +218,14 @@ impl<'a> Resymbolizer<'a> {
             };
             if let Some(hit) = symbols.lookup(rva - adjust) {
                 frame.function = Some(hit.function.to_string());
-                frame.function_offset = Some(hex(u64::from(hit.function_offset + adjust)));
+                frame.function_offset =
+                    Some(Address(u64::from(hit.function_offset) + u64::from(adjust)));
                 named += 1;
             }
         }
         if named > 0 {
-            let address = report.fault.address.clone();
-            if let Some(f) = report
-                .stack
-                .iter()
-                .find(|f| Some(&f.address) == address.as_ref())
-            {
+            let address = report.fault.address;
+            if let Some(f) = report.stack.iter().find(|f| Some(f.address) == address) {
                 if let Some(function) = &f.function {
                     report.fault.symbol = Some(match &f.function_offset {
                         Some(off) => format!("{function}+{off}"),
@@ -275,187 +238,74 @@ impl<'a> Resymbolizer<'a> {
     }
 }
 
-/// Rebuilds the triage-relevant part of row `i` as a report.
-fn report_of_row(df: &DataFrame, i: usize) -> PolarsResult<CrashReport> {
-    let s = |name: &str| df.column(name).and_then(|c| c.str());
-    let code = df.column("bugcheck_code")?.u32()?.get(i);
-    let parameters = strings_of(df.column("bugcheck_parameters")?.list()?, i)?;
-    let exception_code = df.column("exception_code")?.u32()?.get(i);
-    let addresses = strings_of(df.column("stack_address")?.list()?, i)?;
-    let modules = strings_of(df.column("stack_module")?.list()?, i)?;
-    let offsets = strings_of(df.column("stack_offset")?.list()?, i)?;
-    let functions = strings_of(df.column("stack_function")?.list()?, i)?;
-    // Each frame keeps the trust it was found with (issue 13: all became `scan`).
-    let trusts = match df.column("stack_trust") {
-        Ok(c) => strings_of(c.list()?, i)?,
-        Err(_) => Vec::new(),
-    };
-    let stack = addresses
-        .into_iter()
-        .enumerate()
-        .map(|(k, address)| StackFrame {
-            index: k as u32,
-            address: address.unwrap_or_default(),
-            module: modules.get(k).cloned().flatten(),
-            offset: offsets.get(k).cloned().flatten(),
-            function: functions.get(k).cloned().flatten(),
-            function_offset: None,
-            source_line: None,
-            inlines: Vec::new(),
-            trust: trusts
-                .get(k)
-                .cloned()
-                .flatten()
-                .as_deref()
-                .map_or(FrameTrust::Scan, trust_of),
-        })
-        .collect();
-    Ok(CrashReport {
-        path: opt_str(s("path")?, i).unwrap_or_default(),
-        dump_id: opt_str(s("dump_id")?, i).unwrap_or_default(),
-        size_bytes: 0,
-        format: DumpFormat::KernelTriage,
-        arch: opt_str(s("arch")?, i).unwrap_or_default(),
-        os_build: df.column("os_build")?.u32()?.get(i),
-        os_version: None,
-        processors: None,
-        product_type: None,
-        crash_time: None,
-        uptime_seconds: None,
-        boot_id: None,
-        bugcheck: code.map(|code| BugcheckRecord {
-            code,
-            code_hex: format!("0x{code:X}"),
-            name: String::new(),
-            parameters: parameters
-                .into_iter()
-                .map(Option::unwrap_or_default)
-                .collect(),
-        }),
-        exception: exception_code.map(|code| ExceptionRecord {
-            code,
-            name: String::new(),
-            address: String::new(),
-        }),
-        fault: Fault {
-            address: opt_str(s("fault_address")?, i),
-            module: opt_str(s("fault_module")?, i),
-            module_base: None,
-            offset: opt_str(s("fault_offset")?, i),
-            symbol: opt_str(s("fault_symbol")?, i),
-            access: opt_str(s("fault_access")?, i),
-            referenced_address: opt_str(s("fault_referenced_address")?, i),
-        },
-        blame: Blame::default(),
-        failure_class: String::new(),
-        bucket_id: String::new(),
-        signature: String::new(),
-        stack,
-        modules: Vec::new(),
-        crashing_thread_id: None,
-        crashing_thread_index: None,
-        threads: Vec::new(),
-        unloaded_modules: Vec::new(),
-        warnings: Vec::new(),
-    })
+/// The cluster key of a crash as analytics derive it: the blamed driver, else the class.
+fn cause(blame_module_lc: Option<&str>, failure_class: &str) -> String {
+    blame_module_lc
+        .filter(|d| !d.is_empty())
+        .unwrap_or(failure_class)
+        .to_string()
 }
 
 /// Runs triage over every row of `crashes` (the store's crash table), after re-symbolizing
-/// its frames when `resymbolizer` is given.
+/// its frames when `resymbolizer` is given, and counts what changed.
 fn rederive(
     crashes: &DataFrame,
     rules: &Rules,
     resymbolizer: Option<&Resymbolizer>,
 ) -> PolarsResult<Rederived> {
-    let n = crashes.height();
+    let rows = CrashRows::new(crashes)?;
     let mut out = Rederived {
-        blame_module: Vec::with_capacity(n),
-        blame_module_lc: Vec::with_capacity(n),
-        blame_owner: Vec::with_capacity(n),
-        blame_third_party: Vec::with_capacity(n),
-        blame_frame_index: Vec::with_capacity(n),
-        blame_reason: Vec::with_capacity(n),
-        failure_class: Vec::with_capacity(n),
-        bucket_id: Vec::with_capacity(n),
-        signature: Vec::with_capacity(n),
-        stacks: resymbolizer.map(|_| Vec::with_capacity(n)),
-        fault_symbol: resymbolizer.map(|_| Vec::with_capacity(n)),
+        columns: TriageColumns::new(resymbolizer.is_some()),
+        changed: 0,
+        changed_cluster: 0,
+        moves: HashMap::new(),
         symbolized_frames: 0,
         symbolized_crashes: 0,
         reopened_dumps: 0,
     };
-    for i in 0..n {
-        let mut report = report_of_row(crashes, i)?;
+    for i in 0..rows.len() {
+        let mut report = rows.report(i)?;
+        let old_lc = rows.blame_module_lc(i).map(str::to_string);
+        let old = (
+            cause(old_lc.as_deref(), &report.failure_class),
+            std::mem::take(&mut report.failure_class),
+            std::mem::take(&mut report.bucket_id),
+            std::mem::take(&mut report.signature),
+        );
+        report.blame = Blame::default();
         if let Some(resymbolizer) = resymbolizer {
             let done = resymbolizer.apply(&mut report);
             out.symbolized_frames += done.named;
             out.symbolized_crashes += u64::from(done.named > 0);
             out.reopened_dumps += u64::from(done.reopened);
         }
-        if let Some(stacks) = &mut out.stacks {
-            stacks.push(report.stack.clone());
-        }
-        if let Some(symbols) = &mut out.fault_symbol {
-            symbols.push(report.fault.symbol.clone());
-        }
         triage::apply(&mut report, rules);
-        out.blame_module_lc
-            .push(report.blame.module.as_deref().map(module_key));
-        out.blame_module.push(report.blame.module);
-        out.blame_owner.push(report.blame.owner);
-        out.blame_third_party.push(report.blame.third_party);
-        out.blame_frame_index.push(report.blame.frame_index);
-        out.blame_reason.push(report.blame.reason);
-        out.failure_class.push(report.failure_class);
-        out.bucket_id.push(report.bucket_id);
-        out.signature.push(report.signature);
+        out.columns.push(&report);
+        let new_lc = report.blame.module.as_deref().map(module_key);
+        let (old_cause, old_class, old_bucket, old_sig) = old;
+        if old_lc == new_lc
+            && old_class == report.failure_class
+            && old_bucket == report.bucket_id
+            && old_sig == report.signature
+        {
+            continue;
+        }
+        out.changed += 1;
+        if old_cause != cause(new_lc.as_deref(), &report.failure_class)
+            || old_bucket != report.bucket_id
+            || old_sig != report.signature
+        {
+            out.changed_cluster += 1;
+        }
+        *out.moves
+            .entry((old_bucket, report.bucket_id, old_sig, report.signature))
+            .or_insert(0) += 1;
     }
     Ok(out)
 }
 
-/// Compares old and new triage columns; returns (changed rows, rows whose cluster changed,
-/// changes by frequency).
-fn diff(
-    crashes: &DataFrame,
-    new: &Rederived,
-    show: usize,
-) -> PolarsResult<(u64, u64, Vec<Change>)> {
-    let old_lc = crashes.column("blame_module_lc")?.str()?;
-    let old_class = crashes.column("failure_class")?.str()?;
-    let old_bucket = crashes.column("bucket_id")?.str()?;
-    let old_sig = crashes.column("signature")?.str()?;
-    let mut changed = 0u64;
-    let mut changed_cluster = 0u64;
-    let mut moves: HashMap<(String, String, String, String), u64> = HashMap::new();
-    for i in 0..crashes.height() {
-        let same = old_lc.get(i) == new.blame_module_lc[i].as_deref()
-            && old_class.get(i) == Some(new.failure_class[i].as_str())
-            && old_bucket.get(i) == Some(new.bucket_id[i].as_str())
-            && old_sig.get(i) == Some(new.signature[i].as_str());
-        if same {
-            continue;
-        }
-        changed += 1;
-        // The cluster keys as analytics derive them: the driver, else the failure class.
-        let old_cause = old_lc.get(i).filter(|d| !d.is_empty()).or(old_class.get(i));
-        let new_cause = new.blame_module_lc[i]
-            .as_deref()
-            .filter(|d| !d.is_empty())
-            .unwrap_or(new.failure_class[i].as_str());
-        if old_cause != Some(new_cause)
-            || old_bucket.get(i) != Some(new.bucket_id[i].as_str())
-            || old_sig.get(i) != Some(new.signature[i].as_str())
-        {
-            changed_cluster += 1;
-        }
-        let key = (
-            old_bucket.get(i).unwrap_or("").to_string(),
-            new.bucket_id[i].clone(),
-            old_sig.get(i).unwrap_or("").to_string(),
-            new.signature[i].clone(),
-        );
-        *moves.entry(key).or_insert(0) += 1;
-    }
+/// The most common moves, largest first.
+fn top_changes(moves: HashMap<(String, String, String, String), u64>, show: usize) -> Vec<Change> {
     let mut changes: Vec<Change> = moves
         .into_iter()
         .map(|((ob, nb, os, ns), crashes)| Change {
@@ -473,45 +323,7 @@ fn diff(
             .then(a.new_signature.cmp(&b.new_signature))
     });
     changes.truncate(show);
-    Ok((changed, changed_cluster, changes))
-}
-
-/// The crash table with the re-derived columns in place (same schema, same order).
-fn with_rederived(mut crashes: DataFrame, new: Rederived) -> PolarsResult<DataFrame> {
-    crashes.with_column(Column::new("blame_module".into(), new.blame_module))?;
-    crashes.with_column(Column::new("blame_module_lc".into(), new.blame_module_lc))?;
-    crashes.with_column(Column::new("blame_owner".into(), new.blame_owner))?;
-    crashes.with_column(Column::new(
-        "blame_third_party".into(),
-        new.blame_third_party,
-    ))?;
-    crashes.with_column(Column::new(
-        "blame_frame_index".into(),
-        new.blame_frame_index,
-    ))?;
-    crashes.with_column(Column::new("blame_reason".into(), new.blame_reason))?;
-    crashes.with_column(Column::new("failure_class".into(), new.failure_class))?;
-    crashes.with_column(Column::new("bucket_id".into(), new.bucket_id))?;
-    crashes.with_column(Column::new("signature".into(), new.signature))?;
-    if let Some(stacks) = new.stacks {
-        // The stack columns as the batch writer lays them out (one list per crash).
-        let column = |name: &str, value: &dyn Fn(&StackFrame) -> Option<&str>| {
-            let mut builder = ListStringChunkedBuilder::new(name.into(), 0, 0);
-            for stack in &stacks {
-                append_nullable(&mut builder, stack.iter().map(value));
-            }
-            builder.finish().into_column()
-        };
-        crashes.with_column(column("stack_address", &|f| Some(f.address.as_str())))?;
-        crashes.with_column(column("stack_module", &|f| f.module.as_deref()))?;
-        crashes.with_column(column("stack_offset", &|f| f.offset.as_deref()))?;
-        crashes.with_column(column("stack_function", &|f| f.function.as_deref()))?;
-        crashes.with_column(column("stack_trust", &|f| Some(f.trust.as_str())))?;
-    }
-    if let Some(symbols) = new.fault_symbol {
-        crashes.with_column(Column::new("fault_symbol".into(), symbols))?;
-    }
-    Ok(crashes)
+    changes
 }
 
 /// Re-derives the store's triage columns with `rules`; writes them unless `dry_run`.
@@ -546,16 +358,17 @@ pub fn reprocess_store_with(
         rederive(&crashes, rules, resymbolizer.as_ref()),
         "re-deriving triage columns",
     )?;
-    let (changed, changed_cluster, changes) = diff(&crashes, &new, show)?;
+    let (changed, changed_cluster) = (new.changed, new.changed_cluster);
     let (symbolized_frames, symbolized_crashes, reopened_dumps) = (
         new.symbolized_frames,
         new.symbolized_crashes,
         new.reopened_dumps,
     );
+    let changes = top_changes(new.moves, show);
     let total = crashes.height() as u64;
     let written = !dry_run && (changed > 0 || symbolized_frames > 0 || reopened_dumps > 0);
     if written {
-        let updated = with_rederived(crashes, new)?;
+        let updated = new.columns.replace_in(crashes)?;
         store.replace_crashes(updated)?;
     }
     Ok(ReprocessSummary {

@@ -1005,32 +1005,7 @@ pub fn fault_ip(code: u32, p: &[u64; 4]) -> Option<u64> {
     }
 }
 
-/// The kind of memory access that faulted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Access {
-    Read,
-    Write,
-    Execute,
-}
-
-impl Access {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Access::Read => "read",
-            Access::Write => "write",
-            Access::Execute => "execute",
-        }
-    }
-
-    /// The letter WinDbg uses in failure buckets (`AV_R_INVALID`).
-    fn letter(self) -> char {
-        match self {
-            Access::Read => 'R',
-            Access::Write => 'W',
-            Access::Execute => 'X',
-        }
-    }
-}
+pub use crate::record::Access;
 
 /// 0x50 P2 on x86/x64 from Windows 10 1507 on: the page-fault error code, of which the page
 /// documents 0 read, 2 write (bit 1), 0x10 execute (bit 4). Other bits (bit 0 = protection

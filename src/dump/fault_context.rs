@@ -10,12 +10,16 @@
 //!   another trap handler saved a `KTRAP_FRAME` on the same stack, found by scanning for one
 //!   whose instruction pointer is the faulting address.
 //!
+//! ARM64 trap frames (`KiSynchronousException` / `KiPageFault` on ARM64) are found the same
+//! way; they carry the link register, which names the caller of a leaf function that never
+//! saved it in a frame record.
+//!
 //! Every candidate is validated (code and stack selectors, the instruction pointer equal to
 //! the faulting address the bugcheck names, the stack pointer inside the captured stack), so a
 //! parameter that points at garbage, or garbage that looks like a trap frame, is not trusted.
 //! When nothing validates, the header context is used, as before.
 
-use crate::dump::kernel::{parse_context, KernelDump, AMD64_CONTEXT_SIZE};
+use crate::dump::kernel::{arm64_link_register, parse_context, KernelDump, AMD64_CONTEXT_SIZE};
 use crate::dump::memory::MemoryRead;
 use crate::dump::{Arch, CpuContext};
 
@@ -27,6 +31,8 @@ pub const X86_TRAP_FRAME_KERNEL_SIZE: u64 = 0x74;
 const X86_CONTEXT_SIZE: usize = 0xCC;
 /// Size of the ARM64 `CONTEXT` read for 0x7E / 0x3B.
 const ARM64_CONTEXT_SIZE: usize = 0x390;
+/// Size of the ARM64 `KTRAP_FRAME` (ksarm64.h `KTRAP_FRAME_LENGTH`).
+pub const ARM64_TRAP_FRAME_SIZE: u64 = 0x150;
 
 /// x64 `KTRAP_FRAME` field offsets (ntoskrnl public symbols; stable since Windows 7).
 mod x64_trap {
@@ -61,6 +67,26 @@ mod x86_trap {
     pub const HARDWARE_ESP: u64 = 0x74;
 }
 
+/// ARM64 `KTRAP_FRAME` field offsets (ntoskrnl ksarm64.h). Between FaultAddress and Spsr
+/// lie VfpState and the debug registers (Bcr, Bvr, Wcr, Wvr), between Sp and Lr X0..X18.
+mod arm64_trap {
+    /// `ExceptionActive` (u8): 0 interrupt, 1 exception, 2 service; more is not a trap frame.
+    pub const EXCEPTION_ACTIVE: u64 = 0x0;
+    /// `FaultAddress`: the data address of a page fault (0x50 P1).
+    pub const FAULT_ADDRESS: u64 = 0x8;
+    /// `Spsr` (u32): the interrupted PSTATE; M[4:0] is the mode (and M[4] = AArch32).
+    pub const SPSR: u64 = 0x90;
+    pub const SP: u64 = 0x98;
+    pub const LR: u64 = 0x138;
+    pub const FP: u64 = 0x140;
+    pub const PC: u64 = 0x148;
+    /// The highest `ExceptionActive` value Windows writes.
+    pub const MAX_EXCEPTION_ACTIVE: u8 = 2;
+    /// SPSR M[4:0] of an interrupted kernel: EL1 with SP_EL0 (EL1t) or SP_EL1 (EL1h).
+    pub const MODE_EL1T: u32 = 0x4;
+    pub const MODE_EL1H: u32 = 0x5;
+}
+
 /// Where the faulting context came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContextSource {
@@ -81,6 +107,10 @@ pub struct FaultContext {
     /// Whether the context's instruction pointer is the faulting instruction (a header
     /// context that is `KeBugCheckEx`'s frame is not).
     pub at_fault: bool,
+    /// ARM64: the link register (X30) of the context, the return address into the caller
+    /// while the faulting function has not saved it (a leaf). `None` on other arches and
+    /// where the source does not carry it.
+    pub link_register: Option<u64>,
 }
 
 /// The bugcheck facts recovery uses; all values are untrusted.
@@ -129,6 +159,7 @@ pub fn recover(dump: &KernelDump, bytes: &[u8], fault_ip: Option<u64>) -> Option
                 context: c.clone(),
                 source: ContextSource::Header,
                 at_fault: true,
+                link_register: None,
             });
         }
         // 3. A trap frame on the captured stack whose IP is the faulting address.
@@ -144,6 +175,7 @@ pub fn recover(dump: &KernelDump, bytes: &[u8], fault_ip: Option<u64>) -> Option
         at_fault: header_at_fault(&c),
         context: c,
         source: ContextSource::Header,
+        link_register: None,
     })
 }
 
@@ -160,14 +192,18 @@ fn context_record_at(memory: &dyn MemoryRead, clues: &Clues, va: u64) -> Option<
         Arch::Arm64 => ARM64_CONTEXT_SIZE,
         Arch::Other(_) => return None,
     };
-    let context = parse_context(memory.read_bytes(va, size)?, clues.arch)?;
+    let bytes = memory.read_bytes(va, size)?;
+    let context = parse_context(bytes, clues.arch)?;
     let ip_ok = clues
         .fault_ip
         .map_or(context.ip != 0, |ip| ip == context.ip);
-    (ip_ok && in_stack(clues.stack, context.sp)).then_some(FaultContext {
+    (ip_ok && in_stack(clues.stack, context.sp)).then(|| FaultContext {
         at_fault: clues.fault_ip.is_some(),
         context,
         source: ContextSource::ContextRecord { address: va },
+        link_register: (clues.arch == Arch::Arm64)
+            .then(|| arm64_link_register(bytes))
+            .flatten(),
     })
 }
 
@@ -218,6 +254,7 @@ fn find_context_record(memory: &dyn MemoryRead, clues: &Clues) -> Option<FaultCo
                     context,
                     source: ContextSource::ContextRecord { address: at },
                     at_fault: true,
+                    link_register: None,
                 });
             }
         }
@@ -231,7 +268,8 @@ fn trap_frame_at(memory: &dyn MemoryRead, clues: &Clues, va: u64) -> Option<Faul
     match clues.arch {
         Arch::Amd64 => x64_trap_frame(memory, clues, va),
         Arch::X86 => x86_trap_frame(memory, clues, va),
-        _ => None,
+        Arch::Arm64 => arm64_trap_frame(memory, clues, va),
+        Arch::Other(_) => None,
     }
 }
 
@@ -243,8 +281,9 @@ fn find_trap_frame(memory: &dyn MemoryRead, clues: &Clues) -> Option<FaultContex
         // The x64 ABI keeps trap frames 16-byte aligned.
         Arch::Amd64 => (16u64, X64_TRAP_FRAME_SIZE),
         Arch::X86 => (4u64, X86_TRAP_FRAME_KERNEL_SIZE),
-        // ARM64 trap frames have their own layout; no real sample shows one yet.
-        _ => return None,
+        // ARM64 keeps SP, and so the trap frame, 16-byte aligned.
+        Arch::Arm64 => (16u64, ARM64_TRAP_FRAME_SIZE),
+        Arch::Other(_) => return None,
     };
     if clues.fault_ip.is_none() && clues.fault_data_address.is_none() {
         return None;
@@ -313,6 +352,7 @@ fn x64_trap_frame(memory: &dyn MemoryRead, clues: &Clues, va: u64) -> Option<Fau
         },
         source: ContextSource::TrapFrame { address: va },
         at_fault: true,
+        link_register: None,
     })
 }
 
@@ -342,5 +382,229 @@ fn x86_trap_frame(memory: &dyn MemoryRead, clues: &Clues, va: u64) -> Option<Fau
         },
         source: ContextSource::TrapFrame { address: va },
         at_fault: true,
+        link_register: None,
     })
+}
+
+/// An ARM64 trap frame at `va`, validated like the x64 one: a kernel-mode SPSR (EL1t or
+/// EL1h, AArch64), a plausible `ExceptionActive`, PC equal to the faulting address the
+/// bugcheck names (or, for a 0x50 whose P3 is zero, `FaultAddress` equal to P1), and SP
+/// inside the captured stack, above the frame itself (the handler allocated the frame below
+/// the interrupted SP).
+fn arm64_trap_frame(memory: &dyn MemoryRead, clues: &Clues, va: u64) -> Option<FaultContext> {
+    let field = |off: u64| memory.read_u64(va.checked_add(off)?);
+    let exception_active = memory
+        .read_bytes(va.checked_add(arm64_trap::EXCEPTION_ACTIVE)?, 1)?
+        .first()
+        .copied()?;
+    let spsr = memory.read_u32(va.checked_add(arm64_trap::SPSR)?)?;
+    if exception_active > arm64_trap::MAX_EXCEPTION_ACTIVE
+        || !matches!(spsr & 0x1F, arm64_trap::MODE_EL1T | arm64_trap::MODE_EL1H)
+    {
+        return None;
+    }
+    let pc = field(arm64_trap::PC)?;
+    let sp = field(arm64_trap::SP)?;
+    if sp < va.checked_add(ARM64_TRAP_FRAME_SIZE)? || !in_stack(clues.stack, sp) {
+        return None;
+    }
+    let matches = match clues.fault_ip {
+        Some(ip) => pc == ip,
+        None => clues
+            .fault_data_address
+            .is_some_and(|a| field(arm64_trap::FAULT_ADDRESS) == Some(a) && pc != 0),
+    };
+    if !matches {
+        return None;
+    }
+    Some(FaultContext {
+        context: CpuContext {
+            arch: Arch::Arm64,
+            ip: pc,
+            sp,
+            fp: field(arm64_trap::FP).unwrap_or(0),
+            x64_gprs: None,
+        },
+        source: ContextSource::TrapFrame { address: va },
+        at_fault: true,
+        link_register: field(arm64_trap::LR),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A captured stack: `bytes` mapped at `base`.
+    struct Stack {
+        base: u64,
+        bytes: Vec<u8>,
+    }
+
+    impl MemoryRead for Stack {
+        fn read_bytes(&self, address: u64, len: usize) -> Option<&[u8]> {
+            let start = usize::try_from(address.checked_sub(self.base)?).ok()?;
+            self.bytes.get(start..start.checked_add(len)?)
+        }
+    }
+
+    const STACK: u64 = 0xffff_8a80_6bfb_0000;
+    const STACK_SIZE: u64 = 0x2000;
+    const PC: u64 = 0xffff_f806_6b60_c224;
+    const LR: u64 = 0xffff_f806_6b60_1a10;
+    const FP: u64 = STACK + 0x1800;
+    /// Where the trap frame sits in the test stack.
+    const TRAP: u64 = STACK + 0x6a0;
+
+    struct Arm64Trap {
+        exception_active: u8,
+        spsr: u32,
+        sp: u64,
+        pc: u64,
+        fault_address: u64,
+    }
+
+    impl Default for Arm64Trap {
+        fn default() -> Arm64Trap {
+            Arm64Trap {
+                exception_active: 1,
+                // EL1h, interrupts masked (DAIF bits 6..9), as a kernel data abort leaves it.
+                spsr: 0x3c5,
+                sp: TRAP + ARM64_TRAP_FRAME_SIZE,
+                pc: PC,
+                fault_address: 0x28,
+            }
+        }
+    }
+
+    /// A stack holding one ARM64 KTRAP_FRAME at `TRAP`, laid out from the ksarm64.h offsets.
+    fn stack_with(trap: &Arm64Trap) -> Stack {
+        let mut bytes = vec![0u8; STACK_SIZE as usize];
+        let at = (TRAP - STACK) as usize;
+        let mut put = |off: u64, value: &[u8]| {
+            let start = at + off as usize;
+            bytes[start..start + value.len()].copy_from_slice(value);
+        };
+        put(arm64_trap::EXCEPTION_ACTIVE, &[trap.exception_active]);
+        put(0x3, &[0]); // PreviousMode: kernel
+        put(0x4, &0x9600_0006u32.to_le_bytes()); // FaultStatus
+        put(arm64_trap::FAULT_ADDRESS, &trap.fault_address.to_le_bytes());
+        put(arm64_trap::SPSR, &trap.spsr.to_le_bytes());
+        put(0x94, &0x9600_0006u32.to_le_bytes()); // Esr: data abort, same EL
+        put(arm64_trap::SP, &trap.sp.to_le_bytes());
+        for x in 0..19u64 {
+            put(0xA0 + 8 * x, &(0x1000 + x).to_le_bytes());
+        }
+        put(arm64_trap::LR, &LR.to_le_bytes());
+        put(arm64_trap::FP, &FP.to_le_bytes());
+        put(arm64_trap::PC, &trap.pc.to_le_bytes());
+        Stack { base: STACK, bytes }
+    }
+
+    fn clues(fault_ip: Option<u64>, fault_data_address: Option<u64>) -> Clues {
+        Clues {
+            arch: Arch::Arm64,
+            fault_ip,
+            fault_data_address,
+            stack: (STACK, STACK + STACK_SIZE),
+        }
+    }
+
+    #[test]
+    fn arm64_trap_frame_is_found_by_scanning_and_gives_pc_sp_fp_lr() {
+        let stack = stack_with(&Arm64Trap::default());
+        let found = find_trap_frame(&stack, &clues(Some(PC), None)).expect("the trap frame");
+        assert_eq!(found.source, ContextSource::TrapFrame { address: TRAP });
+        assert!(found.at_fault);
+        assert_eq!(found.link_register, Some(LR));
+        assert_eq!(
+            found.context,
+            CpuContext {
+                arch: Arch::Arm64,
+                ip: PC,
+                sp: TRAP + ARM64_TRAP_FRAME_SIZE,
+                fp: FP,
+                x64_gprs: None,
+            }
+        );
+        // A 0x50 whose P3 is zero: the data address identifies the frame instead.
+        let by_data = find_trap_frame(&stack, &clues(None, Some(0x28))).expect("by P1");
+        assert_eq!(by_data.source, ContextSource::TrapFrame { address: TRAP });
+        // EL1t is a kernel mode too.
+        let el1t = stack_with(&Arm64Trap {
+            spsr: 0x3c4,
+            ..Arm64Trap::default()
+        });
+        assert!(find_trap_frame(&el1t, &clues(Some(PC), None)).is_some());
+    }
+
+    #[test]
+    fn arm64_trap_frames_that_do_not_validate_are_refused() {
+        let refused = |trap: Arm64Trap, why: &str| {
+            let stack = stack_with(&trap);
+            assert_eq!(
+                find_trap_frame(&stack, &clues(Some(PC), None)),
+                None,
+                "{why}"
+            );
+        };
+        refused(
+            Arm64Trap {
+                spsr: 0x3c0,
+                ..Arm64Trap::default()
+            },
+            "EL0t: a user-mode fault",
+        );
+        refused(
+            Arm64Trap {
+                spsr: 0x3d5,
+                ..Arm64Trap::default()
+            },
+            "M[4] set: AArch32",
+        );
+        refused(
+            Arm64Trap {
+                spsr: 0x3c9,
+                ..Arm64Trap::default()
+            },
+            "EL2h",
+        );
+        refused(
+            Arm64Trap {
+                pc: PC + 4,
+                ..Arm64Trap::default()
+            },
+            "PC is not the faulting address",
+        );
+        refused(
+            Arm64Trap {
+                sp: STACK + STACK_SIZE + 0x100,
+                ..Arm64Trap::default()
+            },
+            "SP beyond the captured stack",
+        );
+        refused(
+            Arm64Trap {
+                sp: TRAP + 0x10,
+                ..Arm64Trap::default()
+            },
+            "SP inside the trap frame itself",
+        );
+        refused(
+            Arm64Trap {
+                exception_active: 7,
+                ..Arm64Trap::default()
+            },
+            "ExceptionActive out of range",
+        );
+        // No faulting address at all: nothing to match a frame against.
+        let stack = stack_with(&Arm64Trap::default());
+        assert_eq!(find_trap_frame(&stack, &clues(None, None)), None);
+        // 0x8E names the frame directly; a wrong address is refused too.
+        assert!(trap_frame_at(&stack, &clues(Some(PC), None), TRAP).is_some());
+        assert_eq!(
+            trap_frame_at(&stack, &clues(Some(PC), None), TRAP + 0x10),
+            None
+        );
+    }
 }

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::dump::bugcheck;
 use crate::dump::fault_context;
@@ -14,25 +14,24 @@ use crate::dump::modules::module_at;
 use crate::dump::os_version::{product_type_name, release_name};
 use crate::dump::{Arch, CpuContext};
 use crate::record::{
-    hex, Blame, BugcheckRecord, CrashReport, DumpFormat, ExceptionRecord, Fault, ModuleRecord,
-    UnloadedModuleRecord,
+    hex, Access, Address, Blame, BugcheckRecord, CrashReport, DumpFormat, ExceptionRecord, Fault,
+    ModuleRecord, ModuleRef, UnloadedModuleRecord,
 };
 
 pub use crate::dump::modules::UNKNOWN_MODULE;
 
-/// FILETIME (100 ns since 1601-01-01 UTC) as RFC 3339, or `None` when out of range.
-pub fn filetime_to_rfc3339(filetime: u64) -> Option<String> {
+/// FILETIME (100 ns since 1601-01-01 UTC) to whole seconds UTC (what a report keeps), or
+/// `None` when out of range.
+pub fn filetime_to_utc(filetime: u64) -> Option<DateTime<Utc>> {
     const EPOCH_DIFF_SECS: i64 = 11_644_473_600;
-    let secs = (filetime / 10_000_000) as i64 - EPOCH_DIFF_SECS;
-    let nanos = ((filetime % 10_000_000) * 100) as u32;
-    let t = DateTime::<Utc>::from_timestamp(secs, nanos)?;
-    Some(t.to_rfc3339_opts(SecondsFormat::Secs, true))
+    let secs = i64::try_from(filetime / 10_000_000).ok()? - EPOCH_DIFF_SECS;
+    DateTime::<Utc>::from_timestamp(secs, 0)
 }
 
 /// Which module holds `address`: the loaded list first, then the unloaded list (named
 /// `unloaded X`, the way WinDbg says it), else `unknown_module`.
 pub struct ModuleHit {
-    pub name: String,
+    pub module: ModuleRef,
     pub base: Option<u64>,
     pub offset: Option<u64>,
 }
@@ -40,20 +39,20 @@ pub struct ModuleHit {
 pub fn locate(dump: &KernelDump, address: u64) -> ModuleHit {
     if let Some(m) = module_at(dump.drivers(), address) {
         return ModuleHit {
-            name: m.name.clone(),
+            module: ModuleRef::Loaded(m.name.clone()),
             base: Some(m.base),
             offset: Some(address - m.base),
         };
     }
     if let Some(u) = dump.unloaded().iter().find(|u| u.contains(address)) {
         return ModuleHit {
-            name: format!("unloaded {}", u.name),
+            module: ModuleRef::Unloaded(u.name.clone()),
             base: Some(u.start),
             offset: Some(address - u.start),
         };
     }
     ModuleHit {
-        name: UNKNOWN_MODULE.into(),
+        module: ModuleRef::Unknown,
         base: None,
         offset: None,
     }
@@ -87,7 +86,7 @@ pub fn fault_context(dump: &KernelDump, bytes: &[u8]) -> Option<CpuContext> {
 fn recovered_exception(
     dump: &KernelDump,
     bytes: &[u8],
-) -> Option<(ExceptionRecord, Option<&'static str>, Option<u64>)> {
+) -> Option<(ExceptionRecord, Option<Access>, Option<u64>)> {
     let h = &dump.header;
     let p = h.bugcheck_parameters;
     let base = h.bugcheck_code & !0x1000_0000;
@@ -102,7 +101,7 @@ fn recovered_exception(
     let record = ExceptionRecord {
         code,
         name,
-        address: hex(p[1] & mask),
+        address: Address(p[1] & mask),
     };
     // An access violation's ExceptionInformation: [0] = 0 read / 1 write / 8 execute, [1] = address.
     let info: Option<[u64; 2]> = match base {
@@ -128,9 +127,9 @@ fn recovered_exception(
     let (access, referenced) = match (code, info) {
         (0xC000_0005, Some([kind, addr])) => {
             let access = match kind {
-                0 => Some("read"),
-                1 => Some("write"),
-                8 => Some("execute"),
+                0 => Some(Access::Read),
+                1 => Some(Access::Write),
+                8 => Some(Access::Execute),
                 _ => None,
             };
             (access, Some(addr & mask))
@@ -161,7 +160,7 @@ pub fn build_report(path: &Path, bytes: &[u8], dump: &KernelDump, dump_id: Strin
         code: h.bugcheck_code,
         code_hex: bugcheck::code_hex(h.bugcheck_code),
         name: bugcheck::name(h.bugcheck_code),
-        parameters: params.iter().map(|&p| hex(p)).collect(),
+        parameters: params.iter().map(|&p| Address(p)).collect(),
     };
 
     let fault_ip = parameter_fault_ip(dump).or_else(|| {
@@ -169,8 +168,7 @@ pub fn build_report(path: &Path, bytes: &[u8], dump: &KernelDump, dump_id: Strin
             .map(|c| c.ip & mask)
             .filter(|&a| a != 0)
     });
-    let mut access =
-        bugcheck::access(h.bugcheck_code, &params, Some(h.build), h.arch).map(|a| a.as_str());
+    let mut access = bugcheck::access(h.bugcheck_code, &params, Some(h.build), h.arch);
     let mut referenced = bugcheck::referenced_address(h.bugcheck_code, &params).map(|a| a & mask);
     let exception = match recovered_exception(dump, bytes) {
         Some((record, exc_access, exc_referenced)) => {
@@ -189,13 +187,13 @@ pub fn build_report(path: &Path, bytes: &[u8], dump: &KernelDump, dump_id: Strin
                 None // no driver list in this dump type: say nothing rather than "unknown"
             };
             Fault {
-                address: Some(hex(address)),
-                module: hit.as_ref().map(|m| m.name.clone()),
-                module_base: hit.as_ref().and_then(|m| m.base).map(hex),
-                offset: hit.as_ref().and_then(|m| m.offset).map(hex),
+                address: Some(Address(address)),
+                module: hit.as_ref().map(|m| m.module.clone()),
+                module_base: hit.as_ref().and_then(|m| m.base).map(Address),
+                offset: hit.as_ref().and_then(|m| m.offset).map(Address),
                 symbol: None,
-                access: access.map(str::to_string),
-                referenced_address: referenced.map(hex),
+                access,
+                referenced_address: referenced.map(Address),
             }
         }
         None => {
@@ -213,8 +211,8 @@ pub fn build_report(path: &Path, bytes: &[u8], dump: &KernelDump, dump_id: Strin
                 );
             }
             Fault {
-                access: access.map(str::to_string),
-                referenced_address: referenced.map(hex),
+                access,
+                referenced_address: referenced.map(Address),
                 ..Fault::default()
             }
         }
@@ -246,7 +244,7 @@ pub fn build_report(path: &Path, bytes: &[u8], dump: &KernelDump, dump_id: Strin
         })
         .collect();
 
-    let crash_time = h.system_time.and_then(filetime_to_rfc3339);
+    let crash_time = h.system_time.and_then(filetime_to_utc);
     if h.system_time.is_some() && crash_time.is_none() {
         warnings.push("crash time is out of range".into());
     }
@@ -256,7 +254,7 @@ pub fn build_report(path: &Path, bytes: &[u8], dump: &KernelDump, dump_id: Strin
         dump_id,
         size_bytes: bytes.len() as u64,
         format,
-        arch: h.arch.name(),
+        arch: h.arch.into(),
         os_build: Some(h.build),
         os_version: Some(release_name(h.build, h.product_type)),
         processors: Some(h.processors),

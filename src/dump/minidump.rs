@@ -11,22 +11,22 @@ use minidump::{
 use minidump::{system_info::Os, MinidumpMiscInfo};
 
 use crate::dump::modules::base_name;
-use crate::dump::modules::UNKNOWN_MODULE;
 use crate::dump::DumpError;
 use crate::record::{
-    hex, Blame, CrashReport, DumpFormat, ExceptionRecord, Fault, ModuleRecord, UnloadedModuleRecord,
+    hex, Access, Address, Arch, Blame, CrashReport, DumpFormat, ExceptionRecord, Fault,
+    ModuleRecord, ModuleRef, UnloadedModuleRecord,
 };
 
 /// A real process loads a few hundred modules; a hostile list may claim millions.
 const MAX_MODULES: usize = 4096;
 
-fn arch_name(cpu: Cpu) -> String {
+fn arch_of(cpu: Cpu) -> Arch {
     match cpu {
-        Cpu::X86 => "x86".into(),
-        Cpu::X86_64 => "amd64".into(),
-        Cpu::Arm64 => "arm64".into(),
-        Cpu::Arm => "arm".into(),
-        other => other.to_string(),
+        Cpu::X86 => Arch::X86,
+        Cpu::X86_64 => Arch::Amd64,
+        Cpu::Arm64 => Arch::Arm64,
+        Cpu::Arm => Arch::Arm,
+        other => Arch::Other(other.to_string()),
     }
 }
 
@@ -111,12 +111,12 @@ fn read_minidump(path: &Path, bytes: &[u8], dump_id: String) -> Result<CrashRepo
 
     let (arch, os_build, os_version, processors) = match &sys {
         Some(s) => (
-            arch_name(s.cpu),
+            arch_of(s.cpu),
             Some(s.raw.build_number),
             Some(os_version_text(s)),
             Some(u32::from(s.raw.number_of_processors)),
         ),
-        None => ("unknown".into(), None, None, None),
+        None => (Arch::Other("unknown".into()), None, None, None),
     };
 
     let mut fault = Fault::default();
@@ -127,35 +127,34 @@ fn read_minidump(path: &Path, bytes: &[u8], dump_id: String) -> Result<CrashRepo
         let ip = fault_instruction(exc, s, &dump);
         let data_address = exc.get_crash_address(s.os, s.cpu);
         let access = if reason.contains("_READ") {
-            Some("read")
+            Some(Access::Read)
         } else if reason.contains("_WRITE") {
-            Some("write")
+            Some(Access::Write)
         } else if reason.contains("_EXEC") {
-            Some("execute")
+            Some(Access::Execute)
         } else {
             None
         };
         let module = modules.as_ref().and_then(|m| m.module_at_address(ip));
         fault = Fault {
-            address: Some(hex(ip)),
-            module: Some(module.map_or_else(
-                || UNKNOWN_MODULE.to_string(),
-                |m| base_name(&m.code_file()).to_string(),
-            )),
-            module_base: module.map(|m| hex(m.base_address())),
-            offset: module.map(|m| hex(ip.wrapping_sub(m.base_address()))),
+            address: Some(Address(ip)),
+            module: Some(module.map_or(ModuleRef::Unknown, |m| {
+                ModuleRef::Loaded(base_name(&m.code_file()).to_string())
+            })),
+            module_base: module.map(|m| Address(m.base_address())),
+            offset: module.map(|m| Address(ip.wrapping_sub(m.base_address()))),
             symbol: None,
-            access: access.map(str::to_string),
+            access,
             // A Windows access violation names the data address in its parameters; without
             // them the crate falls back to the instruction, which is no data address.
             referenced_address: (is_memory_fault(&reason)
                 && (s.os != Os::Windows || exc.raw.exception_record.number_parameters >= 2))
-                .then(|| hex(data_address)),
+                .then_some(Address(data_address)),
         };
         exception_record = Some(ExceptionRecord {
             code,
             name: reason,
-            address: hex(exc.raw.exception_record.exception_address),
+            address: Address(exc.raw.exception_record.exception_address),
         });
     } else {
         warnings.push("no exception stream: this minidump does not record a crash".into());
@@ -199,8 +198,7 @@ fn read_minidump(path: &Path, bytes: &[u8], dump_id: String) -> Result<CrashRepo
 
     let crash_time =
         chrono::DateTime::<chrono::Utc>::from_timestamp(i64::from(dump.header.time_date_stamp), 0)
-            .filter(|_| dump.header.time_date_stamp != 0)
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            .filter(|_| dump.header.time_date_stamp != 0);
 
     Ok(CrashReport {
         path: path.display().to_string(),

@@ -83,18 +83,38 @@ impl Arch {
     }
 
     pub fn name(self) -> String {
-        match self {
-            Arch::X86 => "x86".into(),
-            Arch::Amd64 => "amd64".into(),
-            Arch::Arm64 => "arm64".into(),
-            Arch::Other(m) => format!("{m:#x}"),
-        }
+        crate::record::Arch::from(self).to_string()
     }
 
     pub fn pointer_size(self) -> usize {
         match self {
             Arch::X86 => 4,
             _ => 8,
+        }
+    }
+}
+
+impl From<Arch> for crate::record::Arch {
+    fn from(arch: Arch) -> crate::record::Arch {
+        match arch {
+            Arch::X86 => crate::record::Arch::X86,
+            Arch::Amd64 => crate::record::Arch::Amd64,
+            Arch::Arm64 => crate::record::Arch::Arm64,
+            Arch::Other(m) => crate::record::Arch::Machine(m),
+        }
+    }
+}
+
+/// A report's architecture as the bugcheck catalogue and the walkers know it: the CPUs they
+/// have no rules for (32-bit ARM, other minidump CPUs) become `Other`.
+impl From<&crate::record::Arch> for Arch {
+    fn from(arch: &crate::record::Arch) -> Arch {
+        match arch {
+            crate::record::Arch::X86 => Arch::X86,
+            crate::record::Arch::Amd64 => Arch::Amd64,
+            crate::record::Arch::Arm64 => Arch::Arm64,
+            crate::record::Arch::Machine(m) => Arch::Other(*m),
+            crate::record::Arch::Arm | crate::record::Arch::Other(_) => Arch::Other(0),
         }
     }
 }

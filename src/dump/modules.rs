@@ -29,5 +29,4 @@ pub fn base_name(path: &str) -> &str {
     path.rsplit(['\\', '/']).next().unwrap_or(path)
 }
 
-/// The report name for an address in no loaded or unloaded module (WinDbg's word for it).
-pub const UNKNOWN_MODULE: &str = "unknown_module";
+pub use crate::record::UNKNOWN_MODULE;

@@ -10,9 +10,9 @@
 //! dump is not believed at all and is quarantined with every reason (random bytes after a
 //! valid signature fail several checks at once; a real dump practically never does).
 
-use chrono::{DateTime, Datelike};
+use chrono::Datelike;
 
-use crate::record::{parse_hex, CrashReport};
+use crate::record::{time_text, Arch, CrashReport};
 
 /// Most processors a Windows kernel supports (Windows Server 2022: 2,048 logical; leave room).
 pub const MAX_PROCESSORS: u32 = 4096;
@@ -48,12 +48,12 @@ pub fn is_windows_build(build: u32) -> bool {
 
 /// Why the bugcheck's parameters are impossible for its code, if they are. Only codes whose
 /// parameters have a closed set of values are checked (see the bugcheck pages).
-pub fn impossible_parameters(code: u32, arch: &str, parameters: &[u64]) -> Option<String> {
+pub fn impossible_parameters(code: u32, arch: &Arch, parameters: &[u64]) -> Option<String> {
     if code == 0 {
         return Some("bugcheck code 0 (no bugcheck)".to_string());
     }
     let p = |i: usize| parameters.get(i).copied().unwrap_or(0);
-    if arch == "x86" {
+    if *arch == Arch::X86 {
         if let Some(i) = (0..parameters.len()).find(|&i| p(i) > u64::from(u32::MAX)) {
             return Some(format!(
                 "parameter {} = {:#x} does not fit a 32-bit kernel",
@@ -91,23 +91,16 @@ pub fn check(report: &mut CrashReport, now_ms: i64) -> Plausibility {
     let mut null_build = false;
     let mut null_uptime = false;
 
-    if let Some(text) = report.crash_time.as_deref() {
-        match DateTime::parse_from_rfc3339(text) {
-            Ok(t) if t.year() < MIN_CRASH_YEAR => {
-                strikes.push(format!("crash time {text} is before {MIN_CRASH_YEAR}"));
-                null_time = true;
-            }
-            Ok(t) if t.timestamp_millis() > now_ms.saturating_add(FUTURE_TOLERANCE_MS) => {
-                strikes.push(format!(
-                    "crash time {text} is more than a day after the scan's clock"
-                ));
-                null_time = true;
-            }
-            Ok(_) => {}
-            Err(_) => {
-                strikes.push(format!("crash time {text:?} is not a time"));
-                null_time = true;
-            }
+    if let Some(t) = report.crash_time {
+        let text = time_text(&t);
+        if t.year() < MIN_CRASH_YEAR {
+            strikes.push(format!("crash time {text} is before {MIN_CRASH_YEAR}"));
+            null_time = true;
+        } else if t.timestamp_millis() > now_ms.saturating_add(FUTURE_TOLERANCE_MS) {
+            strikes.push(format!(
+                "crash time {text} is more than a day after the scan's clock"
+            ));
+            null_time = true;
         }
     }
     if let Some(n) = report.processors {
@@ -130,11 +123,7 @@ pub fn check(report: &mut CrashReport, now_ms: i64) -> Plausibility {
     }
     if report.format.is_kernel() {
         if let Some(bugcheck) = &report.bugcheck {
-            let params: Vec<u64> = bugcheck
-                .parameters
-                .iter()
-                .map(|p| parse_hex(p).unwrap_or(0))
-                .collect();
+            let params: Vec<u64> = bugcheck.parameters.iter().map(|p| p.0).collect();
             if let Some(why) = impossible_parameters(bugcheck.code, &report.arch, &params) {
                 strikes.push(format!("impossible bugcheck parameters: {why}"));
             }
@@ -185,7 +174,7 @@ mod tests {
             dump_id: "id".into(),
             size_bytes: 1,
             format: DumpFormat::KernelTriage,
-            arch: "amd64".into(),
+            arch: Arch::Amd64,
             os_build: None,
             os_version: None,
             processors: None,
@@ -208,14 +197,25 @@ mod tests {
             crashing_thread_index: None,
             threads: Vec::new(),
         };
-        r.crash_time = Some(time.to_string());
+        r.crash_time = Some(
+            chrono::DateTime::parse_from_rfc3339(time)
+                .expect("a test time")
+                .to_utc(),
+        );
         r.processors = Some(processors);
         r.os_build = Some(build);
         r.bugcheck = Some(BugcheckRecord {
             code,
             code_hex: format!("{code:#X}"),
             name: String::new(),
-            parameters: params.iter().map(|s| s.to_string()).collect(),
+            parameters: params
+                .iter()
+                .map(|s| {
+                    crate::record::parse_hex(s)
+                        .map(crate::record::Address)
+                        .expect("hex")
+                })
+                .collect(),
         });
         r
     }
@@ -234,7 +234,10 @@ mod tests {
         let mut r = report("2024-07-19T04:09:00Z", 622_602_085, 19045, 0x50, CS);
         assert!(matches!(check(&mut r, T0), Plausibility::Repaired(_)));
         assert_eq!(r.processors, None);
-        assert_eq!(r.crash_time.as_deref(), Some("2024-07-19T04:09:00Z"));
+        assert_eq!(
+            r.crash_time.map(|t| time_text(&t)).as_deref(),
+            Some("2024-07-19T04:09:00Z")
+        );
         assert!(
             r.warnings[0].contains("622602085 processors"),
             "{:?}",
@@ -271,16 +274,16 @@ mod tests {
 
     #[test]
     fn parameters_a_bugcheck_cannot_have() {
-        assert!(impossible_parameters(0x50, "amd64", &[0, 2, 0, 0]).is_none());
-        assert!(impossible_parameters(0x50, "amd64", &[0, 0x7a3f, 0, 0]).is_some());
-        assert!(impossible_parameters(0xD1, "amd64", &[0, 2, 1, 0]).is_none());
-        assert!(impossible_parameters(0xD1, "amd64", &[0, 2, 5, 0]).is_some());
-        assert!(impossible_parameters(0xD1, "amd64", &[0, 99, 1, 0]).is_some());
-        assert!(impossible_parameters(0x1000000A, "amd64", &[0, 2, 9, 0]).is_none());
-        assert!(impossible_parameters(0x0A, "amd64", &[0, 2, 4, 0]).is_some());
-        assert!(impossible_parameters(0x7E, "x86", &[0, 1 << 40, 0, 0]).is_some());
-        assert!(impossible_parameters(0, "amd64", &[0; 4]).is_some());
-        assert!(impossible_parameters(0xDEADDEAD, "amd64", &[7; 4]).is_none());
+        assert!(impossible_parameters(0x50, &Arch::Amd64, &[0, 2, 0, 0]).is_none());
+        assert!(impossible_parameters(0x50, &Arch::Amd64, &[0, 0x7a3f, 0, 0]).is_some());
+        assert!(impossible_parameters(0xD1, &Arch::Amd64, &[0, 2, 1, 0]).is_none());
+        assert!(impossible_parameters(0xD1, &Arch::Amd64, &[0, 2, 5, 0]).is_some());
+        assert!(impossible_parameters(0xD1, &Arch::Amd64, &[0, 99, 1, 0]).is_some());
+        assert!(impossible_parameters(0x1000000A, &Arch::Amd64, &[0, 2, 9, 0]).is_none());
+        assert!(impossible_parameters(0x0A, &Arch::Amd64, &[0, 2, 4, 0]).is_some());
+        assert!(impossible_parameters(0x7E, &Arch::X86, &[0, 1 << 40, 0, 0]).is_some());
+        assert!(impossible_parameters(0, &Arch::Amd64, &[0; 4]).is_some());
+        assert!(impossible_parameters(0xDEADDEAD, &Arch::Amd64, &[7; 4]).is_none());
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //! bucket_id str, signature str, stack_address list[str], stack_module list[str],
 //! stack_offset list[str], stack_function list[str], stack_trust list[str], module_count u32,
 //! warnings list[str], ingested_at datetime[ms, UTC].
+//! The mapping between a `CrashReport` and these columns, both ways, is `schema` alone.
 //! `drivers`: dump_id, host, driver (lower-case base name), path, timestamp u32, size u32.
 //! `quarantine`: path, dump_id (content hash, null when the file could not be read at all),
 //! error, seen_at datetime[ms, UTC].
@@ -32,6 +33,7 @@ mod batch;
 mod durable;
 mod maintenance;
 mod manifest;
+mod schema;
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
@@ -42,9 +44,10 @@ use chrono::Utc;
 use polars::prelude::*;
 
 use super::inventory::{align_inventory, InventoryMatch};
-pub use batch::{append_nullable, empty_tables, module_key, Batch, BatchBuilder};
+pub use batch::{empty_tables, module_key, Batch, BatchBuilder};
 pub use maintenance::MergeOutcome;
 pub use manifest::{FileEntry, Manifest, SeenRecord, Table, MANIFEST_FORMAT, MANIFEST_VERSION};
+pub use schema::{as_stored, CrashRows, TriageColumns};
 
 /// File name of the manifest inside a store folder.
 pub const MANIFEST_FILE: &str = "manifest.json";

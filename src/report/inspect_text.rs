@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use crate::dump::bugcheck;
 use crate::dump::Arch;
-use crate::record::{parse_hex, CrashReport, StackFrame};
+use crate::record::{time_text, CrashReport, StackFrame};
 
 use super::sanitize::terminal_safe as safe;
 
@@ -14,15 +14,6 @@ use super::sanitize::terminal_safe as safe;
 pub struct InspectTextOptions {
     /// The loaded and unloaded driver lists.
     pub drivers: bool,
-}
-
-fn arch_of(report: &CrashReport) -> Arch {
-    match report.arch.as_str() {
-        "x86" => Arch::X86,
-        "amd64" => Arch::Amd64,
-        "arm64" => Arch::Arm64,
-        _ => Arch::Other(0),
-    }
 }
 
 /// `3d 04:05:06` for an uptime in seconds.
@@ -54,16 +45,13 @@ pub fn render(report: &CrashReport, opts: InspectTextOptions) -> String {
 
     if let Some(b) = &report.bugcheck {
         let _ = writeln!(o, "  Bugcheck     {} {}", b.code_hex, b.name);
-        let params: Vec<u64> = b
-            .parameters
-            .iter()
-            .map(|p| parse_hex(p).unwrap_or(0))
-            .collect();
+        let params: Vec<u64> = b.parameters.iter().map(|p| p.0).collect();
         let mut p4 = [0u64; 4];
         for (d, s) in p4.iter_mut().zip(&params) {
             *d = *s;
         }
-        let meanings = bugcheck::explain_parameters(b.code, &p4, report.os_build, arch_of(report));
+        let meanings =
+            bugcheck::explain_parameters(b.code, &p4, report.os_build, Arch::from(&report.arch));
         for (i, value) in b.parameters.iter().enumerate() {
             let m = meanings.iter().find(|m| m.index == i);
             let label = m.map(|m| m.label).filter(|l| !l.is_empty());
@@ -89,7 +77,7 @@ pub fn render(report: &CrashReport, opts: InspectTextOptions) -> String {
     if let Some(addr) = &f.address {
         let mut line = format!("  Fault at     {addr}");
         if let Some(m) = &f.module {
-            let _ = write!(line, "  {}", safe(m));
+            let _ = write!(line, "  {}", safe(&m.to_string()));
             if let Some(off) = &f.offset {
                 let _ = write!(line, "+{off}");
             }
@@ -140,7 +128,10 @@ pub fn render(report: &CrashReport, opts: InspectTextOptions) -> String {
     let _ = writeln!(o, "  Bucket       {}", safe(&report.bucket_id));
     let _ = writeln!(o, "  Signature    {}", safe(&report.signature));
 
-    let time = report.crash_time.as_deref().unwrap_or("unknown");
+    let time = report
+        .crash_time
+        .map(|t| time_text(&t))
+        .unwrap_or_else(|| "unknown".into());
     let uptime = report
         .uptime_seconds
         .map(duration_words)
@@ -151,7 +142,11 @@ pub fn render(report: &CrashReport, opts: InspectTextOptions) -> String {
         .clone()
         .or(report.os_build.map(|b| format!("build {b}")))
         .unwrap_or_else(|| "unknown".into());
-    let mut sys = format!("  System       {}, {}", safe(&os), report.arch);
+    let mut sys = format!(
+        "  System       {}, {}",
+        safe(&os),
+        safe(&report.arch.to_string())
+    );
     if let Some(p) = report.processors {
         let _ = write!(sys, ", {p} processors");
     }
@@ -254,10 +249,13 @@ fn write_frames(o: &mut String, frames: &[StackFrame], blamed: Option<u32>) {
         }
         let place = match (&fr.module, &fr.function) {
             (Some(m), Some(func)) => {
-                let off = fr.function_offset.as_deref().unwrap_or("0x0");
+                let off = fr.function_offset.unwrap_or_default();
                 format!("{}!{}+{off}", safe(m), safe(func))
             }
-            (Some(m), None) => format!("{}+{}", safe(m), fr.offset.as_deref().unwrap_or("?")),
+            (Some(m), None) => match fr.offset {
+                Some(off) => format!("{}+{off}", safe(m)),
+                None => format!("{}+?", safe(m)),
+            },
             (None, _) => "?".into(),
         };
         let src = fr

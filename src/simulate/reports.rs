@@ -10,8 +10,8 @@
 
 use crate::dump::{bugcheck, os_version, Arch};
 use crate::record::{
-    hex, BugcheckRecord, CrashReport, DumpFormat, ExceptionRecord, Fault, FrameTrust, ModuleRecord,
-    StackFrame, UnloadedModuleRecord,
+    hex, Access, Address, BugcheckRecord, CrashReport, DumpFormat, ExceptionRecord, Fault,
+    FrameTrust, ModuleRecord, ModuleRef, StackFrame, UnloadedModuleRecord,
 };
 use crate::triage::{self, FrameRef, Rules, TriageInput};
 
@@ -79,11 +79,12 @@ pub fn simulate_reports(
     })
 }
 
-fn arch_name(arch: Arch) -> &'static str {
+/// The report's arch for a simulated host (the simulator writes x86, amd64 and arm64 only).
+fn report_arch(arch: Arch) -> crate::record::Arch {
     match arch {
-        Arch::X86 => "x86",
-        Arch::Arm64 => "arm64",
-        _ => "amd64",
+        Arch::X86 => crate::record::Arch::X86,
+        Arch::Arm64 => crate::record::Arch::Arm64,
+        _ => crate::record::Arch::Amd64,
     }
 }
 
@@ -93,9 +94,9 @@ fn frames_of(planned: &[PlannedFrame]) -> Vec<StackFrame> {
         .enumerate()
         .map(|(i, f)| StackFrame {
             index: i as u32,
-            address: hex(f.address),
+            address: Address(f.address),
             module: Some(f.module.clone()),
-            offset: Some(hex(f.offset)),
+            offset: Some(Address(f.offset)),
             function: f.function.map(str::to_string),
             function_offset: None,
             source_line: None,
@@ -125,7 +126,7 @@ fn report_of(
         ),
         size_bytes: 0,
         format: DumpFormat::KernelTriage,
-        arch: arch_name(host.arch).into(),
+        arch: report_arch(host.arch),
         os_build: Some(host.os_build),
         os_version: Some(os_version::release_name(
             host.os_build,
@@ -133,7 +134,7 @@ fn report_of(
         )),
         processors: Some(host.processors),
         product_type: os_version::product_type_name(host.product_type).map(str::to_string),
-        crash_time: Some(t.crash_time.clone()),
+        crash_time: chrono::DateTime::from_timestamp(crash.unix, 0),
         uptime_seconds: Some(crash.uptime_secs),
         boot_id: (host.os_build >= 22000).then_some(crash.boot_id),
         bugcheck: None,
@@ -163,10 +164,9 @@ fn report_of(
                 code,
                 code_hex: bugcheck::code_hex(code),
                 name: bugcheck::name(code),
-                parameters: parameters.iter().map(|p| hex(*p)).collect(),
+                parameters: parameters.iter().map(|&p| Address(p)).collect(),
             });
-            access = bugcheck::access(code, &parameters, Some(host.os_build), host.arch)
-                .map(|a| a.as_str());
+            access = bugcheck::access(code, &parameters, Some(host.os_build), host.arch);
             referenced = bugcheck::referenced_address(code, &parameters);
             let fault_module = k.spec.drivers.iter().find(|d| {
                 k.fault_address >= d.base && k.fault_address - d.base < u64::from(d.size)
@@ -176,13 +176,12 @@ fn report_of(
                 .first()
                 .and_then(|f| f.function.filter(|_| f.address == k.fault_address));
             report.fault = Fault {
-                address: Some(hex(k.fault_address)),
-                module: Some(fault_module.map_or_else(
-                    || crate::dump::modules::UNKNOWN_MODULE.to_string(),
-                    |d| crate::dump::modules::base_name(&d.path).to_string(),
-                )),
-                module_base: fault_module.map(|d| hex(d.base)),
-                offset: fault_module.map(|d| hex(k.fault_address - d.base)),
+                address: Some(Address(k.fault_address)),
+                module: Some(fault_module.map_or(ModuleRef::Unknown, |d| {
+                    ModuleRef::Loaded(crate::dump::modules::base_name(&d.path).to_string())
+                })),
+                module_base: fault_module.map(|d| Address(d.base)),
+                offset: fault_module.map(|d| Address(k.fault_address - d.base)),
                 symbol: function.zip(fault_module).map(|(f, d)| {
                     let rva = (k.fault_address - d.base) as u32;
                     let start = super::catalog::fixtures()
@@ -193,8 +192,8 @@ fn report_of(
                         .map_or(rva, |x| x.rva);
                     format!("{f}+{:#x}", rva.saturating_sub(start))
                 }),
-                access: access.map(str::to_string),
-                referenced_address: referenced.map(hex),
+                access,
+                referenced_address: referenced.map(Address),
             };
             report.stack = frames_of(&k.frames);
             if with_modules {
@@ -233,7 +232,11 @@ fn report_of(
                     .sum::<u64>();
             let code = u.spec.exception.code;
             let kind = u.spec.exception.information.first().copied().unwrap_or(0);
-            access = Some(if kind == 1 { "write" } else { "read" });
+            access = Some(if kind == 1 {
+                Access::Write
+            } else {
+                Access::Read
+            });
             referenced = u.spec.exception.information.get(1).copied();
             report.exception = Some(ExceptionRecord {
                 code,
@@ -241,19 +244,21 @@ fn report_of(
                     "EXCEPTION_ACCESS_VIOLATION_{}",
                     if kind == 1 { "WRITE" } else { "READ" }
                 ),
-                address: hex(u.fault_address),
+                address: Address(u.fault_address),
             });
             let module = u.spec.modules.iter().find(|m| {
                 u.fault_address >= m.base && u.fault_address - m.base < u64::from(m.size)
             });
             report.fault = Fault {
-                address: Some(hex(u.fault_address)),
-                module: module.map(|m| crate::dump::modules::base_name(&m.path).to_string()),
-                module_base: module.map(|m| hex(m.base)),
-                offset: module.map(|m| hex(u.fault_address - m.base)),
+                address: Some(Address(u.fault_address)),
+                module: module.map(|m| {
+                    ModuleRef::Loaded(crate::dump::modules::base_name(&m.path).to_string())
+                }),
+                module_base: module.map(|m| Address(m.base)),
+                offset: module.map(|m| Address(u.fault_address - m.base)),
                 symbol: None,
-                access: access.map(str::to_string),
-                referenced_address: referenced.map(hex),
+                access,
+                referenced_address: referenced.map(Address),
             };
             report.stack = frames_of(&u.frames);
             if with_modules {
@@ -279,7 +284,7 @@ fn report_of(
         .map(|f| FrameRef {
             module: f.module.as_deref(),
             function: f.function.as_deref(),
-            offset: f.offset.as_deref().and_then(crate::record::parse_hex),
+            offset: f.offset.map(|o| o.0),
             scanned: f.trust == FrameTrust::Scan,
         })
         .collect();
@@ -291,7 +296,7 @@ fn report_of(
         referenced_address: referenced,
         os_build: Some(host.os_build),
         arch: host.arch,
-        fault_module: report.fault.module.as_deref(),
+        fault_module: report.fault.module.as_ref(),
         frames: &frame_refs,
     };
     let outcome = triage::triage(&input, rules);

@@ -20,7 +20,7 @@ use minidump_unwind::{
 
 use crate::dump::modules::base_name;
 use crate::dump::DumpError;
-use crate::record::{hex, FrameTrust, InlineFrame, StackFrame};
+use crate::record::{Address, FrameTrust, InlineFrame, StackFrame};
 use crate::symbols::{ModuleSymbols, SymbolCache};
 
 use super::minidump_cfi::unwind_records;
@@ -131,13 +131,13 @@ fn stack_frame(index: u32, frame: &minidump_unwind::StackFrame) -> StackFrame {
     let module: Option<&MinidumpModule> = frame.module.as_ref();
     StackFrame {
         index,
-        address: hex(address),
+        address: Address(address),
         module: module.map(|m| base_name(&m.code_file()).to_string()),
-        offset: module.map(|m| hex(address.wrapping_sub(m.base_address()))),
+        offset: module.map(|m| Address(address.wrapping_sub(m.base_address()))),
         function: frame.function_name.clone(),
         function_offset: frame
             .function_base
-            .map(|base| hex(address.wrapping_sub(base))),
+            .map(|base| Address(address.wrapping_sub(base))),
         source_line: file_line(frame.source_file_name.as_deref(), frame.source_line),
         trust: match frame.trust {
             WalkTrust::Context => FrameTrust::Context,

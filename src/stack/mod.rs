@@ -48,6 +48,9 @@ pub struct KernelStackInput<'a> {
     pub stack_range: (u64, u64),
     /// The loaded-module list of the dump.
     pub modules: &'a [DriverEntry],
+    /// ARM64: the context's link register (from a trap frame or CONTEXT record), the
+    /// caller of a faulting leaf function that the frame-record chain skips.
+    pub link_register: Option<u64>,
 }
 
 /// Walks the crashing thread's kernel stack and returns at most `max_frames` symbolized
@@ -68,6 +71,12 @@ pub fn walk_kernel_stack(
     }
     let context = input.context;
     frames.push(resolver.frame(0, context.ip, FrameTrust::Context));
+    if frames.len() < max_frames {
+        if let Some(lr) = leaf_caller(input, &resolver) {
+            let index = u32::try_from(frames.len()).unwrap_or(u32::MAX);
+            frames.push(resolver.frame(index, lr, FrameTrust::FramePointer));
+        }
+    }
 
     let mut state = WalkState {
         regs: FrameRegisters {
@@ -102,6 +111,38 @@ pub fn walk_kernel_stack(
         is_context_frame = false;
     }
     frames
+}
+
+/// ARM64: the link register as the caller of frame 0, when the frame-record chain does not
+/// already name it. A leaf function keeps its return address in LR and never writes a frame
+/// record, so the chain from the context's FP starts at the caller's caller (what Breakpad's
+/// ARM64 walker does with LR too). Not taken when LR is no plausible return address, when
+/// the chain's first caller is LR itself (the function saved it), or when symbols put LR in
+/// frame 0's own function (a stale LR left by a call the faulting function made earlier).
+fn leaf_caller(input: &KernelStackInput<'_>, resolver: &ModuleResolver<'_>) -> Option<u64> {
+    let context = input.context;
+    if context.arch != Arch::Arm64 {
+        return None;
+    }
+    let lr = scan::strip_pointer_auth(Arch::Arm64, input.link_register?);
+    if lr == 0 || lr == context.ip || !is_plausible_return_address(Arch::Arm64, lr, resolver) {
+        return None;
+    }
+    let regs = FrameRegisters {
+        ip: context.ip,
+        sp: context.sp,
+        fp: context.fp,
+    };
+    let chain_caller = unwind_frame_pointer(Arch::Arm64, &regs, input.stack_range, input.memory);
+    if chain_caller.is_some_and(|c| c.ip == lr) {
+        return None;
+    }
+    let here = resolver.frame(0, context.ip, FrameTrust::Context);
+    let there = resolver.frame(1, lr, FrameTrust::FramePointer);
+    if here.function.is_some() && here.module == there.module && here.function == there.function {
+        return None;
+    }
+    Some(lr)
 }
 
 /// `function+0xoffset` of an exact instruction address (a fault site) in a kernel dump's

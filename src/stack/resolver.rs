@@ -5,7 +5,7 @@ use std::cell::OnceCell;
 use std::sync::Arc;
 
 use crate::dump::{DriverEntry, MemoryRead};
-use crate::record::{hex, FrameTrust, StackFrame};
+use crate::record::{Address, FrameTrust, StackFrame};
 use crate::symbols::{ModuleId, ModuleSymbols, SymbolCache};
 
 use super::pe_image::PeLayout;
@@ -125,7 +125,7 @@ impl<'a> ModuleResolver<'a> {
         };
         let mut frame = StackFrame {
             index,
-            address: hex(address),
+            address: Address(address),
             module: None,
             offset: None,
             function: None,
@@ -138,7 +138,7 @@ impl<'a> ModuleResolver<'a> {
             return frame;
         };
         frame.module = Some(entry.name.clone());
-        frame.offset = Some(hex(address.wrapping_sub(entry.base)));
+        frame.offset = Some(Address(address.wrapping_sub(entry.base)));
         let hit = self.resolved(module_index).and_then(|resolved| {
             let rva = u32::try_from(lookup_address - entry.base).ok()?;
             resolved.symbols.lookup(rva)
@@ -146,7 +146,7 @@ impl<'a> ModuleResolver<'a> {
         if let Some(hit) = hit {
             let adjust = address - lookup_address;
             frame.function = Some(hit.function.to_string());
-            frame.function_offset = Some(hex(u64::from(hit.function_offset) + adjust));
+            frame.function_offset = Some(Address(u64::from(hit.function_offset) + adjust));
             frame.source_line = match (hit.file, hit.line) {
                 (Some(file), Some(line)) => Some(format!("{file}:{line}")),
                 _ => None,

@@ -2,8 +2,7 @@
 //! skip frames whose owner is `ignore` (the kernel, HAL, pass-through frameworks), blame the
 //! first frame that is not; when every frame is ignored, blame the faulting module itself.
 
-use crate::dump::modules::UNKNOWN_MODULE;
-use crate::record::Blame;
+use crate::record::{Blame, ModuleRef, UNKNOWN_MODULE};
 
 use super::rules::{Owner, Rules};
 use super::TriageInput;
@@ -22,7 +21,7 @@ pub fn blame(input: &TriageInput, rules: &Rules) -> Blame {
         }
     }
     let fault = input.fault_module;
-    if let Some(name) = fault.and_then(|m| m.strip_prefix("unloaded ")) {
+    if let Some(ModuleRef::Unloaded(name)) = fault {
         return Blame {
             module: Some(name.to_string()),
             owner: owner_name(rules, name, None),
@@ -38,7 +37,9 @@ pub fn blame(input: &TriageInput, rules: &Rules) -> Blame {
     let mut first_module: Option<(usize, &str)> = None;
     // With no module at the fault, a scanned frame is only a guess at a caller (a stale
     // return address as likely as a live one): do not pin the crash on it.
-    let unknown_fault = fault == Some(UNKNOWN_MODULE);
+    let unknown_fault = fault == Some(&ModuleRef::Unknown);
+    // Past the unloaded case above, a fault module that has a name is a loaded one.
+    let fault = fault.and_then(ModuleRef::loaded);
     for (i, f) in input.frames.iter().enumerate() {
         let Some(module) = f.module else { continue };
         if unknown_fault && f.scanned {
@@ -88,7 +89,7 @@ pub fn blame(input: &TriageInput, rules: &Rules) -> Blame {
             frame_index: first_module.filter(|(_, m)| *m == module).and_then(|(i, _)| u32::try_from(i).ok()),
             reason: format!("every frame is in a module that rules ignore; blaming the faulting module {module}"),
         },
-        None if fault == Some(UNKNOWN_MODULE) => Blame {
+        None if unknown_fault => Blame {
             module: Some(UNKNOWN_MODULE.to_string()),
             owner: None,
             third_party: false,

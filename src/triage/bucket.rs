@@ -4,7 +4,7 @@
 //! that are not a driver's (POWER_BUTTON_HOLD) are the class alone.
 
 use crate::dump::bugcheck;
-use crate::record::Blame;
+use crate::record::{Access, Blame};
 
 use super::rules::Rules;
 use super::TriageInput;
@@ -21,9 +21,9 @@ pub fn failure_class(input: &TriageInput) -> String {
                 _ => "INVALID_POINTER",
             };
             let access = match input.access {
-                Some("write") => "WRITE",
-                Some("execute") => "EXECUTE",
-                _ => "READ",
+                Some(Access::Write) => "WRITE",
+                Some(Access::Execute) => "EXECUTE",
+                Some(Access::Read) | None => "READ",
             };
             format!("{kind}_{access}_c0000005")
         }

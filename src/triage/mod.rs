@@ -13,7 +13,7 @@ pub mod signature;
 pub use rules::{DriverInfo, Owner, Rules, RulesError};
 
 use crate::dump::Arch;
-use crate::record::{Blame, CrashReport};
+use crate::record::{Access, Blame, CrashReport, FrameTrust, ModuleRef};
 
 /// One frame as triage sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,12 +33,12 @@ pub struct TriageInput<'a> {
     pub bugcheck_code: Option<u32>,
     pub parameters: [u64; 4],
     pub exception_code: Option<u32>,
-    pub access: Option<&'a str>,
+    pub access: Option<Access>,
     pub referenced_address: Option<u64>,
     pub os_build: Option<u32>,
     pub arch: Arch,
-    /// The module the faulting address is in (`unknown_module`, `unloaded X` included).
-    pub fault_module: Option<&'a str>,
+    /// The module the faulting address is in (unknown and unloaded included).
+    pub fault_module: Option<&'a ModuleRef>,
     /// The crashing thread's frames, starting at the fault.
     pub frames: &'a [FrameRef<'a>],
 }
@@ -66,12 +66,6 @@ pub fn triage(input: &TriageInput, rules: &Rules) -> TriageOutcome {
     }
 }
 
-/// The frames of a report as triage input, starting at the faulting frame when the walk
-/// began above it (e.g. in KeBugCheckEx).
-pub fn frames_of(report: &CrashReport) -> Vec<FrameRef<'_>> {
-    triage_frames(report).0
-}
-
 /// Where triage frames come from in `report.stack`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FrameOrigin {
@@ -92,12 +86,18 @@ impl FrameOrigin {
     }
 }
 
-fn triage_frames(report: &CrashReport) -> (Vec<FrameRef<'_>>, FrameOrigin) {
+/// The frames of a report as triage input, starting at the faulting frame when the walk
+/// began above it (e.g. in KeBugCheckEx). `fault_text` is `report.fault.module` written out:
+/// a fault site on no walked frame becomes a frame of that module name (`unloaded X`
+/// included, as signatures have always spelt it).
+fn triage_frames<'a>(
+    report: &'a CrashReport,
+    fault_text: Option<&'a str>,
+) -> (Vec<FrameRef<'a>>, FrameOrigin) {
     let start = report
         .fault
         .address
-        .as_ref()
-        .and_then(|a| report.stack.iter().position(|f| &f.address == a))
+        .and_then(|a| report.stack.iter().position(|f| f.address == a))
         .unwrap_or(0);
     let mut frames: Vec<FrameRef<'_>> = Vec::new();
     let mut fault_prepended = false;
@@ -105,25 +105,21 @@ fn triage_frames(report: &CrashReport) -> (Vec<FrameRef<'_>>, FrameOrigin) {
         && report
             .stack
             .first()
-            .map(|f| Some(&f.address) != report.fault.address.as_ref())
+            .map(|f| Some(f.address) != report.fault.address)
             .unwrap_or(true)
     {
         // The fault site is not on the walked stack (no stack, or the walk started elsewhere):
         // it still comes first for blame and signature.
-        if let Some(m) = report.fault.module.as_deref() {
+        if let Some(m) = &report.fault.module {
             fault_prepended = true;
             frames.push(FrameRef {
-                module: Some(m).filter(|m| *m != crate::dump::modules::UNKNOWN_MODULE),
+                module: fault_text.filter(|_| *m != ModuleRef::Unknown),
                 function: report
                     .fault
                     .symbol
                     .as_deref()
                     .map(|s| s.split('+').next().unwrap_or(s)),
-                offset: report
-                    .fault
-                    .offset
-                    .as_deref()
-                    .and_then(crate::record::parse_hex),
+                offset: report.fault.offset.map(|o| o.0),
                 scanned: false,
             });
         }
@@ -131,8 +127,8 @@ fn triage_frames(report: &CrashReport) -> (Vec<FrameRef<'_>>, FrameOrigin) {
     frames.extend(report.stack[start..].iter().map(|f| FrameRef {
         module: f.module.as_deref(),
         function: f.function.as_deref(),
-        offset: f.offset.as_deref().and_then(crate::record::parse_hex),
-        scanned: f.trust == crate::record::FrameTrust::Scan,
+        offset: f.offset.map(|o| o.0),
+        scanned: f.trust == FrameTrust::Scan,
     }));
     (
         frames,
@@ -168,32 +164,23 @@ fn blamed_stack_index(report: &CrashReport, origin: FrameOrigin) -> Option<u32> 
 
 /// Runs triage on a report and writes the outcome into it.
 pub fn apply(report: &mut CrashReport, rules: &Rules) {
-    let (frames, origin) = triage_frames(report);
-    let arch = match report.arch.as_str() {
-        "x86" => Arch::X86,
-        "amd64" => Arch::Amd64,
-        "arm64" => Arch::Arm64,
-        _ => Arch::Other(0),
-    };
+    let fault_text = report.fault.module.as_ref().map(ModuleRef::to_string);
+    let (frames, origin) = triage_frames(report, fault_text.as_deref());
     let input = TriageInput {
         bugcheck_code: report.bugcheck.as_ref().map(|b| b.code),
         parameters: report.bugcheck.as_ref().map_or([0; 4], |b| {
             let mut p = [0u64; 4];
-            for (slot, text) in p.iter_mut().zip(&b.parameters) {
-                *slot = crate::record::parse_hex(text).unwrap_or(0);
+            for (slot, value) in p.iter_mut().zip(&b.parameters) {
+                *slot = value.0;
             }
             p
         }),
         exception_code: report.exception.as_ref().map(|e| e.code),
-        access: report.fault.access.as_deref(),
-        referenced_address: report
-            .fault
-            .referenced_address
-            .as_deref()
-            .and_then(crate::record::parse_hex),
+        access: report.fault.access,
+        referenced_address: report.fault.referenced_address.map(|a| a.0),
         os_build: report.os_build,
-        arch,
-        fault_module: report.fault.module.as_deref(),
+        arch: Arch::from(&report.arch),
+        fault_module: report.fault.module.as_ref(),
         frames: &frames,
     };
     let out = triage(&input, rules);

@@ -422,12 +422,6 @@ const BREAKDOWN_COLUMNS: [&str; 4] = ["site", "role", "ring", "os_build"];
 /// Values per breakdown chart.
 const BREAKDOWN_VALUES: usize = 6;
 
-fn parse_hex(text: &str) -> Option<u64> {
-    let t = text.trim();
-    let digits = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X"))?;
-    u64::from_str_radix(digits, 16).ok()
-}
-
 fn arch_of(name: Option<&str>) -> Arch {
     match name {
         Some("x86") => Arch::X86,
@@ -458,7 +452,7 @@ fn bugcheck_lines(node: &ClusterNode, ex: Option<&Exemplar>, out: &mut Vec<Line<
             let values: Vec<u64> = ex
                 .bugcheck_parameters
                 .iter()
-                .map(|p| parse_hex(p).unwrap_or(0))
+                .map(|p| crate::record::parse_hex(p).unwrap_or(0))
                 .collect();
             if let Ok(p) = <[u64; 4]>::try_from(values.as_slice()) {
                 let arch = arch_of(ex.arch.as_deref());

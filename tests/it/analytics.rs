@@ -29,7 +29,8 @@ use blastradius::fleet::analytics::{
 };
 use blastradius::fleet::store::{BatchBuilder, Store};
 use blastradius::record::{
-    Blame, BugcheckRecord, CrashReport, DumpFormat, Fault, FrameTrust, ModuleRecord, StackFrame,
+    parse_hex, Address, Arch, Blame, BugcheckRecord, CrashReport, DumpFormat, Fault, FrameTrust,
+    ModuleRecord, StackFrame,
 };
 use chrono::Utc;
 use polars::prelude::*;
@@ -77,9 +78,9 @@ fn csagent_stack(top_offset: &str) -> Vec<StackFrame> {
         .enumerate()
         .map(|(i, (module, function, offset))| StackFrame {
             index: i as u32,
-            address: format!("0xfffff806{:08x}", i * 0x100),
+            address: Address(0xfffff806_0000_0000 + i as u64 * 0x100),
             module: module.map(str::to_string),
-            offset: Some(offset),
+            offset: Some(Address(parse_hex(&offset).expect("a hex offset"))),
             function: function.map(str::to_string),
             function_offset: None,
             source_line: None,
@@ -172,19 +173,22 @@ fn report(host: &str, n: usize, crash: &Crash) -> CrashReport {
         dump_id: format!("{host}-{n:03}"),
         size_bytes: 1 << 20,
         format: DumpFormat::KernelTriage,
-        arch: "amd64".into(),
+        arch: Arch::Amd64,
         os_build: Some(22631),
         os_version: None,
         processors: Some(8),
         product_type: Some("workstation".into()),
-        crash_time: crash.time.clone(),
+        crash_time: crash
+            .time
+            .as_deref()
+            .map(|t| chrono::DateTime::parse_from_rfc3339(t).unwrap().to_utc()),
         uptime_seconds: Some(crash.uptime),
         boot_id: None,
         bugcheck: Some(BugcheckRecord {
             code,
             code_hex: format!("0x{code:X}"),
             name: name.into(),
-            parameters: vec!["0x0".into(); 4],
+            parameters: vec![Address(0); 4],
         }),
         exception: None,
         fault: Fault::default(),

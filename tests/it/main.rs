@@ -16,6 +16,7 @@ mod kernel_samples;
 mod minidump_peers;
 mod minidump_samples;
 mod minidump_symbol_files;
+mod record_schema;
 mod report;
 mod scan;
 mod simulate;

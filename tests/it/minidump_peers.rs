@@ -247,16 +247,31 @@ fn linux_sigsegv_faults_at_the_context_ip_and_references_the_touched_address() {
     // "crash + 0x1d72" with rip = 0x401d72, "Thread 0 (crashed) - tid: 1304".
     let exception = report.exception.as_ref().unwrap();
     assert_eq!(exception.name, "SIGSEGV");
-    assert_eq!(exception.address, "0x45");
+    assert_eq!(exception.address.to_string(), "0x45");
     let fault = &report.fault;
-    assert_eq!(fault.address.as_deref(), Some("0x401d72"));
-    assert_eq!(fault.module.as_deref(), Some("crash"));
-    assert_eq!(fault.module_base.as_deref(), Some("0x400000"));
-    assert_eq!(fault.offset.as_deref(), Some("0x1d72"));
-    assert_eq!(fault.referenced_address.as_deref(), Some("0x45"));
+    assert_eq!(
+        fault.address.map(|v| v.to_string()).as_deref(),
+        Some("0x401d72")
+    );
+    assert_eq!(
+        fault.module.as_ref().map(|v| v.to_string()).as_deref(),
+        Some("crash")
+    );
+    assert_eq!(
+        fault.module_base.map(|v| v.to_string()).as_deref(),
+        Some("0x400000")
+    );
+    assert_eq!(
+        fault.offset.map(|v| v.to_string()).as_deref(),
+        Some("0x1d72")
+    );
+    assert_eq!(
+        fault.referenced_address.map(|v| v.to_string()).as_deref(),
+        Some("0x45")
+    );
     // Linux does not say whether the access was a read or a write.
     assert_eq!(fault.access, None);
-    assert_eq!(report.stack[0].address, "0x401d72");
+    assert_eq!(report.stack[0].address.to_string(), "0x401d72");
     assert_eq!(report.blame.module.as_deref(), Some("crash"));
     assert_eq!(report.crashing_thread_id, Some(1304));
     assert_eq!(report.crashing_thread_index, Some(0));
@@ -279,19 +294,28 @@ fn macos_bad_access_faults_in_crash_client_and_keeps_the_build_string() {
     // 0xffffffff80000042, rip = 0x102a68cd4 in crash-client (module_offset 0x14cd4),
     // "Operating system: Mac OS X 11.6.7 20G630".
     let fault = &report.fault;
-    assert_eq!(fault.address.as_deref(), Some("0x102a68cd4"));
-    assert_eq!(fault.module.as_deref(), Some("crash-client"));
-    assert_eq!(fault.offset.as_deref(), Some("0x14cd4"));
+    assert_eq!(
+        fault.address.map(|v| v.to_string()).as_deref(),
+        Some("0x102a68cd4")
+    );
+    assert_eq!(
+        fault.module.as_ref().map(|v| v.to_string()).as_deref(),
+        Some("crash-client")
+    );
+    assert_eq!(
+        fault.offset.map(|v| v.to_string()).as_deref(),
+        Some("0x14cd4")
+    );
     assert_eq!(
         fault.symbol.as_deref(),
         Some("sadness_generator::raise_segfault+0x4")
     );
     assert_eq!(
-        fault.referenced_address.as_deref(),
+        fault.referenced_address.map(|v| v.to_string()).as_deref(),
         Some("0xffffffff80000042")
     );
     assert_eq!(
-        report.exception.as_ref().unwrap().address,
+        report.exception.as_ref().unwrap().address.to_string(),
         "0xffffffff80000042"
     );
     assert_eq!(report.os_version.as_deref(), Some("mac 11.6.7 20G630"));
@@ -324,7 +348,20 @@ fn windows_os_string_keeps_the_service_pack() {
     );
     // The Windows exception address is the instruction; the data address comes from the
     // access-violation parameters, as before.
-    assert_eq!(report.fault.address.as_deref(), Some("0x40429e"));
-    assert_eq!(report.fault.access.as_deref(), Some("write"));
-    assert_eq!(report.fault.referenced_address.as_deref(), Some("0x45"));
+    assert_eq!(
+        report.fault.address.map(|v| v.to_string()).as_deref(),
+        Some("0x40429e")
+    );
+    assert_eq!(
+        report.fault.access.map(|v| v.to_string()).as_deref(),
+        Some("write")
+    );
+    assert_eq!(
+        report
+            .fault
+            .referenced_address
+            .map(|v| v.to_string())
+            .as_deref(),
+        Some("0x45")
+    );
 }

@@ -46,9 +46,8 @@ fn describe(frames: &[StackFrame]) -> String {
                 f.module.as_deref().unwrap_or("?"),
                 f.function.as_deref().unwrap_or("?"),
                 f.function_offset
-                    .as_deref()
-                    .or(f.offset.as_deref())
-                    .unwrap_or("?"),
+                    .or(f.offset)
+                    .map_or_else(|| "?".to_string(), |o| o.to_string()),
                 f.source_line.as_deref().unwrap_or(""),
                 f.trust
             )
@@ -65,14 +64,23 @@ fn win10_x86_crash_exe_symbolizes_with_the_real_pdb() {
 
     let r = report("mdmp/win10-x86-crash-exe.dmp").unwrap();
     assert_eq!(r.format, DumpFormat::Minidump);
-    assert_eq!(r.arch, "x86");
+    assert_eq!(r.arch.to_string(), "x86");
     assert_eq!(r.os_build, Some(14393));
     let exception = r.exception.as_ref().expect("exception stream");
     assert_eq!(exception.code, 0xC000_0005);
     assert_eq!(exception.name, "EXCEPTION_ACCESS_VIOLATION_WRITE");
-    assert_eq!(r.fault.referenced_address.as_deref(), Some("0x45"));
-    assert_eq!(r.fault.access.as_deref(), Some("write"));
-    assert_eq!(r.fault.module.as_deref(), Some("crash.exe"));
+    assert_eq!(
+        r.fault.referenced_address.map(|v| v.to_string()).as_deref(),
+        Some("0x45")
+    );
+    assert_eq!(
+        r.fault.access.map(|v| v.to_string()).as_deref(),
+        Some("write")
+    );
+    assert_eq!(
+        r.fault.module.as_ref().map(|v| v.to_string()).as_deref(),
+        Some("crash.exe")
+    );
     assert_eq!(
         r.fault.symbol.as_deref().map(|s| s.starts_with("main+")),
         Some(true)
@@ -132,10 +140,13 @@ fn winxp_test_app_symbolizes_with_the_breakpad_sym() {
     };
 
     let r = report("mdmp/winxp-x86-test-app.dmp").unwrap();
-    assert_eq!(r.arch, "x86");
+    assert_eq!(r.arch.to_string(), "x86");
     let exception = r.exception.as_ref().expect("exception stream");
     assert_eq!(exception.name, "EXCEPTION_ACCESS_VIOLATION_WRITE");
-    assert_eq!(r.fault.referenced_address.as_deref(), Some("0x45"));
+    assert_eq!(
+        r.fault.referenced_address.map(|v| v.to_string()).as_deref(),
+        Some("0x45")
+    );
     assert_eq!(r.blame.module.as_deref(), Some("test_app.exe"));
     assert_eq!(
         r.bucket_id,

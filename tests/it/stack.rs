@@ -617,22 +617,26 @@ fn scan_walk_without_images_finds_module_return_addresses_and_terminates() {
         memory: &memory,
         stack_range: (STACK, STACK + 0x400),
         modules: &modules,
+        link_register: None,
     };
     let frames = walk_kernel_stack(&input, &SymbolCache::empty(), DEFAULT_MAX_FRAMES);
-    let summary: Vec<(Option<&str>, Option<&str>, FrameTrust)> = frames
+    let summary: Vec<(Option<&str>, Option<u64>, FrameTrust)> = frames
         .iter()
-        .map(|f| (f.module.as_deref(), f.offset.as_deref(), f.trust))
+        .map(|f| (f.module.as_deref(), f.offset.map(|o| o.0), f.trust))
         .collect();
     assert_eq!(
         summary,
         vec![
-            (Some("drv.sys"), Some("0x500"), FrameTrust::Context),
-            (Some("drv.sys"), Some("0x1111"), FrameTrust::Scan),
-            (Some("ntoskrnl.exe"), Some("0x2222"), FrameTrust::Scan),
-            (Some("drv.sys"), Some("0x3333"), FrameTrust::Scan),
+            (Some("drv.sys"), Some(0x500), FrameTrust::Context),
+            (Some("drv.sys"), Some(0x1111), FrameTrust::Scan),
+            (Some("ntoskrnl.exe"), Some(0x2222), FrameTrust::Scan),
+            (Some("drv.sys"), Some(0x3333), FrameTrust::Scan),
         ]
     );
-    assert_eq!(frames[3].address, format!("{:#x}", drv + 0x3333));
+    assert_eq!(
+        frames[3].address.to_string(),
+        format!("{:#x}", drv + 0x3333)
+    );
     assert_eq!(
         frames.iter().map(|f| f.index).collect::<Vec<_>>(),
         vec![0, 1, 2, 3]
@@ -672,21 +676,72 @@ fn x86_frame_pointer_chain_then_scan() {
         memory: &memory,
         stack_range: (stack, stack + 0x200),
         modules: &modules,
+        link_register: None,
     };
     let frames = walk_kernel_stack(&input, &SymbolCache::empty(), DEFAULT_MAX_FRAMES);
-    let summary: Vec<(Option<&str>, FrameTrust)> = frames
+    let summary: Vec<(Option<u64>, FrameTrust)> = frames
         .iter()
-        .map(|f| (f.offset.as_deref(), f.trust))
+        .map(|f| (f.offset.map(|o| o.0), f.trust))
         .collect();
     assert_eq!(
         summary,
         vec![
-            (Some("0x50"), FrameTrust::Context),
-            (Some("0x100"), FrameTrust::FramePointer),
-            (Some("0x200"), FrameTrust::FramePointer),
-            (Some("0x300"), FrameTrust::Scan),
+            (Some(0x50), FrameTrust::Context),
+            (Some(0x100), FrameTrust::FramePointer),
+            (Some(0x200), FrameTrust::FramePointer),
+            (Some(0x300), FrameTrust::Scan),
         ]
     );
+}
+
+#[test]
+fn arm64_leaf_fault_takes_its_caller_from_the_link_register() {
+    // A leaf function faulted: it wrote no frame record, so FP is its caller's record, whose
+    // saved return address is the caller's caller; only LR (from the trap frame) names the
+    // caller itself.
+    let drv = 0xFFFF_F800_2000_0000u64;
+    let stack = 0xFFFF_8A80_6BFB_0000u64;
+    let mut memory = FakeMemory::new(stack, 0x200);
+    memory.put_u64(stack + 0x40, stack + 0x80);
+    memory.put_u64(stack + 0x48, drv + 0x2000);
+    memory.put_u64(stack + 0x80, 0);
+    memory.put_u64(stack + 0x88, drv + 0x3000);
+    let modules = [driver("drv.sys", drv, 0x10000)];
+    let context = CpuContext {
+        arch: Arch::Arm64,
+        ip: drv + 0x500,
+        sp: stack + 0x10,
+        fp: stack + 0x40,
+        x64_gprs: None,
+    };
+    let walk = |link_register: Option<u64>| {
+        let input = KernelStackInput {
+            context: &context,
+            memory: &memory,
+            stack_range: (stack, stack + 0x200),
+            modules: &modules,
+            link_register,
+        };
+        walk_kernel_stack(&input, &SymbolCache::empty(), DEFAULT_MAX_FRAMES)
+            .iter()
+            .map(|f| (f.offset.map(|o| o.0), f.trust))
+            .collect::<Vec<_>>()
+    };
+    let chain = vec![
+        (Some(0x500), FrameTrust::Context),
+        (Some(0x2000), FrameTrust::FramePointer),
+        (Some(0x3000), FrameTrust::FramePointer),
+    ];
+    let mut with_caller = chain.clone();
+    with_caller.insert(1, (Some(0x1004), FrameTrust::FramePointer));
+    assert_eq!(walk(Some(drv + 0x1004)), with_caller);
+    // A PAC-signed LR is stripped first.
+    assert_eq!(walk(Some((drv + 0x1004) & !(0x7F << 48))), with_caller);
+    // LR equal to the chain's first caller: the function saved it; no frame twice.
+    assert_eq!(walk(Some(drv + 0x2000)), chain);
+    // No LR, or one in no module: the chain alone.
+    assert_eq!(walk(None), chain);
+    assert_eq!(walk(Some(0xFFFF_E000_0000_1000)), chain);
 }
 
 #[test]
@@ -714,6 +769,7 @@ fn hostile_stack_with_self_pointing_frames_terminates() {
         memory: &memory,
         stack_range: (stack, stack + 0x100),
         modules: &modules,
+        link_register: None,
     };
     let frames = walk_kernel_stack(&input, &SymbolCache::empty(), 1000);
     // One caller per 8-byte record at most, plus frame 0.
@@ -724,7 +780,7 @@ fn hostile_stack_with_self_pointing_frames_terminates() {
     );
     assert!(frames[1..]
         .iter()
-        .all(|f| f.offset.as_deref() == Some("0x10")));
+        .all(|f| f.offset.map(|v| v.to_string()).as_deref() == Some("0x10")));
 }
 
 /// The real Win10 x64 0x7E dump with its real images (amdppm.sys, Wdf01000.sys) and PDB.
@@ -752,6 +808,7 @@ fn real_win10_x64_0x7e_stack_unwinds_through_amdppm_into_wdf() {
         memory: &memory,
         stack_range,
         modules: dump.drivers(),
+        link_register: None,
     };
     let frames = walk_kernel_stack(&input, &symbols, DEFAULT_MAX_FRAMES);
     for f in &frames {
@@ -764,7 +821,10 @@ fn real_win10_x64_0x7e_stack_unwinds_through_amdppm_into_wdf() {
     assert_eq!(f0.trust, FrameTrust::Context);
     assert_eq!(f0.module.as_deref(), Some("amdppm.sys"));
     assert_eq!(f0.function.as_deref(), Some("WriteIoMemRawEx"));
-    assert_eq!(f0.function_offset.as_deref(), Some("0x70"));
+    assert_eq!(
+        f0.function_offset.map(|v| v.to_string()).as_deref(),
+        Some("0x70")
+    );
 
     // amdppm's image is in the store, so its .pdata unwinds every amdppm frame exactly: the
     // fault is three calls below InitAcpiCpc (the helpers rizin's scan-based stack skips).
@@ -785,8 +845,11 @@ fn real_win10_x64_0x7e_stack_unwinds_through_amdppm_into_wdf() {
             ("EvtDevicePrepareHardware", FrameTrust::Cfi),
         ]
     );
-    assert_eq!(frames[3].address, "0xfffff8048b5a0e8f");
-    assert_eq!(frames[3].function_offset.as_deref(), Some("0x317"));
+    assert_eq!(frames[3].address.to_string(), "0xfffff8048b5a0e8f");
+    assert_eq!(
+        frames[3].function_offset.map(|v| v.to_string()).as_deref(),
+        Some("0x317")
+    );
 
     // Then Wdf01000 (image in the store, no PDB): unwound with its own .pdata, module+offset.
     let wdf: Vec<_> = frames
@@ -809,7 +872,9 @@ fn real_win10_x64_0x7e_stack_unwinds_through_amdppm_into_wdf() {
         };
         let image = std::fs::read(store.join(dir).join(name)).unwrap();
         let layout = PeLayout::parse(&image).unwrap();
-        let offset = blastradius::record::parse_hex(f.offset.as_deref().unwrap()).unwrap() as u32;
+        let offset =
+            blastradius::record::parse_hex(f.offset.map(|v| v.to_string()).as_deref().unwrap())
+                .unwrap() as u32;
         let before = layout.read(&image, offset - 7, 7).unwrap();
         assert!(
             x86_call_precedes(before),
@@ -970,7 +1035,7 @@ proptest::proptest! {
         let size = stack.len() as u64;
         let memory = FakeMemory { base: STACK, bytes: stack };
         let context = CpuContext { arch, ip: 0x100, sp: STACK + sp_offset, fp: STACK + fp_offset, x64_gprs: None };
-        let input = KernelStackInput { context: &context, memory: &memory, stack_range: (STACK, STACK + size), modules: &modules };
+        let input = KernelStackInput { context: &context, memory: &memory, stack_range: (STACK, STACK + size), modules: &modules, link_register: None };
         let frames = walk_kernel_stack(&input, &SymbolCache::empty(), 10_000);
         // At most one caller per stack slot, plus frame 0.
         proptest::prop_assert!(frames.len() as u64 <= size / 4 + 1);

@@ -3,6 +3,7 @@
 //! to the third-party WwanUsbMp.sys; bucket AV_R_INVALID_WwanUsbMp!unknown_function).
 
 use blastradius::dump::Arch;
+use blastradius::record::{Access, ModuleRef};
 use blastradius::triage::{triage, FrameRef, Rules, TriageInput};
 
 fn frame<'a>(module: &'a str, function: Option<&'a str>, offset: u64) -> FrameRef<'a> {
@@ -28,7 +29,8 @@ fn input<'a>(
         referenced_address: None,
         os_build: Some(19041),
         arch: Arch::Amd64,
-        fault_module: Some(fault_module),
+        // Test inputs live for the whole test run.
+        fault_module: Some(Box::leak(Box::new(ModuleRef::parse(fault_module)))),
         frames,
     }
 }
@@ -139,7 +141,7 @@ fn user_mode_classes_follow_windbg() {
     let mut i = input(0, [0; 4], "crash.exe", &frames);
     i.bugcheck_code = None;
     i.exception_code = Some(0xC000_0005);
-    i.access = Some("write");
+    i.access = Some(Access::Write);
     i.referenced_address = Some(0x45);
     let out = triage(&i, &rules);
     assert_eq!(out.failure_class, "NULL_POINTER_WRITE_c0000005");

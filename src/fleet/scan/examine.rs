@@ -2,7 +2,6 @@
 //! then the full pipeline only for content the store does not have.
 
 use std::collections::HashMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::UNIX_EPOCH;
 
@@ -91,14 +90,13 @@ impl Examiner<'_> {
                 seen: record(quarantined),
             };
         }
-        // A reader bug must cost one file, not the whole scan: a panic becomes a quarantine
-        // entry like any other unreadable dump.
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            self.pipeline
-                .process_bytes_with_id(path, bytes, dump_id.clone())
-        }));
-        match result {
-            Ok(Ok(mut report)) => {
+        // A reader bug costs one file, not the whole scan: the pipeline's panic boundary turns
+        // it into `DumpError::Internal`, quarantined like any other unreadable dump.
+        match self
+            .pipeline
+            .process_bytes_with_id(path, bytes, dump_id.clone())
+        {
+            Ok(mut report) => {
                 report.path = path_text.clone();
                 // Impossible header fields must not reach the fleet figures (issue 18).
                 if let Plausibility::Implausible(why) =
@@ -115,25 +113,11 @@ impl Examiner<'_> {
                     seen: record(false),
                 }
             }
-            Ok(Err(err)) => Examined::Failed {
+            Err(err) => Examined::Failed {
                 error: err.to_string(),
                 dump_id: Some(dump_id.clone()),
                 seen: Some(record(true)),
             },
-            Err(panic) => {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".to_string());
-                Examined::Failed {
-                    error: format!(
-                        "{path_text}: internal error while reading (please report): {what}"
-                    ),
-                    dump_id: Some(dump_id.clone()),
-                    seen: Some(record(true)),
-                }
-            }
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::dump::modules::base_name;
 use crate::record::CrashReport;
 
 use super::manifest::SeenRecord;
+use super::schema::CrashColumns;
 
 /// One commit's worth of rows for every table, plus the quick-check records to record.
 pub struct Batch {
@@ -21,19 +22,14 @@ pub struct Batch {
     pub seen: Vec<SeenRecord>,
 }
 
-type Str = StringChunkedBuilder;
-type U32 = PrimitiveChunkedBuilder<UInt32Type>;
-type U64 = PrimitiveChunkedBuilder<UInt64Type>;
-type I64 = PrimitiveChunkedBuilder<Int64Type>;
+pub(super) type Str = StringChunkedBuilder;
+pub(super) type U32 = PrimitiveChunkedBuilder<UInt32Type>;
 
-fn s(name: &str) -> Str {
+pub(super) fn s(name: &str) -> Str {
     Str::new(name.into(), 0)
 }
-fn u32b(name: &str) -> U32 {
+pub(super) fn u32b(name: &str) -> U32 {
     U32::new(name.into(), 0)
-}
-fn list(name: &str) -> ListStringChunkedBuilder {
-    ListStringChunkedBuilder::new(name.into(), 0, 0)
 }
 
 /// Accumulates rows for the three tables of one batch.
@@ -109,14 +105,14 @@ pub fn empty_tables() -> PolarsResult<Batch> {
     BatchBuilder::new().finish(DateTime::<Utc>::UNIX_EPOCH)
 }
 
-fn utc_ms(name: &str, values: Int64Chunked) -> Column {
+pub(super) fn utc_ms(name: &str, values: Int64Chunked) -> Column {
     values
         .with_name(name.into())
         .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
         .into_column()
 }
 
-fn constant_time(name: &str, ms: i64, rows: usize) -> Column {
+pub(super) fn constant_time(name: &str, ms: i64, rows: usize) -> Column {
     utc_ms(name, Int64Chunked::full(name.into(), ms, rows))
 }
 
@@ -137,231 +133,6 @@ fn module_key_into(name: &str, key: &mut String) {
         key.make_ascii_lowercase();
     } else {
         key.extend(base.chars().flat_map(char::to_lowercase));
-    }
-}
-
-/// `crashes/*.parquet` columns, in contract order.
-struct CrashColumns {
-    rows: usize,
-    dump_id: Str,
-    path: Str,
-    host: Str,
-    size_bytes: U64,
-    format: Str,
-    arch: Str,
-    os_build: U32,
-    processors: U32,
-    product_type: Str,
-    crash_time: I64,
-    uptime_seconds: U64,
-    boot_id: U32,
-    bugcheck_code: U32,
-    bugcheck_name: Str,
-    bugcheck_parameters: ListStringChunkedBuilder,
-    exception_code: U32,
-    exception_name: Str,
-    fault_address: Str,
-    fault_module: Str,
-    fault_offset: Str,
-    fault_symbol: Str,
-    fault_access: Str,
-    fault_referenced_address: Str,
-    blame_module: Str,
-    blame_module_lc: Str,
-    blame_owner: Str,
-    blame_third_party: BooleanChunkedBuilder,
-    blame_frame_index: U32,
-    blame_reason: Str,
-    failure_class: Str,
-    bucket_id: Str,
-    signature: Str,
-    stack_address: ListStringChunkedBuilder,
-    stack_module: ListStringChunkedBuilder,
-    stack_offset: ListStringChunkedBuilder,
-    stack_function: ListStringChunkedBuilder,
-    stack_trust: ListStringChunkedBuilder,
-    module_count: U32,
-    warnings: ListStringChunkedBuilder,
-}
-
-impl CrashColumns {
-    fn new() -> CrashColumns {
-        CrashColumns {
-            rows: 0,
-            dump_id: s("dump_id"),
-            path: s("path"),
-            host: s("host"),
-            size_bytes: U64::new("size_bytes".into(), 0),
-            format: s("format"),
-            arch: s("arch"),
-            os_build: u32b("os_build"),
-            processors: u32b("processors"),
-            product_type: s("product_type"),
-            crash_time: I64::new("crash_time".into(), 0),
-            uptime_seconds: U64::new("uptime_seconds".into(), 0),
-            boot_id: u32b("boot_id"),
-            bugcheck_code: u32b("bugcheck_code"),
-            bugcheck_name: s("bugcheck_name"),
-            bugcheck_parameters: list("bugcheck_parameters"),
-            exception_code: u32b("exception_code"),
-            exception_name: s("exception_name"),
-            fault_address: s("fault_address"),
-            fault_module: s("fault_module"),
-            fault_offset: s("fault_offset"),
-            fault_symbol: s("fault_symbol"),
-            fault_access: s("fault_access"),
-            fault_referenced_address: s("fault_referenced_address"),
-            blame_module: s("blame_module"),
-            blame_module_lc: s("blame_module_lc"),
-            blame_owner: s("blame_owner"),
-            blame_third_party: BooleanChunkedBuilder::new("blame_third_party".into(), 0),
-            blame_frame_index: u32b("blame_frame_index"),
-            blame_reason: s("blame_reason"),
-            failure_class: s("failure_class"),
-            bucket_id: s("bucket_id"),
-            signature: s("signature"),
-            stack_address: list("stack_address"),
-            stack_module: list("stack_module"),
-            stack_offset: list("stack_offset"),
-            stack_function: list("stack_function"),
-            stack_trust: list("stack_trust"),
-            module_count: u32b("module_count"),
-            warnings: list("warnings"),
-        }
-    }
-
-    fn push(&mut self, r: &CrashReport, host: &str) {
-        self.rows += 1;
-        self.dump_id.append_value(&r.dump_id);
-        self.path.append_value(&r.path);
-        self.host.append_value(host);
-        self.size_bytes.append_value(r.size_bytes);
-        self.format.append_value(r.format.as_str());
-        self.arch.append_value(&r.arch);
-        self.os_build.append_option(r.os_build);
-        self.processors.append_option(r.processors);
-        self.product_type.append_option(r.product_type.as_deref());
-        // An unparsable time is stored as null rather than guessed: the report's warnings
-        // column keeps whatever the reader said about it.
-        self.crash_time.append_option(
-            r.crash_time
-                .as_deref()
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .map(|t| t.timestamp_millis()),
-        );
-        self.uptime_seconds.append_option(r.uptime_seconds);
-        self.boot_id.append_option(r.boot_id);
-        let bugcheck = r.bugcheck.as_ref();
-        self.bugcheck_code.append_option(bugcheck.map(|b| b.code));
-        self.bugcheck_name
-            .append_option(bugcheck.map(|b| b.name.as_str()));
-        self.bugcheck_parameters.append_values_iter(
-            bugcheck
-                .into_iter()
-                .flat_map(|b| b.parameters.iter().map(String::as_str)),
-        );
-        let exception = r.exception.as_ref();
-        self.exception_code.append_option(exception.map(|e| e.code));
-        self.exception_name
-            .append_option(exception.map(|e| e.name.as_str()));
-        self.fault_address.append_option(r.fault.address.as_deref());
-        self.fault_module.append_option(r.fault.module.as_deref());
-        self.fault_offset.append_option(r.fault.offset.as_deref());
-        self.fault_symbol.append_option(r.fault.symbol.as_deref());
-        self.fault_access.append_option(r.fault.access.as_deref());
-        self.fault_referenced_address
-            .append_option(r.fault.referenced_address.as_deref());
-        self.blame_module.append_option(r.blame.module.as_deref());
-        self.blame_module_lc
-            .append_option(r.blame.module.as_deref().map(module_key));
-        self.blame_owner.append_option(r.blame.owner.as_deref());
-        self.blame_third_party.append_value(r.blame.third_party);
-        self.blame_frame_index.append_option(r.blame.frame_index);
-        self.blame_reason.append_value(&r.blame.reason);
-        self.failure_class.append_value(&r.failure_class);
-        self.bucket_id.append_value(&r.bucket_id);
-        self.signature.append_value(&r.signature);
-        self.stack_address
-            .append_values_iter(r.stack.iter().map(|f| f.address.as_str()));
-        append_nullable(
-            &mut self.stack_module,
-            r.stack.iter().map(|f| f.module.as_deref()),
-        );
-        append_nullable(
-            &mut self.stack_offset,
-            r.stack.iter().map(|f| f.offset.as_deref()),
-        );
-        append_nullable(
-            &mut self.stack_function,
-            r.stack.iter().map(|f| f.function.as_deref()),
-        );
-        self.stack_trust
-            .append_values_iter(r.stack.iter().map(|f| f.trust.as_str()));
-        self.module_count
-            .append_value(u32::try_from(r.modules.len()).unwrap_or(u32::MAX));
-        self.warnings
-            .append_values_iter(r.warnings.iter().map(String::as_str));
-    }
-
-    fn finish(mut self, now_ms: i64) -> PolarsResult<DataFrame> {
-        let rows = self.rows;
-        let columns = vec![
-            self.dump_id.finish().into_column(),
-            self.path.finish().into_column(),
-            self.host.finish().into_column(),
-            self.size_bytes.finish().into_column(),
-            self.format.finish().into_column(),
-            self.arch.finish().into_column(),
-            self.os_build.finish().into_column(),
-            self.processors.finish().into_column(),
-            self.product_type.finish().into_column(),
-            utc_ms("crash_time", self.crash_time.finish()),
-            self.uptime_seconds.finish().into_column(),
-            self.boot_id.finish().into_column(),
-            self.bugcheck_code.finish().into_column(),
-            self.bugcheck_name.finish().into_column(),
-            self.bugcheck_parameters.finish().into_column(),
-            self.exception_code.finish().into_column(),
-            self.exception_name.finish().into_column(),
-            self.fault_address.finish().into_column(),
-            self.fault_module.finish().into_column(),
-            self.fault_offset.finish().into_column(),
-            self.fault_symbol.finish().into_column(),
-            self.fault_access.finish().into_column(),
-            self.fault_referenced_address.finish().into_column(),
-            self.blame_module.finish().into_column(),
-            self.blame_module_lc.finish().into_column(),
-            self.blame_owner.finish().into_column(),
-            self.blame_third_party.finish().into_column(),
-            self.blame_frame_index.finish().into_column(),
-            self.blame_reason.finish().into_column(),
-            self.failure_class.finish().into_column(),
-            self.bucket_id.finish().into_column(),
-            self.signature.finish().into_column(),
-            self.stack_address.finish().into_column(),
-            self.stack_module.finish().into_column(),
-            self.stack_offset.finish().into_column(),
-            self.stack_function.finish().into_column(),
-            self.stack_trust.finish().into_column(),
-            self.module_count.finish().into_column(),
-            self.warnings.finish().into_column(),
-            constant_time("ingested_at", now_ms, rows),
-        ];
-        DataFrame::new(rows, columns)
-    }
-}
-
-/// A list entry whose items may be null (a frame in no known module has no module name).
-/// Appends one list of nullable strings to a list column (a stack's modules, functions).
-pub fn append_nullable<'a>(
-    builder: &mut ListStringChunkedBuilder,
-    items: impl Iterator<Item = Option<&'a str>>,
-) {
-    let values: StringChunked = items.collect();
-    // A StringChunked always appends to a list-of-string builder; the error arm is unreachable
-    // but handled as an empty list rather than a panic.
-    if builder.append_series(&values.into_series()).is_err() {
-        builder.append_values_iter(std::iter::empty());
     }
 }
 

@@ -7,7 +7,8 @@ use polars::prelude::*;
 
 use super::*;
 use crate::record::{
-    Blame, BugcheckRecord, CrashReport, DumpFormat, Fault, FrameTrust, ModuleRecord, StackFrame,
+    Access, Address, Arch, Blame, BugcheckRecord, CrashReport, DumpFormat, Fault, FrameTrust,
+    ModuleRecord, ModuleRef, StackFrame,
 };
 
 /// A report shaped like the real Win10 x64 sample (0x1000007E in amdppm.sys).
@@ -25,12 +26,12 @@ fn report(dump_id: &str, path: &str) -> CrashReport {
         dump_id: dump_id.into(),
         size_bytes: 1_444_532,
         format: DumpFormat::KernelTriage,
-        arch: "amd64".into(),
+        arch: Arch::Amd64,
         os_build: Some(19041),
         os_version: None,
         processors: Some(16),
         product_type: Some("workstation".into()),
-        crash_time: Some("2021-02-21T10:11:12.345Z".into()),
+        crash_time: chrono::DateTime::from_timestamp_millis(1_613_902_272_345),
         uptime_seconds: Some(3600),
         boot_id: None,
         bugcheck: Some(BugcheckRecord {
@@ -38,21 +39,21 @@ fn report(dump_id: &str, path: &str) -> CrashReport {
             code_hex: "0x1000007E".into(),
             name: "SYSTEM_THREAD_EXCEPTION_NOT_HANDLED_M".into(),
             parameters: vec![
-                "0xc0000005".into(),
-                "0xfffff8048b58334c".into(),
-                "0xffff9e8d1e7f7588".into(),
-                "0xffff9e8d1e7f6dd0".into(),
+                Address(0xc0000005),
+                Address(0xfffff8048b58334c),
+                Address(0xffff9e8d1e7f7588),
+                Address(0xffff9e8d1e7f6dd0),
             ],
         }),
         exception: None,
         fault: Fault {
-            address: Some("0xfffff8048b58334c".into()),
-            module: Some("amdppm.sys".into()),
-            module_base: Some("0xfffff8048b570000".into()),
-            offset: Some("0x1334c".into()),
+            address: Some(Address(0xfffff8048b58334c)),
+            module: Some(ModuleRef::Loaded("amdppm.sys".into())),
+            module_base: Some(Address(0xfffff8048b570000)),
+            offset: Some(Address(0x1334c)),
             symbol: Some("WriteIoMemRawEx+0x70".into()),
-            access: Some("read".into()),
-            referenced_address: Some("0xffffffffffffffff".into()),
+            access: Some(Access::Read),
+            referenced_address: Some(Address(0xffffffffffffffff)),
         },
         blame: Blame {
             module: Some("AmdPPM.sys".into()),
@@ -67,18 +68,18 @@ fn report(dump_id: &str, path: &str) -> CrashReport {
         stack: vec![
             StackFrame {
                 index: 0,
-                address: "0xfffff8048b58334c".into(),
+                address: Address(0xfffff8048b58334c),
                 module: Some("amdppm.sys".into()),
-                offset: Some("0x1334c".into()),
+                offset: Some(Address(0x1334c)),
                 function: Some("WriteIoMemRawEx".into()),
-                function_offset: Some("0x70".into()),
+                function_offset: Some(Address(0x70)),
                 source_line: None,
                 inlines: Vec::new(),
                 trust: FrameTrust::Context,
             },
             StackFrame {
                 index: 1,
-                address: "0x1234".into(),
+                address: Address(0x1234),
                 module: None,
                 offset: None,
                 function: None,
