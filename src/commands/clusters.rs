@@ -9,6 +9,7 @@ use anyhow::Context;
 use crate::fleet::analytics::{
     self, window, ClusterNode, ClusterOptions, ClusterTable, SimilarityParams,
 };
+use crate::fleet::critical::CriticalRule;
 use crate::report::cluster_detail::{render as render_detail, DetailExtras};
 pub use crate::report::cluster_table::{render_text, render_text_with, write_csv};
 use crate::report::table::TextLayout;
@@ -49,6 +50,10 @@ pub struct Args {
     pub similarity: f64,
     #[command(flatten)]
     pub states: HostStateArgs,
+    /// Which hosts are critical (`critical_hosts`): inventory COLUMN=VALUE[,VALUE]
+    /// (default criticality=critical), the rule `report`, `exposure` and `tui` take too.
+    #[arg(long, value_name = "COLUMN=VALUE[,VALUE]")]
+    pub critical: Option<String>,
     /// Text table without its header row (for scripts).
     #[arg(long)]
     pub no_header: bool,
@@ -270,6 +275,7 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
         }),
         bucket_seconds,
         breakdown_limit: args.breakdown_values,
+        critical: CriticalRule::from_flag(args.critical.as_deref())?,
     };
     let compute = |opts: &ClusterOptions| -> anyhow::Result<ClusterTable> {
         analytics::clusters(

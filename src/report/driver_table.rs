@@ -43,9 +43,19 @@ pub fn render_text(table: &DriverTable, limit: usize) -> String {
     )
 }
 
+/// Crashes per installed host, to 2 decimals (`0.03`); `-` when unknown.
+fn per_host(rate: Option<f64>) -> String {
+    rate.map(|r| format!("{r:.2}"))
+        .unwrap_or_else(|| "-".into())
+}
+
 /// The terminal table laid out per `layout` (header, terminal width: VERSIONS is cut
-/// first), a note when `limit` cut it, and a summary line.
+/// first), a note when `limit` cut it, and a summary line. With a driver inventory the
+/// columns are the installed base's (see [`render_installed`]).
 pub fn render_text_with(table: &DriverTable, limit: usize, layout: TextLayout) -> String {
+    if table.drivers.iter().any(|d| d.hosts_installed.is_some()) {
+        return render_installed(table, limit, layout);
+    }
     let header = [
         "DRIVER",
         "VENDOR",
@@ -100,12 +110,79 @@ pub fn render_text_with(table: &DriverTable, limit: usize, layout: TextLayout) -
     if let Some(note) = cut_note(shown, table.drivers.len(), "drivers", "--limit 0") {
         out.push_str(&note);
     }
-    out.push_str(&format!(
+    out.push_str(&summary_line(table));
+    out
+}
+
+fn summary_line(table: &DriverTable) -> String {
+    format!(
         "{} drivers; {} hosts with a known driver list; {} crashes in scope\n",
         thousands(table.drivers.len() as u64),
         thousands(table.hosts_with_driver_data),
         thousands(table.crashes)
-    ));
+    )
+}
+
+/// The table when the fleet's driver inventory is known: the installed base comes first
+/// and, to fit an 80-column terminal, CATEGORY, the dump-based HOSTS / LOADED and VERSIONS
+/// give way to INSTALLED (hosts), FLEET (their share of the inventory) and PER HOST
+/// (crashes per installed host); `--format json` or `csv` carry every field. VENDOR is cut
+/// first on a narrow terminal.
+fn render_installed(table: &DriverTable, limit: usize, layout: TextLayout) -> String {
+    let header = [
+        "DRIVER",
+        "VENDOR",
+        "INSTALLED",
+        "FLEET",
+        "CRASHES",
+        "SHARE",
+        "PER HOST",
+    ];
+    let mut t = Table::new()
+        .with_elastic(1)
+        .with_align(&[
+            Align::Left,
+            Align::Left,
+            Align::Right,
+            Align::Right,
+            Align::Right,
+            Align::Right,
+            Align::Right,
+        ])
+        .with_max_cell_chars(100);
+    if layout.header {
+        t = t.with_header(&header);
+    }
+    let shown = if limit == 0 {
+        table.drivers.len()
+    } else {
+        limit.min(table.drivers.len())
+    };
+    for d in &table.drivers[..shown] {
+        t.push(&[
+            d.driver.clone(),
+            d.vendor.clone().unwrap_or_else(|| "-".into()),
+            d.hosts_installed
+                .map(thousands)
+                .unwrap_or_else(|| "-".into()),
+            opt_percent(d.installed_share),
+            thousands(d.crashes),
+            opt_percent(d.crash_share),
+            per_host(d.crashes_per_installed_host),
+        ]);
+    }
+    if let Some(width) = layout.width {
+        t.fit_width(width);
+    }
+    let mut out = t.render();
+    if let Some(note) = cut_note(shown, table.drivers.len(), "drivers", "--limit 0") {
+        out.push_str(&note);
+    }
+    out.push_str(&summary_line(table));
+    out.push_str(
+        "INSTALLED: hosts the driver inventory lists it on (FLEET: share of the inventory);\n\
+         SHARE: of the crashes; PER HOST: crashes per installed host; versions: --format json\n",
+    );
     out
 }
 
@@ -122,6 +199,9 @@ pub fn write_csv<W: Write>(out: &mut W, table: &DriverTable) -> std::io::Result<
             "crashes",
             "crash_share",
             "versions",
+            "hosts_installed",
+            "installed_share",
+            "crashes_per_installed_host",
         ],
     )?;
     for d in &table.drivers {
@@ -141,6 +221,9 @@ pub fn write_csv<W: Write>(out: &mut W, table: &DriverTable) -> std::io::Result<
                 Field::num(d.crashes),
                 Field::opt_num(d.crash_share),
                 Field::text(versions.join(" ")),
+                Field::opt_num(d.hosts_installed),
+                Field::opt_num(d.installed_share),
+                Field::opt_num(d.crashes_per_installed_host),
             ],
         )?;
     }

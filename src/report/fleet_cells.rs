@@ -117,6 +117,13 @@ pub fn headline_cards(report: &FleetReport) -> Vec<Card> {
             thousands(h.hosts_needing_attention.current.max(0) as u64)
         ),
     ));
+    if let Some(down) = &h.down_hosts {
+        cards.push(count_card(
+            "Down hosts",
+            down,
+            "crashed, and no heartbeat since, at the end of the window".into(),
+        ));
+    }
     let lost = &h.host_hours_lost;
     cards.push(Card {
         label: "Host-hours lost",
@@ -241,9 +248,14 @@ pub fn cluster_cells(c: &ClusterSummary) -> Vec<String> {
     ]
 }
 
-pub const ATTENTION_SITE_HEADER: [&str; 4] =
-    ["Site", "Boot-looping", "Still failing", "Of them critical"];
-pub const ATTENTION_SITE_NUMERIC: [usize; 3] = [1, 2, 3];
+pub const ATTENTION_SITE_HEADER: [&str; 5] = [
+    "Site",
+    "Boot-looping",
+    "Down",
+    "Still failing",
+    "Of them critical",
+];
+pub const ATTENTION_SITE_NUMERIC: [usize; 4] = [1, 2, 3, 4];
 
 /// One site's line in the summary above the per-site host lists.
 pub fn attention_site_cells(site: &SiteAttention) -> Vec<String> {
@@ -253,6 +265,7 @@ pub fn attention_site_cells(site: &SiteAttention) -> Vec<String> {
     vec![
         site.site.clone(),
         count(&|h| h.state == HostState::BootLoop),
+        count(&|h| h.state == HostState::Down),
         count(&|h| h.state == HostState::Failing),
         count(&|h| h.critical),
     ]

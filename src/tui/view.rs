@@ -127,6 +127,10 @@ fn draw_figures(frame: &mut Frame, app: &App, area: Rect) {
             HEADER
         },
     ));
+    if f.down_now > 0 {
+        spans.push(Span::raw(" · down "));
+        spans.push(Span::styled(thousands(f.down_now), ALERT));
+    }
     frame.render_widget(Line::from(spans), area);
 }
 
@@ -601,8 +605,17 @@ pub fn detail_head(
             node.host_hours_lost
         )),
     ]));
+    let down = if node.down_hosts > 0 {
+        format!(" · {} down", thousands(node.down_hosts))
+    } else {
+        String::new()
+    };
+    let critical = node
+        .critical_hosts
+        .map(|n| format!(" · {} critical", thousands(n)))
+        .unwrap_or_default();
     out.push(Line::from(format!(
-        " {} boot-looped · {} still failing · {} recovered · {}",
+        " {} boot-looped{down} · {} still failing · {} recovered{critical} · {}",
         thousands(node.boot_loop_hosts),
         thousands(node.still_failing_hosts),
         thousands(node.recovered_hosts),
