@@ -180,8 +180,8 @@ fn render_installed(table: &DriverTable, limit: usize, layout: TextLayout) -> St
     }
     out.push_str(&summary_line(table));
     out.push_str(
-        "INSTALLED: hosts the driver inventory lists it on (FLEET: share of the inventory);\n\
-         SHARE: of the crashes; PER HOST: crashes per installed host; versions: --format json\n",
+        "INSTALLED: hosts the driver inventory lists it on; FLEET: share of the fleet;\n\
+         SHARE: of the crashes in scope; PER HOST: crashes per installed host\n",
     );
     out
 }
