@@ -131,7 +131,10 @@ mod tests {
         assert!(CriticalRule::parse("role=").is_err());
         assert!(CriticalRule::parse("critical").is_err());
         assert!(CriticalRule::parse("=critical").is_err());
-        assert_eq!(CriticalRule::from_flag(None).unwrap(), CriticalRule::default());
+        assert_eq!(
+            CriticalRule::from_flag(None).unwrap(),
+            CriticalRule::default()
+        );
     }
 
     #[test]
@@ -148,7 +151,10 @@ mod tests {
         assert!(!hosts.contains("dc-01"));
         let by_role = CriticalRule::parse("role=dc").unwrap().hosts(&inv).unwrap();
         assert!(by_role.unwrap().contains("DC-01"));
-        let none = CriticalRule::parse("tier=gold").unwrap().hosts(&inv).unwrap();
+        let none = CriticalRule::parse("tier=gold")
+            .unwrap()
+            .hosts(&inv)
+            .unwrap();
         assert!(none.is_none());
     }
 }

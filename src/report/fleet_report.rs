@@ -11,12 +11,12 @@ use std::collections::{BTreeMap, HashMap};
 use polars::prelude::{DataFrame, LazyFrame};
 use serde::Serialize;
 
-use crate::fleet::critical::{CriticalHosts, CriticalRule};
 use crate::fleet::analytics::{
     window, Analysis, AnalyticsError, ClusterNode, ClusterOptions, ClusterTable, CrashFree,
     DriverCatalog, DriverOptions, DriverRow, HostOptions, HostState, HostStateParams, HostTable,
     ReportPeriods, Scope, Window,
 };
+use crate::fleet::critical::{CriticalHosts, CriticalRule};
 
 /// Version of the JSON shape (`docs/REPORT-SCHEMA.md`).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -513,10 +513,7 @@ fn attention_by_site(
             .get(&opts.site_column)
             .unwrap_or("(no inventory)")
             .to_string();
-        let criticality = h
-            .inventory
-            .get(&opts.critical.column)
-            .map(str::to_string);
+        let criticality = h.inventory.get(&opts.critical.column).map(str::to_string);
         let critical = critical_hosts.is_some_and(|c| c.contains(&h.host));
         by_site.entry(site).or_default().push(AttentionHost {
             host: h.host.clone(),
@@ -699,7 +696,11 @@ pub fn build_report(
         Some(inv) => opts.critical.hosts(inv)?,
         None => None,
     };
-    let has_heartbeats = opts.scope.heartbeats.as_ref().is_some_and(|b| !b.is_empty());
+    let has_heartbeats = opts
+        .scope
+        .heartbeats
+        .as_ref()
+        .is_some_and(|b| !b.is_empty());
     let current_scope = scope_for(&opts.scope, periods.current);
     let previous_scope = scope_for(&opts.scope, periods.previous);
 
@@ -753,9 +754,7 @@ pub fn build_report(
         .clusters
         .iter()
         .take(opts.top_clusters)
-        .map(|c| {
-            summary_of(c, previous_by_id.get(c.id.as_str()).copied(), opts)
-        })
+        .map(|c| summary_of(c, previous_by_id.get(c.id.as_str()).copied(), opts))
         .collect();
     let changes = Changes {
         new: now

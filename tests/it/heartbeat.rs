@@ -511,10 +511,8 @@ fn one_critical_rule_for_clusters_exposure_and_the_console() {
         .find(|d| d.driver == "csagent.sys")
         .unwrap()
         .hosts;
-    let roles: std::collections::BTreeSet<&str> = crashed
-        .iter()
-        .map(|h| inv[*h]["role"].as_str())
-        .collect();
+    let roles: std::collections::BTreeSet<&str> =
+        crashed.iter().map(|h| inv[*h]["role"].as_str()).collect();
     let role = roles.iter().next().unwrap();
     for (flag, column, value) in [
         (None, "criticality", "critical"),
@@ -607,7 +605,10 @@ fn drivers_list_the_installed_base_of_every_installed_driver_in_every_format() {
     };
     for d in &f.truth.driver_installs {
         let r = row(rows, &d.driver);
-        assert_eq!(r["hosts_installed"].as_u64().unwrap() as usize, d.hosts.len());
+        assert_eq!(
+            r["hosts_installed"].as_u64().unwrap() as usize,
+            d.hosts.len()
+        );
         assert_eq!(
             r["installed_share"].as_f64().unwrap(),
             d.hosts.len() as f64 / 80.0
@@ -625,7 +626,10 @@ fn drivers_list_the_installed_base_of_every_installed_driver_in_every_format() {
         let r = row(quiet, &d.driver);
         assert_eq!(r["hosts_loaded"], 0);
         assert_eq!(r["crashes"], 0);
-        assert_eq!(r["hosts_installed"].as_u64().unwrap() as usize, d.hosts.len());
+        assert_eq!(
+            r["hosts_installed"].as_u64().unwrap() as usize,
+            d.hosts.len()
+        );
     }
     // CSV: the same figures.
     let out = run(&[
@@ -650,7 +654,9 @@ fn drivers_list_the_installed_base_of_every_installed_driver_in_every_format() {
         cs["hosts_installed"].to_string()
     );
     assert_eq!(
-        cs_line[at("crashes_per_installed_host")].parse::<f64>().unwrap(),
+        cs_line[at("crashes_per_installed_host")]
+            .parse::<f64>()
+            .unwrap(),
         cs["crashes_per_installed_host"].as_f64().unwrap()
     );
     // Text: the installed columns within 80 columns.
@@ -677,7 +683,12 @@ fn drivers_list_the_installed_base_of_every_installed_driver_in_every_format() {
             .find(|r| r["driver"] == d.driver.as_str());
         match found {
             Some(r) => {
-                assert_eq!(r["hosts_installed"].as_u64().unwrap() as usize, n, "{}", d.driver);
+                assert_eq!(
+                    r["hosts_installed"].as_u64().unwrap() as usize,
+                    n,
+                    "{}",
+                    d.driver
+                );
                 if n > 0 {
                     assert_eq!(
                         r["installed_share"].as_f64().unwrap(),
@@ -709,7 +720,11 @@ fn exposure_honours_site_and_where_filters() {
         let v = query(store, &["exposure", "csagent.sys", "--site", site]);
         let installed = cs.hosts.iter().filter(|h| &inv[*h]["site"] == site).count();
         let fleet = inv.values().filter(|r| &r["site"] == site).count();
-        assert_eq!(v["hosts_installed"].as_u64().unwrap() as usize, installed, "{site}");
+        assert_eq!(
+            v["hosts_installed"].as_u64().unwrap() as usize,
+            installed,
+            "{site}"
+        );
         assert_eq!(v["fleet_hosts"].as_u64().unwrap() as usize, fleet, "{site}");
         let by_site = v["breakdown"]["site"].as_object().unwrap();
         assert!(by_site.keys().all(|k| k == site), "{by_site:?}");
@@ -739,8 +754,15 @@ fn exposure_honours_site_and_where_filters() {
         "--where",
         "criticality=critical",
     ]);
-    let first = String::from_utf8_lossy(&text.stdout).lines().next().unwrap().to_string();
-    assert!(first.contains("of the hosts with criticality=critical"), "{first}");
+    let first = String::from_utf8_lossy(&text.stdout)
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        first.contains("of the hosts with criticality=critical"),
+        "{first}"
+    );
     let bad = run(&[
         "exposure",
         "csagent.sys",

@@ -586,7 +586,10 @@ fn report_counts_the_hosts_down_at_the_end_of_its_window() {
 
     // --critical: the same rule as `clusters` and `exposure`; attention hosts are flagged
     // by it too.
-    let by_role = report_json(store, &["--until", until, "--critical", "role=pos-terminal"]);
+    let by_role = report_json(
+        store,
+        &["--until", until, "--critical", "role=pos-terminal"],
+    );
     assert_eq!(by_role["critical_rule"], "role=pos-terminal");
     let (code, out, err) = run_cli(
         &[
@@ -610,8 +613,14 @@ fn report_counts_the_hosts_down_at_the_end_of_its_window() {
     let clusters = clusters["clusters"].as_array().unwrap();
     for c in by_role["top_clusters"].as_array().unwrap() {
         let same = clusters.iter().find(|x| x["id"] == c["id"]).unwrap();
-        assert_eq!(c["critical_hosts"], same["critical_hosts"], "{}", c["cause"]);
-        let pos = same["breakdown"]["role"]["pos-terminal"].as_u64().unwrap_or(0);
+        assert_eq!(
+            c["critical_hosts"], same["critical_hosts"],
+            "{}",
+            c["cause"]
+        );
+        let pos = same["breakdown"]["role"]["pos-terminal"]
+            .as_u64()
+            .unwrap_or(0);
         assert_eq!(u(&c["critical_hosts"]), pos, "{}", c["cause"]);
     }
     let pos = &by_role["top_clusters"][0];

@@ -308,12 +308,11 @@ pub(crate) fn driver_table(
             .transpose()?,
         None => inventory.cloned(),
     };
-    let (installed, fleet_hosts) =
-        installed_base(
-            opts.driver_inventory.as_ref(),
-            scoped_inventory.as_ref(),
-            allowed_hosts.is_some(),
-        )?;
+    let (installed, fleet_hosts) = installed_base(
+        opts.driver_inventory.as_ref(),
+        scoped_inventory.as_ref(),
+        allowed_hosts.is_some(),
+    )?;
     let mut rows = Vec::new();
     for i in 0..hosts.len() {
         let Some(name) = names.get(i) else { continue };

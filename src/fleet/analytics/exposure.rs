@@ -230,8 +230,11 @@ impl Exposure {
             let of = if self.filters.is_empty() {
                 "the fleet".to_string()
             } else {
-                let filters: Vec<String> =
-                    self.filters.iter().map(|(c, v)| format!("{c}={v}")).collect();
+                let filters: Vec<String> = self
+                    .filters
+                    .iter()
+                    .map(|(c, v)| format!("{c}={v}"))
+                    .collect();
                 format!("the hosts with {}", filters.join(", "))
             };
             s.push_str(&format!(" ({:.1} % of {of})", share * 100.0));
