@@ -202,7 +202,7 @@ fn samples(
 const MAX_FRAMES: usize = 16;
 
 /// The fields `--fail-if` knows on a cluster.
-pub const FAIL_IF_FIELDS: [&str; 11] = [
+pub const FAIL_IF_FIELDS: [&str; 13] = [
     "id",
     "cause",
     "driver",
@@ -212,6 +212,8 @@ pub const FAIL_IF_FIELDS: [&str; 11] = [
     "boot_loop_hosts",
     "recovered_hosts",
     "still_failing_hosts",
+    "down_hosts",
+    "critical_hosts",
     "host_hours_lost",
     "age_hours",
 ];
@@ -230,6 +232,8 @@ fn cluster_field(node: &ClusterNode, end_ms: Option<i64>, field: &str) -> Option
         "boot_loop_hosts" => num(node.boot_loop_hosts),
         "recovered_hosts" => num(node.recovered_hosts),
         "still_failing_hosts" => num(node.still_failing_hosts),
+        "down_hosts" => num(node.down_hosts),
+        "critical_hosts" => node.critical_hosts.and_then(num),
         "host_hours_lost" => Some(Value::Num(node.host_hours_lost)),
         "age_hours" => {
             let (first, end) = (node.first_seen_ms?, end_ms?);

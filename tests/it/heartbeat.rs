@@ -565,6 +565,23 @@ fn one_critical_rule_for_clusters_exposure_and_the_console() {
             .unwrap();
         assert_eq!(node.critical_hosts, Some(expected_crashed));
     }
+    // `--fail-if critical_hosts>=1` gates on the same rule: a rule nobody meets passes.
+    let gate = |rule: &str| {
+        run(&[
+            "clusters",
+            "--store",
+            store.to_str().unwrap(),
+            "--no-related",
+            "--critical",
+            rule,
+            "--fail-if",
+            "critical_hosts>=1",
+        ])
+        .status
+        .code()
+    };
+    assert_eq!(gate("criticality=critical"), Some(1));
+    assert_eq!(gate("role=no-such-role"), Some(0));
     // CSV carries it too; a malformed rule is refused with the expected form.
     let out = run(&[
         "clusters",
