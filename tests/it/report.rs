@@ -477,33 +477,6 @@ fn sample_fleet_report_matches_the_truth() {
     }
 }
 
-/// The committed fleet scanned with its heartbeats (`sample-dumps/heartbeats.csv`), once.
-fn sample_fleet_store_with_heartbeats() -> &'static Path {
-    static STORE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    &STORE
-        .get_or_init(|| {
-            let root = project_root().join("sample-dumps");
-            let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-            let store = dir.path().join("store");
-            let (code, _, err) = run_cli(
-                &[
-                    "scan",
-                    root.join("dumps").to_str().unwrap(),
-                    "--inventory",
-                    root.join("inventory.csv").to_str().unwrap(),
-                    "--heartbeats",
-                    root.join("heartbeats.csv").to_str().unwrap(),
-                    "--store",
-                    store.to_str().unwrap(),
-                ],
-                None,
-            );
-            assert_eq!(code, 0, "scan: {err}");
-            (dir, store)
-        })
-        .1
-}
-
 /// Hosts down at `until` by the simulator's check-ins (`heartbeats.csv`): a crash in the
 /// 7 days up to `until`, and no check-in from the last of them up to `until`, for at least
 /// the 2-hour recovery window.
@@ -540,7 +513,7 @@ fn truth_down_at(truth: &Truth, until: i64) -> BTreeSet<String> {
 /// that did by the evening (where only the never-returning ones are left).
 #[test]
 fn report_counts_the_hosts_down_at_the_end_of_its_window() {
-    let store = sample_fleet_store_with_heartbeats();
+    let store = crate::common::sample_fleet_store_with_heartbeats();
     let (truth, inv) = sample_truth();
     let until = "2024-07-19T08:00:00Z";
     let expected = truth_down_at(&truth, ms(until));

@@ -319,35 +319,6 @@ fn keys_move_filter_sort_and_switch_tabs() {
     assert!(app.quit);
 }
 
-/// The sample fleet scanned with its heartbeats (`sample-dumps/heartbeats.csv`).
-fn heartbeat_store() -> &'static Path {
-    static STORE: OnceLock<PathBuf> = OnceLock::new();
-    STORE.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tui-heartbeat-store");
-        let _ = std::fs::remove_dir_all(&dir);
-        let root = common::project_root().join("sample-dumps");
-        let out = Command::new(common::binary())
-            .args([
-                "scan",
-                root.join("dumps").to_str().unwrap(),
-                "--inventory",
-                root.join("inventory.csv").to_str().unwrap(),
-                "--heartbeats",
-                root.join("heartbeats.csv").to_str().unwrap(),
-                "--store",
-                dir.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        dir
-    })
-}
-
 /// With heartbeats in the store the console judges hosts as `hosts` does: the hosts that
 /// never checked in after their last crash (truth's `never_checked_in_hosts`) show as down,
 /// in the header, the hosts tab and the cluster's detail.
@@ -361,7 +332,13 @@ fn hosts_that_never_checked_in_show_as_down() {
         .map(|h| h.as_str().unwrap())
         .collect();
     assert!(!never.is_empty());
-    let snap = Arc::new(Snapshot::load(heartbeat_store(), &LoadOptions::default()).unwrap());
+    let snap = Arc::new(
+        Snapshot::load(
+            common::sample_fleet_store_with_heartbeats(),
+            &LoadOptions::default(),
+        )
+        .unwrap(),
+    );
     let mut down: Vec<&str> = snap
         .hosts
         .hosts
