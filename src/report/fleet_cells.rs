@@ -241,7 +241,16 @@ pub fn cluster_cells(c: &ClusterSummary) -> Vec<String> {
         c.critical_hosts
             .map(thousands)
             .unwrap_or_else(|| "–".into()),
-        thousands(c.boot_loop_hosts),
+        // Down hosts (heartbeats) beside the boot-looped ones: both need a person.
+        if c.down_hosts > 0 {
+            format!(
+                "{} ({} down)",
+                thousands(c.boot_loop_hosts),
+                thousands(c.down_hosts)
+            )
+        } else {
+            thousands(c.boot_loop_hosts)
+        },
         sites_cell(c),
         trend_cell(c),
         seen_span(c.first_seen.as_deref(), c.last_seen.as_deref()),

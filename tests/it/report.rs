@@ -547,6 +547,17 @@ fn report_counts_the_hosts_down_at_the_end_of_its_window() {
     assert_eq!(cs["cause"], "csagent.sys");
     assert_eq!(u(&cs["down_hosts"]), expected.len() as u64);
 
+    // The page shows them where it shows the boot-looping hosts: a headline card, the
+    // cluster's row and the per-site table of hosts that need a person.
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("down.html");
+    report_to(store, &html, &["--until", until]);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("Down hosts"), "no down card");
+    assert!(
+        page.contains(&format!("({} down)", expected.len())),
+        "no down count in the cluster row"
+    );
     // At the end of the data only the hosts that never came back are down.
     let evening = report_json(store, &[]);
     assert_eq!(
