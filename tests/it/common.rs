@@ -68,8 +68,8 @@ pub fn simulated_fleet_files() -> Vec<PathBuf> {
     files
 }
 
-/// The committed fleet scanned with its inventory and heartbeats (`sample-dumps/`), once per
-/// test process; tests only read it.
+/// The committed fleet scanned with its inventory, heartbeats and driver inventory
+/// (`sample-dumps/`), once per test process; tests only read it.
 pub fn sample_fleet_store_with_heartbeats() -> &'static Path {
     static STORE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     &STORE
@@ -84,6 +84,8 @@ pub fn sample_fleet_store_with_heartbeats() -> &'static Path {
                 root.join("inventory.csv").to_str().unwrap(),
                 "--heartbeats",
                 root.join("heartbeats.csv").to_str().unwrap(),
+                "--driver-inventory",
+                root.join("drivers.csv").to_str().unwrap(),
                 "--store",
                 store.to_str().unwrap(),
             ]);

@@ -321,7 +321,8 @@ fn keys_move_filter_sort_and_switch_tabs() {
 
 /// With heartbeats in the store the console judges hosts as `hosts` does: the hosts that
 /// never checked in after their last crash (truth's `never_checked_in_hosts`) show as down,
-/// in the header, the hosts tab and the cluster's detail.
+/// in the header, the hosts tab and the cluster's detail; with the driver inventory, the
+/// drivers tab shows the installed base.
 #[test]
 fn hosts_that_never_checked_in_show_as_down() {
     let truth = truth();
@@ -372,6 +373,16 @@ fn hosts_that_never_checked_in_show_as_down() {
         keys(&mut app, "f");
     }
     assert_eq!(app.visible_rows().len(), never.len());
+    // The drivers tab gives the installed base (sample-dumps/drivers.csv: csagent.sys on 199
+    // of 200 hosts).
+    keys(&mut app, "3");
+    let (lines, _) = screen(&mut app, 100, 30);
+    assert!(contains(&lines, "INSTALLED"), "{}", lines.join("\n"));
+    let row = lines
+        .iter()
+        .find(|l| l.trim_start().starts_with("csagent.sys"))
+        .unwrap();
+    assert!(row.contains(" 199 ") && row.contains("99.5 %"), "{row}");
     // The csagent.sys detail counts them.
     let cs = snap
         .clusters
