@@ -9,6 +9,7 @@ use anyhow::Context;
 use crate::fleet::analytics::{
     self, window, ClusterNode, ClusterOptions, ClusterTable, SimilarityParams,
 };
+use crate::fleet::critical::CriticalRule;
 use crate::report::cluster_detail::{render as render_detail, DetailExtras};
 pub use crate::report::cluster_table::{render_text, render_text_with, write_csv};
 use crate::report::table::TextLayout;
@@ -49,6 +50,10 @@ pub struct Args {
     pub similarity: f64,
     #[command(flatten)]
     pub states: HostStateArgs,
+    /// Which hosts are critical (`critical_hosts`): inventory COLUMN=VALUE[,VALUE]
+    /// (default criticality=critical), the rule `report`, `exposure` and `tui` take too.
+    #[arg(long, value_name = "COLUMN=VALUE[,VALUE]")]
+    pub critical: Option<String>,
     /// Text table without its header row (for scripts).
     #[arg(long)]
     pub no_header: bool,
@@ -197,7 +202,7 @@ fn samples(
 const MAX_FRAMES: usize = 16;
 
 /// The fields `--fail-if` knows on a cluster.
-pub const FAIL_IF_FIELDS: [&str; 11] = [
+pub const FAIL_IF_FIELDS: [&str; 13] = [
     "id",
     "cause",
     "driver",
@@ -207,6 +212,8 @@ pub const FAIL_IF_FIELDS: [&str; 11] = [
     "boot_loop_hosts",
     "recovered_hosts",
     "still_failing_hosts",
+    "down_hosts",
+    "critical_hosts",
     "host_hours_lost",
     "age_hours",
 ];
@@ -225,6 +232,8 @@ fn cluster_field(node: &ClusterNode, end_ms: Option<i64>, field: &str) -> Option
         "boot_loop_hosts" => num(node.boot_loop_hosts),
         "recovered_hosts" => num(node.recovered_hosts),
         "still_failing_hosts" => num(node.still_failing_hosts),
+        "down_hosts" => num(node.down_hosts),
+        "critical_hosts" => node.critical_hosts.and_then(num),
         "host_hours_lost" => Some(Value::Num(node.host_hours_lost)),
         "age_hours" => {
             let (first, end) = (node.first_seen_ms?, end_ms?);
@@ -270,6 +279,7 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
         }),
         bucket_seconds,
         breakdown_limit: args.breakdown_values,
+        critical: CriticalRule::from_flag(args.critical.as_deref())?,
     };
     let compute = |opts: &ClusterOptions| -> anyhow::Result<ClusterTable> {
         analytics::clusters(

@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 
 use crate::fleet::analytics::exposure::{exposure, CriticalRule, Exposure};
-use crate::fleet::store::{Store, DEFAULT_STORE_DIR, STORE_ENV};
+use crate::fleet::store::{DEFAULT_STORE_DIR, STORE_ENV};
 use crate::report::csv::{self, Field};
 
-use super::scope_args::{emit, TableFormat};
+use super::scope_args::{emit, open_store, ScopeArgs, TableFormat};
 
 /// Arguments of `blastradius exposure`.
 #[derive(clap::Args, Debug, Clone)]
@@ -20,16 +20,32 @@ pub struct Args {
     /// Which hosts are critical: inventory COLUMN=VALUE[,VALUE] (default criticality=critical).
     #[arg(long, value_name = "COLUMN=VALUE[,VALUE]")]
     pub critical: Option<String>,
+    /// Only hosts of this site (the inventory's `site` column): the fleet is that site.
+    #[arg(long, value_name = "SITE")]
+    pub site: Option<String>,
+    /// Only hosts whose inventory column has this value; repeatable (all must hold).
+    #[arg(long = "where", value_name = "COLUMN=VALUE")]
+    pub conditions: Vec<String>,
     #[arg(long, value_enum, default_value_t = TableFormat::Text)]
     pub format: TableFormat,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<u8> {
-    let critical = match &args.critical {
-        Some(text) => CriticalRule::parse(text)?,
-        None => CriticalRule::default(),
-    };
-    let store = Store::open(&args.store)?;
+    let critical = CriticalRule::from_flag(args.critical.as_deref())?;
+    let store = open_store(&args.store)?;
+    // The same parser and strict matching as the table commands: a site or value the
+    // inventory does not have is an error, not an empty answer.
+    let scope = ScopeArgs {
+        store: args.store.clone(),
+        since: None,
+        until: None,
+        now: None,
+        site: args.site.clone(),
+        conditions: args.conditions.clone(),
+        driver: None,
+        format: args.format,
+    }
+    .resolved_scope(&store, None)?;
     let driver_inventory = store.driver_inventory()?;
     let loaded = match driver_inventory {
         Some(_) => None,
@@ -41,6 +57,7 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
         driver_inventory.as_ref(),
         loaded,
         inventory.as_ref(),
+        &scope.inventory_filters,
         &critical,
     )?;
     let mut out: Vec<u8> = Vec::new();

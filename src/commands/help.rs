@@ -56,8 +56,9 @@ ID = the cluster id that --cluster, hosts --cluster and report accept.
 --fail-if FILTER: exit 1 when any driver-level cluster matches. FILTER is one or more
 conditions joined by ',' (all must hold): FIELD OP VALUE with OP one of = != >= <= > <.
 Fields: cause, driver, id, hosts, crashes, boot_loop_hosts, recovered_hosts,
-still_failing_hosts, fleet_share (0..1), new (a cluster whose first crash is inside
---since/--until: new=true).
+still_failing_hosts, down_hosts, critical_hosts (who is critical: --critical
+COLUMN=VALUE[,VALUE], default criticality=critical), fleet_share (0..1), new (a cluster
+whose first crash is inside --since/--until: new=true).
 
 ",
     host_states!()
@@ -87,7 +88,12 @@ pub const DRIVERS: &str = "Examples:
 
 Columns: HOSTS = hosts whose dumps list the driver loaded; LOADED = their share of the hosts
 with a known driver list; CRASH SHARE = share of crashes in scope blamed on the driver;
-VERSIONS = image timestamps, newest first.";
+VERSIONS = image timestamps, newest first.
+
+With a driver inventory (scan --driver-inventory): INSTALLED = hosts it lists the driver
+on; FLEET = their share of the inventory (of the hosts --site/--where select); PER HOST =
+crashes per installed host; installed drivers no dump has shown get a row with 0 crashes.
+JSON and CSV always carry every field.";
 
 pub const REPROCESS: &str = "Examples:
   blastradius reprocess --store ./crash-store --rules my-rules.toml

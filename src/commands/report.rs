@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::fleet::analytics::{self, window, HostStateParams, ReportPeriods};
+use crate::fleet::critical::CriticalRule;
 use crate::fleet::store::{Store, DEFAULT_STORE_DIR, STORE_ENV};
 use crate::report::charts::{self, Chart};
 use crate::report::fleet_html::render_html;
@@ -70,12 +71,16 @@ pub struct Args {
     /// Only crashes blamed on this driver (base name, any case).
     #[arg(long, value_name = "DRIVER")]
     pub driver: Option<String>,
-    /// The inventory value that marks a critical host.
-    #[arg(long, default_value = "critical", value_name = "VALUE")]
-    pub critical_value: String,
-    /// The inventory column holding that value.
-    #[arg(long, default_value = "criticality", value_name = "COLUMN")]
-    pub criticality_column: String,
+    /// Which hosts are critical: inventory COLUMN=VALUE[,VALUE] (default
+    /// criticality=critical), the rule `clusters`, `exposure` and `tui` take too.
+    #[arg(long, value_name = "COLUMN=VALUE[,VALUE]", conflicts_with_all = ["critical_value", "criticality_column"])]
+    pub critical: Option<String>,
+    /// Older spelling of `--critical criticality=VALUE`.
+    #[arg(long, value_name = "VALUE", hide = true)]
+    pub critical_value: Option<String>,
+    /// Older spelling of `--critical COLUMN=critical`.
+    #[arg(long, value_name = "COLUMN", hide = true)]
+    pub criticality_column: Option<String>,
     /// Clusters in the top-clusters table.
     #[arg(long, default_value_t = 10, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub top: u16,
@@ -87,6 +92,21 @@ pub struct Args {
 }
 
 impl Args {
+    /// `--critical`, or the rule the older `--criticality-column` / `--critical-value` give.
+    fn critical_rule(&self) -> anyhow::Result<CriticalRule> {
+        if self.critical_value.is_none() && self.criticality_column.is_none() {
+            return Ok(CriticalRule::from_flag(self.critical.as_deref())?);
+        }
+        let default = CriticalRule::default();
+        Ok(CriticalRule {
+            column: self.criticality_column.clone().unwrap_or(default.column),
+            values: match &self.critical_value {
+                Some(v) => vec![v.clone()],
+                None => default.values,
+            },
+        })
+    }
+
     /// The inventory and driver filters, through the same parser and the same strict
     /// matching as the table commands (a value the store does not have is an error).
     fn filters(&self, store: &Store) -> anyhow::Result<analytics::Scope> {
@@ -211,8 +231,7 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     let mut opts = ReportOptions::new(periods(args, &store)?);
     opts.scope = args.filters(&store)?;
     opts.host_states = host_states;
-    opts.critical_value = args.critical_value.clone();
-    opts.criticality_column = args.criticality_column.clone();
+    opts.critical = args.critical_rule()?;
     opts.top_clusters = usize::from(args.top);
     let generated_at = window::format_utc(chrono::Utc::now().timestamp_millis());
     let report = build_report(

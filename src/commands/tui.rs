@@ -59,6 +59,10 @@ pub struct Args {
     pub export_dir: PathBuf,
     #[command(flatten)]
     pub states: HostStateArgs,
+    /// Which hosts are critical: inventory COLUMN=VALUE[,VALUE] (default
+    /// criticality=critical), the rule `clusters`, `report` and `exposure` take too.
+    #[arg(long, value_name = "COLUMN=VALUE[,VALUE]")]
+    pub critical: Option<String>,
     /// Measure instead of running: N key presses drawn to an in-memory terminal.
     #[arg(long, hide = true, value_name = "N")]
     pub bench_frames: Option<usize>,
@@ -70,6 +74,7 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
         window: Window::parse(args.since.as_deref(), args.until.as_deref())?,
         host_states: args.states.params()?,
         inventory: inventory.clone(),
+        critical: crate::fleet::critical::CriticalRule::from_flag(args.critical.as_deref())?,
     };
     if let Some(frames) = args.bench_frames {
         return bench(args, &load, frames);

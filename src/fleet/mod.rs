@@ -1,6 +1,7 @@
 //! Fleets: host mapping, the inventory, the crash store (Parquet) and the analytics on it.
 
 pub mod analytics;
+pub mod critical;
 pub mod driver_inventory;
 pub mod gate;
 pub mod heartbeats;

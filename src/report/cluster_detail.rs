@@ -109,6 +109,19 @@ pub fn render(node: &ClusterNode, hosts: &HostTable, extras: &DetailExtras) -> S
         thousands(node.still_failing_hosts),
         thousands(node.recovered_hosts),
     ));
+    let mut more = Vec::new();
+    if node.down_hosts > 0 {
+        more.push(format!(
+            "{} down (no heartbeat since their last crash)",
+            thousands(node.down_hosts)
+        ));
+    }
+    if let Some(critical) = node.critical_hosts {
+        more.push(format!("{} critical", thousands(critical)));
+    }
+    if !more.is_empty() {
+        line(more.join("  "));
+    }
     line(format!(
         "first {}  last {}  host-hours lost {:.1}  peak {:.0} crashes/h",
         short_time(node.first_seen.as_deref()),

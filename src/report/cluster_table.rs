@@ -156,7 +156,7 @@ pub fn render_text_with(
     out
 }
 
-const CSV_HEADER: [&str; 25] = [
+const CSV_HEADER: [&str; 27] = [
     "id",
     "level",
     "parent_id",
@@ -182,6 +182,8 @@ const CSV_HEADER: [&str; 25] = [
     "peak_rate_per_hour",
     "onset_bucket_seconds",
     "related",
+    "down_hosts",
+    "critical_hosts",
 ];
 
 fn csv_node<W: Write>(
@@ -223,6 +225,8 @@ fn csv_node<W: Write>(
             Field::num(node.peak_rate_per_hour),
             Field::num(node.onset.bucket_seconds),
             Field::text(related.join(" ")),
+            Field::num(node.down_hosts),
+            Field::opt_num(node.critical_hosts),
         ],
     )?;
     for child in &node.children {

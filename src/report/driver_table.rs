@@ -43,10 +43,24 @@ pub fn render_text(table: &DriverTable, limit: usize) -> String {
     )
 }
 
-/// The terminal table laid out per `layout` (header, terminal width: VERSIONS is cut
-/// first), a note when `limit` cut it, and a summary line.
-pub fn render_text_with(table: &DriverTable, limit: usize, layout: TextLayout) -> String {
-    let header = [
+/// Crashes per installed host, to 2 decimals (`0.03`); `-` when unknown.
+fn per_host(rate: Option<f64>) -> String {
+    rate.map(|r| format!("{r:.2}"))
+        .unwrap_or_else(|| "-".into())
+}
+
+/// Which columns the text table shows.
+struct Columns {
+    header: &'static [&'static str],
+    align: &'static [Align],
+    /// The column cut first on a narrow terminal.
+    elastic: usize,
+    cells: fn(&analytics::DriverRow) -> Vec<String>,
+}
+
+/// Without a driver inventory: who loads it (in dumps), its crash share, its versions.
+const LOADED_COLUMNS: Columns = Columns {
+    header: &[
         "DRIVER",
         "VENDOR",
         "CATEGORY",
@@ -55,30 +69,20 @@ pub fn render_text_with(table: &DriverTable, limit: usize, layout: TextLayout) -
         "CRASHES",
         "CRASH SHARE",
         "VERSIONS",
-    ];
-    let mut t = Table::new()
-        .with_elastic(header.len() - 1)
-        .with_align(&[
-            Align::Left,
-            Align::Left,
-            Align::Left,
-            Align::Right,
-            Align::Right,
-            Align::Right,
-            Align::Right,
-            Align::Left,
-        ])
-        .with_max_cell_chars(100);
-    if layout.header {
-        t = t.with_header(&header);
-    }
-    let shown = if limit == 0 {
-        table.drivers.len()
-    } else {
-        limit.min(table.drivers.len())
-    };
-    for d in &table.drivers[..shown] {
-        t.push(&[
+    ],
+    align: &[
+        Align::Left,
+        Align::Left,
+        Align::Left,
+        Align::Right,
+        Align::Right,
+        Align::Right,
+        Align::Right,
+        Align::Left,
+    ],
+    elastic: 7,
+    cells: |d| {
+        vec![
             d.driver.clone(),
             d.vendor.clone().unwrap_or_else(|| "-".into()),
             d.category.clone().unwrap_or_else(|| "-".into()),
@@ -87,7 +91,73 @@ pub fn render_text_with(table: &DriverTable, limit: usize, layout: TextLayout) -
             thousands(d.crashes),
             opt_percent(d.crash_share),
             versions_cell(d),
-        ]);
+        ]
+    },
+};
+
+/// With the fleet's driver inventory the installed base comes first and, to fit an
+/// 80-column terminal, CATEGORY, the dump-based HOSTS / LOADED and VERSIONS give way to
+/// INSTALLED (hosts), FLEET (their share of the inventory) and PER HOST (crashes per
+/// installed host); `--format json` or `csv` carry every field. VENDOR is cut first.
+const INSTALLED_COLUMNS: Columns = Columns {
+    header: &[
+        "DRIVER",
+        "VENDOR",
+        "INSTALLED",
+        "FLEET",
+        "CRASHES",
+        "SHARE",
+        "PER HOST",
+    ],
+    align: &[
+        Align::Left,
+        Align::Left,
+        Align::Right,
+        Align::Right,
+        Align::Right,
+        Align::Right,
+        Align::Right,
+    ],
+    elastic: 1,
+    cells: |d| {
+        vec![
+            d.driver.clone(),
+            d.vendor.clone().unwrap_or_else(|| "-".into()),
+            d.hosts_installed
+                .map(thousands)
+                .unwrap_or_else(|| "-".into()),
+            opt_percent(d.installed_share),
+            thousands(d.crashes),
+            opt_percent(d.crash_share),
+            per_host(d.crashes_per_installed_host),
+        ]
+    },
+};
+
+/// The terminal table laid out per `layout` (header, terminal width: the elastic column is
+/// cut first), a note when `limit` cut it, and a summary line. The columns are the installed
+/// base's when the driver inventory is known ([`INSTALLED_COLUMNS`]).
+pub fn render_text_with(table: &DriverTable, limit: usize, layout: TextLayout) -> String {
+    let installed = table.drivers.iter().any(|d| d.hosts_installed.is_some());
+    let columns = if installed {
+        &INSTALLED_COLUMNS
+    } else {
+        &LOADED_COLUMNS
+    };
+    let mut t = Table::new()
+        .with_elastic(columns.elastic)
+        .with_align(columns.align)
+        .with_max_cell_chars(100);
+    if layout.header {
+        t = t.with_header(columns.header);
+    }
+    let shown = if limit == 0 {
+        table.drivers.len()
+    } else {
+        limit.min(table.drivers.len())
+    };
+    for d in &table.drivers[..shown] {
+        t.push(&(columns.cells)(d));
     }
     if let Some(width) = layout.width {
         t.fit_width(width);
@@ -106,6 +176,12 @@ pub fn render_text_with(table: &DriverTable, limit: usize, layout: TextLayout) -
         thousands(table.hosts_with_driver_data),
         thousands(table.crashes)
     ));
+    if installed {
+        out.push_str(
+            "INSTALLED: hosts the driver inventory lists it on; FLEET: share of the fleet;\n\
+             SHARE: of the crashes in scope; PER HOST: crashes per installed host\n",
+        );
+    }
     out
 }
 
@@ -122,6 +198,9 @@ pub fn write_csv<W: Write>(out: &mut W, table: &DriverTable) -> std::io::Result<
             "crashes",
             "crash_share",
             "versions",
+            "hosts_installed",
+            "installed_share",
+            "crashes_per_installed_host",
         ],
     )?;
     for d in &table.drivers {
@@ -141,6 +220,9 @@ pub fn write_csv<W: Write>(out: &mut W, table: &DriverTable) -> std::io::Result<
                 Field::num(d.crashes),
                 Field::opt_num(d.crash_share),
                 Field::text(versions.join(" ")),
+                Field::opt_num(d.hosts_installed),
+                Field::opt_num(d.installed_share),
+                Field::opt_num(d.crashes_per_installed_host),
             ],
         )?;
     }

@@ -117,6 +117,13 @@ pub fn headline_cards(report: &FleetReport) -> Vec<Card> {
             thousands(h.hosts_needing_attention.current.max(0) as u64)
         ),
     ));
+    if let Some(down) = &h.down_hosts {
+        cards.push(count_card(
+            "Down hosts",
+            down,
+            "crashed, and no heartbeat since, at the end of the window".into(),
+        ));
+    }
     let lost = &h.host_hours_lost;
     cards.push(Card {
         label: "Host-hours lost",
@@ -234,16 +241,30 @@ pub fn cluster_cells(c: &ClusterSummary) -> Vec<String> {
         c.critical_hosts
             .map(thousands)
             .unwrap_or_else(|| "–".into()),
-        thousands(c.boot_loop_hosts),
+        // Down hosts (heartbeats) beside the boot-looped ones: both need a person.
+        if c.down_hosts > 0 {
+            format!(
+                "{} ({} down)",
+                thousands(c.boot_loop_hosts),
+                thousands(c.down_hosts)
+            )
+        } else {
+            thousands(c.boot_loop_hosts)
+        },
         sites_cell(c),
         trend_cell(c),
         seen_span(c.first_seen.as_deref(), c.last_seen.as_deref()),
     ]
 }
 
-pub const ATTENTION_SITE_HEADER: [&str; 4] =
-    ["Site", "Boot-looping", "Still failing", "Of them critical"];
-pub const ATTENTION_SITE_NUMERIC: [usize; 3] = [1, 2, 3];
+pub const ATTENTION_SITE_HEADER: [&str; 5] = [
+    "Site",
+    "Boot-looping",
+    "Down",
+    "Still failing",
+    "Of them critical",
+];
+pub const ATTENTION_SITE_NUMERIC: [usize; 4] = [1, 2, 3, 4];
 
 /// One site's line in the summary above the per-site host lists.
 pub fn attention_site_cells(site: &SiteAttention) -> Vec<String> {
@@ -253,6 +274,7 @@ pub fn attention_site_cells(site: &SiteAttention) -> Vec<String> {
     vec![
         site.site.clone(),
         count(&|h| h.state == HostState::BootLoop),
+        count(&|h| h.state == HostState::Down),
         count(&|h| h.state == HostState::Failing),
         count(&|h| h.critical),
     ]

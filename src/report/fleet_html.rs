@@ -228,10 +228,10 @@ pub fn render_html(report: &FleetReport, charts: &[Chart]) -> String {
     } else {
         let _ = writeln!(
             o,
-            "<p class=\"note\">{} of {} clusters, by hosts hit. Critical hosts: inventory criticality “{}”. Trend compares hosts with the previous period.</p>",
+            "<p class=\"note\">{} of {} clusters, by hosts hit. Critical hosts: inventory {}. Trend compares hosts with the previous period.</p>",
             report.top_clusters.len(),
             report.cluster_count,
-            html_escape(&report.critical_value)
+            html_escape(&report.critical_rule)
         );
         o.push_str("<table>\n");
         header(&mut o, &cells::CLUSTER_HEADER, &cells::CLUSTER_NUMERIC);

@@ -84,10 +84,10 @@ pub fn render_markdown(
     } else {
         let _ = writeln!(
             o,
-            "{} of {} clusters, by hosts hit. Critical hosts: inventory criticality “{}”. Trend compares hosts with the previous period.\n",
+            "{} of {} clusters, by hosts hit. Critical hosts: inventory {}. Trend compares hosts with the previous period.\n",
             report.top_clusters.len(),
             report.cluster_count,
-            md(&report.critical_value)
+            md(&report.critical_rule)
         );
         let rows: Vec<Vec<String>> = report
             .top_clusters

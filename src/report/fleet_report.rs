@@ -16,6 +16,7 @@ use crate::fleet::analytics::{
     DriverCatalog, DriverOptions, DriverRow, HostOptions, HostState, HostStateParams, HostTable,
     ReportPeriods, Scope, Window,
 };
+use crate::fleet::critical::{CriticalHosts, CriticalRule};
 
 /// Version of the JSON shape (`docs/REPORT-SCHEMA.md`).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -28,9 +29,9 @@ pub struct ReportOptions {
     /// give the windows; `Scope::cluster` is ignored too).
     pub scope: Scope,
     pub host_states: HostStateParams,
-    /// Inventory column and value that mark a critical host (`criticality` = `critical`).
-    pub criticality_column: String,
-    pub critical_value: String,
+    /// Who is a critical host (`--critical`; default `criticality=critical`): the rule
+    /// `clusters`, `exposure` and the console count by.
+    pub critical: CriticalRule,
     /// Inventory column that names a host's site.
     pub site_column: String,
     /// Driver-level clusters listed in the top-clusters table.
@@ -45,8 +46,7 @@ impl ReportOptions {
             periods,
             scope: Scope::default(),
             host_states: HostStateParams::default(),
-            criticality_column: "criticality".into(),
-            critical_value: "critical".into(),
+            critical: CriticalRule::default(),
             site_column: "site".into(),
             top_clusters: 10,
             chart_series: 5,
@@ -101,8 +101,12 @@ pub struct Headline {
     pub crashes: Compared<i64>,
     /// Hosts in state boot-loop at the end of each window.
     pub boot_loop_hosts: Compared<i64>,
-    /// Hosts in state boot-loop or failing at the end of each window (they need a person).
+    /// Hosts in state boot-loop, failing or down at the end of each window (they need a
+    /// person).
     pub hosts_needing_attention: Compared<i64>,
+    /// Hosts in state down at the end of each window: crashed, and no heartbeat from the last
+    /// crash up to the window's end (issue 15). Null without heartbeats in the store.
+    pub down_hosts: Option<Compared<i64>>,
     /// Estimated host-hours lost to crashes (sum over the clusters, `hoststate` estimate).
     pub host_hours_lost: Compared<f64>,
 }
@@ -153,10 +157,13 @@ pub struct ClusterSummary {
     pub exposed_hit_share: Option<f64>,
     /// Hosts per site, most first (the `site` breakdown of `clusters`).
     pub sites: Vec<SiteCount>,
-    /// Hosts whose inventory marks them critical (null without that inventory column).
+    /// Hosts the critical rule selects (null without the rule's inventory column); the same
+    /// hosts as `hosts` and `sites`.
     pub critical_hosts: Option<u64>,
     pub boot_loop_hosts: u64,
     pub still_failing_hosts: u64,
+    /// Hosts down at the end of the window (0 without heartbeats).
+    pub down_hosts: u64,
     pub host_hours_lost: f64,
     pub first_seen: Option<String>,
     pub last_seen: Option<String>,
@@ -229,8 +236,9 @@ pub struct AttentionHost {
     pub clusters: Vec<String>,
     pub boot_loop_since: Option<String>,
     pub last_crash: Option<String>,
-    /// The inventory's criticality value (null without one).
+    /// The inventory's value in the critical rule's column (null without one).
     pub criticality: Option<String>,
+    /// Whether the critical rule selects this host.
     pub critical: bool,
 }
 
@@ -281,7 +289,10 @@ pub struct FleetReport {
     pub window_seconds: i64,
     /// Inventory filters applied (`column`, `value`).
     pub filters: Vec<(String, String)>,
+    /// The critical rule's values, comma-separated (`critical`).
     pub critical_value: String,
+    /// The critical rule as `--critical` takes it (`criticality=critical`).
+    pub critical_rule: String,
     pub headline: Headline,
     /// Driver-level clusters by blast radius (at most `top_clusters`).
     pub top_clusters: Vec<ClusterSummary>,
@@ -448,7 +459,6 @@ fn summary_of(
     node: &ClusterNode,
     previous: Option<&ClusterNode>,
     opts: &ReportOptions,
-    has_criticality: bool,
 ) -> ClusterSummary {
     let (previous_hosts, previous_crashes) = previous.map_or((0, 0), |p| (p.hosts, p.crashes));
     let trend = match previous {
@@ -457,13 +467,6 @@ fn summary_of(
         Some(p) if node.hosts < p.hosts => Trend::Falling,
         Some(_) => Trend::Steady,
     };
-    let critical_hosts = has_criticality.then(|| {
-        node.breakdown
-            .get(&opts.criticality_column)
-            .and_then(|m| m.get(&opts.critical_value))
-            .copied()
-            .unwrap_or(0)
-    });
     ClusterSummary {
         id: node.id.clone(),
         cause: node.cause.clone(),
@@ -478,9 +481,10 @@ fn summary_of(
         exposed_hosts: node.exposed_hosts,
         exposed_hit_share: node.exposed_hit_share,
         sites: sites_of(node, &opts.site_column),
-        critical_hosts,
+        critical_hosts: node.critical_hosts,
         boot_loop_hosts: node.boot_loop_hosts,
         still_failing_hosts: node.still_failing_hosts,
+        down_hosts: node.down_hosts,
         host_hours_lost: node.host_hours_lost,
         first_seen: node.first_seen.clone(),
         last_seen: node.last_seen.clone(),
@@ -491,7 +495,11 @@ fn summary_of(
 }
 
 /// Hosts that need a person (`BootLoop` / `Failing` at the end of the window), by site.
-fn attention_by_site(hosts: &HostTable, opts: &ReportOptions) -> Vec<SiteAttention> {
+fn attention_by_site(
+    hosts: &HostTable,
+    opts: &ReportOptions,
+    critical_hosts: Option<&CriticalHosts>,
+) -> Vec<SiteAttention> {
     let mut by_site: BTreeMap<String, Vec<AttentionHost>> = BTreeMap::new();
     for h in &hosts.hosts {
         if !matches!(
@@ -505,11 +513,8 @@ fn attention_by_site(hosts: &HostTable, opts: &ReportOptions) -> Vec<SiteAttenti
             .get(&opts.site_column)
             .unwrap_or("(no inventory)")
             .to_string();
-        let criticality = h
-            .inventory
-            .get(&opts.criticality_column)
-            .map(str::to_string);
-        let critical = criticality.as_deref() == Some(opts.critical_value.as_str());
+        let criticality = h.inventory.get(&opts.critical.column).map(str::to_string);
+        let critical = critical_hosts.is_some_and(|c| c.contains(&h.host));
         by_site.entry(site).or_default().push(AttentionHost {
             host: h.host.clone(),
             state: h.state,
@@ -606,6 +611,7 @@ fn window_figures(
             similarity: None,
             bucket_seconds: Some(bucket_seconds),
             breakdown_limit: 50,
+            critical: opts.critical.clone(),
         },
     )?;
     let hosts = analysis.hosts(&HostOptions {
@@ -653,6 +659,7 @@ fn onset_curve(
             similarity: None,
             bucket_seconds: Some(bucket_seconds),
             breakdown_limit: 1,
+            critical: opts.critical.clone(),
         },
     )?;
     let node = table.clusters.first().unwrap_or(largest);
@@ -685,11 +692,15 @@ pub fn build_report(
 ) -> Result<FleetReport, AnalyticsError> {
     let periods = opts.periods;
     let bucket_seconds = chart_bucket_seconds(periods.length_ms());
-    let has_criticality = inventory.as_ref().is_some_and(|inv| {
-        inv.get_column_names()
-            .iter()
-            .any(|c| c.as_str() == opts.criticality_column)
-    });
+    let critical_hosts = match &inventory {
+        Some(inv) => opts.critical.hosts(inv)?,
+        None => None,
+    };
+    let has_heartbeats = opts
+        .scope
+        .heartbeats
+        .as_ref()
+        .is_some_and(|b| !b.is_empty());
     let current_scope = scope_for(&opts.scope, periods.current);
     let previous_scope = scope_for(&opts.scope, periods.previous);
 
@@ -743,14 +754,7 @@ pub fn build_report(
         .clusters
         .iter()
         .take(opts.top_clusters)
-        .map(|c| {
-            summary_of(
-                c,
-                previous_by_id.get(c.id.as_str()).copied(),
-                opts,
-                has_criticality,
-            )
-        })
+        .map(|c| summary_of(c, previous_by_id.get(c.id.as_str()).copied(), opts))
         .collect();
     let changes = Changes {
         new: now
@@ -794,6 +798,12 @@ pub fn build_report(
             count_state(&before.hosts, &attention),
         ),
         host_hours_lost: compare_values(now.host_hours_lost, before.host_hours_lost),
+        down_hosts: has_heartbeats.then(|| {
+            compare_counts(
+                count_state(&now.hosts, &[HostState::Down]),
+                count_state(&before.hosts, &[HostState::Down]),
+            )
+        }),
     };
 
     Ok(FleetReport {
@@ -803,7 +813,8 @@ pub fn build_report(
         previous_window: period_of(&periods.previous),
         window_seconds: periods.length_ms() / 1000,
         filters: opts.scope.inventory_filters.clone(),
-        critical_value: opts.critical_value.clone(),
+        critical_value: opts.critical.values.join(","),
+        critical_rule: opts.critical.describe(),
         headline,
         top_clusters,
         cluster_count: now.clusters.clusters.len() as u64,
@@ -815,7 +826,7 @@ pub fn build_report(
         ),
         hosts_by_site: hosts_by_site(&now.hosts, &opts.site_column),
         largest_cluster_onset: onset,
-        needs_attention: attention_by_site(&now.hosts, opts),
+        needs_attention: attention_by_site(&now.hosts, opts, critical_hosts.as_ref()),
         drivers: DriverExposure {
             hosts_with_driver_data: driver_table.hosts_with_driver_data,
             crashes: driver_table.crashes,

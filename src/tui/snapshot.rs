@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use polars::prelude::DataFrame;
@@ -16,6 +17,7 @@ use crate::fleet::analytics::{
     Analysis, ClusterNode, ClusterOptions, ClusterTable, DriverOptions, DriverTable, Exemplar,
     HostOptions, HostRow, HostState, HostStateParams, HostTable, Scope, Window,
 };
+use crate::fleet::critical::CriticalRule;
 use crate::fleet::store::Store;
 use crate::triage::Rules;
 
@@ -27,12 +29,13 @@ use super::TuiError;
 pub const ONSET_BUCKET_SECONDS: i64 = 300;
 
 /// What to analyse: the window, the host-state thresholds, an inventory that overrides the
-/// store's (`--inventory` without `--watch`).
+/// store's (`--inventory` without `--watch`), and who counts as critical (`--critical`).
 #[derive(Clone, Default)]
 pub struct LoadOptions {
     pub window: Window,
     pub host_states: HostStateParams,
     pub inventory: Option<DataFrame>,
+    pub critical: CriticalRule,
 }
 
 /// The console's data at one moment.
@@ -58,6 +61,8 @@ pub struct FleetFigures {
     /// Inventory hosts without a crash in the window / inventory hosts.
     pub crash_free_share: Option<f64>,
     pub boot_looping_now: u64,
+    /// Hosts down now: crashed, no heartbeat since (issue 15; 0 without heartbeats).
+    pub down_now: u64,
     pub crashes: u64,
 }
 
@@ -77,6 +82,7 @@ impl Snapshot {
                 window_end_ms: None,
                 data_end: Default::default(),
                 warnings: Vec::new(),
+                critical_rule: CriticalRule::default().describe(),
             },
             hosts: HostTable {
                 hosts: Vec::new(),
@@ -108,14 +114,19 @@ impl Snapshot {
             Some(inv) => Some(inv.clone()),
             None => store.inventory()?,
         };
-        let analysis = Analysis::new(
+        let mut analysis = Analysis::new(
             store.lazy_crashes()?,
             inventory,
             opts.window,
             opts.host_states,
         )?;
+        // Heartbeats make a silent host `down` rather than `recovered`, as in `hosts`.
+        let heartbeats = store.heartbeats()?;
+        let heartbeats = (!heartbeats.is_empty()).then(|| Arc::new(heartbeats));
+        analysis.apply_heartbeats(heartbeats.as_deref())?;
         let scope = Scope {
             window: opts.window,
+            heartbeats,
             ..Scope::default()
         };
         let clusters = analysis.clusters(
@@ -124,6 +135,7 @@ impl Snapshot {
                 scope: scope.clone(),
                 host_states: opts.host_states,
                 bucket_seconds: Some(ONSET_BUCKET_SECONDS),
+                critical: opts.critical.clone(),
                 ..ClusterOptions::default()
             },
         )?;
@@ -182,6 +194,12 @@ impl Snapshot {
                 .hosts
                 .by_state
                 .get(&HostState::BootLoop)
+                .copied()
+                .unwrap_or(0),
+            down_now: self
+                .hosts
+                .by_state
+                .get(&HostState::Down)
                 .copied()
                 .unwrap_or(0),
             crashes: c.crashes,

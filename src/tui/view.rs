@@ -127,6 +127,10 @@ fn draw_figures(frame: &mut Frame, app: &App, area: Rect) {
             HEADER
         },
     ));
+    if f.down_now > 0 {
+        spans.push(Span::raw(" · down "));
+        spans.push(Span::styled(thousands(f.down_now), ALERT));
+    }
     frame.render_widget(Line::from(spans), area);
 }
 
@@ -380,13 +384,22 @@ fn draw_hosts(frame: &mut Frame, app: &mut App, snap: &Snapshot, area: Rect) {
 }
 
 fn draw_drivers(frame: &mut Frame, app: &mut App, snap: &Snapshot, area: Rect) {
-    let header = Row::new(vec![
-        "DRIVER", "VENDOR", "HOSTS", "LOADED", "CRASHES", "SHARE",
-    ]);
+    // With the fleet's driver inventory the installed base replaces the dump-based counts,
+    // as in `drivers` (drivers no dump has shown are listed too, with 0 crashes).
+    let installed = snap
+        .drivers
+        .drivers
+        .iter()
+        .any(|d| d.hosts_installed.is_some());
+    let header = Row::new(if installed {
+        vec!["DRIVER", "VENDOR", "INSTALLED", "FLEET", "CRASHES", "SHARE"]
+    } else {
+        vec!["DRIVER", "VENDOR", "HOSTS", "LOADED", "CRASHES", "SHARE"]
+    });
     let widths = [
         Constraint::Min(14),
         Constraint::Length(18),
-        Constraint::Length(6),
+        Constraint::Length(if installed { 9 } else { 6 }),
         Constraint::Length(7),
         Constraint::Length(7),
         Constraint::Length(7),
@@ -395,11 +408,19 @@ fn draw_drivers(frame: &mut Frame, app: &mut App, snap: &Snapshot, area: Rect) {
         let Some(d) = snap.drivers.drivers.get(i) else {
             return Row::new(Vec::<Cell>::new());
         };
+        let (hosts, share) = if installed {
+            (
+                d.hosts_installed.map(thousands).unwrap_or_default(),
+                d.installed_share,
+            )
+        } else {
+            (thousands(d.hosts_loaded), d.loaded_share)
+        };
         Row::new(vec![
             Cell::from(safe(&d.driver)),
             Cell::from(safe(d.vendor.as_deref().unwrap_or("-"))),
-            right(thousands(d.hosts_loaded)),
-            right(d.loaded_share.map(percent).unwrap_or_default()),
+            right(hosts),
+            right(share.map(percent).unwrap_or_default()),
             right(thousands(d.crashes)),
             right(d.crash_share.map(percent).unwrap_or_default()),
         ])
@@ -595,8 +616,17 @@ pub fn detail_head(
             node.host_hours_lost
         )),
     ]));
+    let down = if node.down_hosts > 0 {
+        format!(" · {} down", thousands(node.down_hosts))
+    } else {
+        String::new()
+    };
+    let critical = node
+        .critical_hosts
+        .map(|n| format!(" · {} critical", thousands(n)))
+        .unwrap_or_default();
     out.push(Line::from(format!(
-        " {} boot-looped · {} still failing · {} recovered · {}",
+        " {} boot-looped{down} · {} still failing · {} recovered{critical} · {}",
         thousands(node.boot_loop_hosts),
         thousands(node.still_failing_hosts),
         thousands(node.recovered_hosts),

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 /// The project root (where Cargo.toml is).
 pub fn project_root() -> PathBuf {
@@ -65,4 +66,31 @@ pub fn simulated_fleet_files() -> Vec<PathBuf> {
     }
     files.sort();
     files
+}
+
+/// The committed fleet scanned with its inventory, heartbeats and driver inventory
+/// (`sample-dumps/`), once per test process; tests only read it.
+pub fn sample_fleet_store_with_heartbeats() -> &'static Path {
+    static STORE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &STORE
+        .get_or_init(|| {
+            let root = project_root().join("sample-dumps");
+            let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+            let store = dir.path().join("store");
+            let (code, _, err) = run_binary(&[
+                "scan",
+                root.join("dumps").to_str().unwrap(),
+                "--inventory",
+                root.join("inventory.csv").to_str().unwrap(),
+                "--heartbeats",
+                root.join("heartbeats.csv").to_str().unwrap(),
+                "--driver-inventory",
+                root.join("drivers.csv").to_str().unwrap(),
+                "--store",
+                store.to_str().unwrap(),
+            ]);
+            assert_eq!(code, 0, "scan: {err}");
+            (dir, store)
+        })
+        .1
 }

@@ -441,3 +441,357 @@ fn exposure_without_a_driver_inventory_falls_back_to_the_dumps_and_says_so() {
     ]);
     assert!(String::from_utf8_lossy(&text.stdout).contains("no driver inventory"));
 }
+
+/// The fleet scanned with its inventory, heartbeats and driver inventory, once.
+fn full_store() -> &'static Path {
+    static STORE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &STORE
+        .get_or_init(|| {
+            let f = fleet();
+            let dir = tempfile::tempdir().unwrap();
+            let store = dir.path().join("store");
+            let beats = f.sim.join("heartbeats.csv");
+            let drivers = f.sim.join("drivers.csv");
+            let out = scan(
+                &store,
+                &[
+                    "--heartbeats",
+                    beats.to_str().unwrap(),
+                    "--driver-inventory",
+                    drivers.to_str().unwrap(),
+                ],
+            );
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            (dir, store)
+        })
+        .1
+}
+
+/// inventory.csv as host -> column -> value.
+fn inventory_rows() -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>
+{
+    let text = std::fs::read_to_string(fleet().sim.join("inventory.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    lines
+        .map(|l| {
+            let row: std::collections::BTreeMap<String, String> = header
+                .iter()
+                .zip(l.split(','))
+                .map(|(h, c)| (h.to_string(), c.to_string()))
+                .collect();
+            (row["host"].clone(), row)
+        })
+        .collect()
+}
+
+/// `clusters`, `exposure` and the console count critical hosts by one rule, the default
+/// (`criticality` is `critical`) or `--critical`, and agree with the truth's hosts.
+#[test]
+fn one_critical_rule_for_clusters_exposure_and_the_console() {
+    let f = fleet();
+    let store = full_store();
+    let inv = inventory_rows();
+    // Hosts with a csagent.sys dump (the whole window: no dump is rotated out of it).
+    let crashed: std::collections::BTreeSet<&str> = f
+        .truth
+        .dumps
+        .iter()
+        .filter(|d| d.blamed_driver.as_deref() == Some("csagent.sys"))
+        .map(|d| d.host.as_str())
+        .collect();
+    let installed = &f
+        .truth
+        .driver_installs
+        .iter()
+        .find(|d| d.driver == "csagent.sys")
+        .unwrap()
+        .hosts;
+    let roles: std::collections::BTreeSet<&str> =
+        crashed.iter().map(|h| inv[*h]["role"].as_str()).collect();
+    let role = roles.iter().next().unwrap();
+    for (flag, column, value) in [
+        (None, "criticality", "critical"),
+        (Some(format!("role={role}")), "role", *role),
+    ] {
+        let is_critical = |h: &str| inv[h][column] == value;
+        let expected_crashed = crashed.iter().filter(|h| is_critical(h)).count() as u64;
+        let expected_installed = installed.iter().filter(|h| is_critical(h)).count() as u64;
+        assert!(expected_crashed > 0, "{column}={value}");
+        let mut extra: Vec<&str> = Vec::new();
+        if let Some(flag) = &flag {
+            extra.extend(["--critical", flag.as_str()]);
+        }
+        let mut args = vec!["clusters", "--no-related"];
+        args.extend(&extra);
+        let v = query(store, &args);
+        assert_eq!(v["critical_rule"], format!("{column}={value}"));
+        let cs = v["clusters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["cause"] == "csagent.sys")
+            .unwrap();
+        assert_eq!(cs["hosts"].as_u64().unwrap(), crashed.len() as u64);
+        assert_eq!(cs["critical_hosts"].as_u64().unwrap(), expected_crashed);
+        // Every level counts the same way: the bucket under it has the same hosts.
+        assert_eq!(
+            cs["children"][0]["critical_hosts"].as_u64().unwrap(),
+            expected_crashed
+        );
+        let mut args = vec!["exposure", "csagent.sys"];
+        args.extend(&extra);
+        let e = query(store, &args);
+        assert_eq!(e["critical_hosts"].as_u64().unwrap(), expected_installed);
+        // The console, loaded as `blastradius tui --critical` loads it.
+        let rule = blastradius::fleet::critical::CriticalRule::from_flag(flag.as_deref()).unwrap();
+        let snap = blastradius::tui::Snapshot::load(
+            store,
+            &blastradius::tui::LoadOptions {
+                critical: rule,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let node = snap
+            .clusters
+            .clusters
+            .iter()
+            .find(|c| c.cause == "csagent.sys")
+            .unwrap();
+        assert_eq!(node.critical_hosts, Some(expected_crashed));
+    }
+    // `--fail-if critical_hosts>=1` gates on the same rule: a rule nobody meets passes.
+    let gate = |rule: &str| {
+        run(&[
+            "clusters",
+            "--store",
+            store.to_str().unwrap(),
+            "--no-related",
+            "--critical",
+            rule,
+            "--fail-if",
+            "critical_hosts>=1",
+        ])
+        .status
+        .code()
+    };
+    assert_eq!(gate("criticality=critical"), Some(1));
+    assert_eq!(gate("role=no-such-role"), Some(0));
+    // CSV carries it too; a malformed rule is refused with the expected form.
+    let out = run(&[
+        "clusters",
+        "--store",
+        store.to_str().unwrap(),
+        "--format",
+        "csv",
+        "--no-related",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    assert!(header.contains(&"critical_hosts") && header.contains(&"down_hosts"));
+    let bad = run(&[
+        "clusters",
+        "--store",
+        store.to_str().unwrap(),
+        "--critical",
+        "critical",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("expected COLUMN=VALUE[,VALUE]"));
+}
+
+/// `drivers` gives every installed driver its installed base, in JSON, CSV and text, also a
+/// driver no dump of the window shows (the what-if rows), and `--site` narrows the base.
+#[test]
+fn drivers_list_the_installed_base_of_every_installed_driver_in_every_format() {
+    let f = fleet();
+    let store = full_store();
+    let inv = inventory_rows();
+    let rows = query(store, &["drivers"]);
+    let rows = rows.as_array().unwrap();
+    let row = |rows: &[serde_json::Value], d: &str| {
+        rows.iter()
+            .find(|r| r["driver"] == d)
+            .unwrap_or_else(|| panic!("no row for {d}"))
+            .clone()
+    };
+    for d in &f.truth.driver_installs {
+        let r = row(rows, &d.driver);
+        assert_eq!(
+            r["hosts_installed"].as_u64().unwrap() as usize,
+            d.hosts.len()
+        );
+        assert_eq!(
+            r["installed_share"].as_f64().unwrap(),
+            d.hosts.len() as f64 / 80.0
+        );
+    }
+    // Before the first crash no dump shows any driver: every installed driver still has its
+    // row, 0 crashes, its installed base.
+    let quiet = query(
+        store,
+        &["drivers", "--since", "2024-06-01", "--until", "2024-06-02"],
+    );
+    let quiet = quiet.as_array().unwrap();
+    assert_eq!(quiet.len(), f.truth.driver_installs.len());
+    for d in &f.truth.driver_installs {
+        let r = row(quiet, &d.driver);
+        assert_eq!(r["hosts_loaded"], 0);
+        assert_eq!(r["crashes"], 0);
+        assert_eq!(
+            r["hosts_installed"].as_u64().unwrap() as usize,
+            d.hosts.len()
+        );
+    }
+    // CSV: the same figures.
+    let out = run(&[
+        "drivers",
+        "--store",
+        store.to_str().unwrap(),
+        "--format",
+        "csv",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let at = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let cs_line: Vec<&str> = lines
+        .find(|l| l.starts_with("csagent.sys,"))
+        .unwrap()
+        .split(',')
+        .collect();
+    let cs = row(rows, "csagent.sys");
+    assert_eq!(
+        cs_line[at("hosts_installed")],
+        cs["hosts_installed"].to_string()
+    );
+    assert_eq!(
+        cs_line[at("crashes_per_installed_host")]
+            .parse::<f64>()
+            .unwrap(),
+        cs["crashes_per_installed_host"].as_f64().unwrap()
+    );
+    // Text: the installed columns within 80 columns.
+    let out = run(&["drivers", "--store", store.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.starts_with("DRIVER"), "{text}");
+    assert!(text.lines().next().unwrap().contains("INSTALLED"));
+    assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+    let cs_text = text.lines().find(|l| l.starts_with("csagent.sys")).unwrap();
+    assert!(
+        cs_text.contains(&format!(" {} ", cs["hosts_installed"])),
+        "{cs_text}"
+    );
+    // --site: installed hosts of that site, a share of that site's hosts.
+    let site = inv[&f.truth.driver_installs[0].hosts[0]]["site"].clone();
+    let site_rows = query(store, &["drivers", "--site", &site]);
+    let site_hosts = inv.values().filter(|r| r["site"] == site).count();
+    for d in &f.truth.driver_installs {
+        let n = d.hosts.iter().filter(|h| inv[*h]["site"] == site).count();
+        let found = site_rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["driver"] == d.driver.as_str());
+        match found {
+            Some(r) => {
+                assert_eq!(
+                    r["hosts_installed"].as_u64().unwrap() as usize,
+                    n,
+                    "{}",
+                    d.driver
+                );
+                if n > 0 {
+                    assert_eq!(
+                        r["installed_share"].as_f64().unwrap(),
+                        n as f64 / site_hosts as f64
+                    );
+                }
+            }
+            None => assert_eq!(n, 0, "{} has no row at {site}", d.driver),
+        }
+    }
+}
+
+/// `exposure --site` / `--where`: the fleet is the matching hosts; an unknown value is an
+/// error that names what exists.
+#[test]
+fn exposure_honours_site_and_where_filters() {
+    let f = fleet();
+    let store = full_store();
+    let inv = inventory_rows();
+    let cs = f
+        .truth
+        .driver_installs
+        .iter()
+        .find(|d| d.driver == "csagent.sys")
+        .unwrap();
+    let sites: std::collections::BTreeSet<String> =
+        inv.values().map(|r| r["site"].clone()).collect();
+    for site in &sites {
+        let v = query(store, &["exposure", "csagent.sys", "--site", site]);
+        let installed = cs.hosts.iter().filter(|h| &inv[*h]["site"] == site).count();
+        let fleet = inv.values().filter(|r| &r["site"] == site).count();
+        assert_eq!(
+            v["hosts_installed"].as_u64().unwrap() as usize,
+            installed,
+            "{site}"
+        );
+        assert_eq!(v["fleet_hosts"].as_u64().unwrap() as usize, fleet, "{site}");
+        let by_site = v["breakdown"]["site"].as_object().unwrap();
+        assert!(by_site.keys().all(|k| k == site), "{by_site:?}");
+        let critical = cs
+            .hosts
+            .iter()
+            .filter(|h| &inv[*h]["site"] == site && inv[*h]["criticality"] == "critical")
+            .count();
+        assert_eq!(v["critical_hosts"].as_u64().unwrap() as usize, critical);
+    }
+    let v = query(
+        store,
+        &["exposure", "csagent.sys", "--where", "criticality=critical"],
+    );
+    let critical = cs
+        .hosts
+        .iter()
+        .filter(|h| inv[*h]["criticality"] == "critical")
+        .count();
+    assert_eq!(v["hosts_installed"].as_u64().unwrap() as usize, critical);
+    assert_eq!(v["critical_hosts"], v["hosts_installed"]);
+    let text = run(&[
+        "exposure",
+        "csagent.sys",
+        "--store",
+        store.to_str().unwrap(),
+        "--where",
+        "criticality=critical",
+    ]);
+    let first = String::from_utf8_lossy(&text.stdout)
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        first.contains("of the hosts with criticality=critical"),
+        "{first}"
+    );
+    let bad = run(&[
+        "exposure",
+        "csagent.sys",
+        "--store",
+        store.to_str().unwrap(),
+        "--site",
+        "atlantis",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("--site 'atlantis'"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}

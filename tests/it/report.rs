@@ -233,17 +233,18 @@ fn check_against_truth(
         let hosts = &hosts;
         assert_eq!(u(&c["crashes"]), *crashes, "{cause}");
         assert_eq!(u(&c["hosts"]), hosts.len() as u64, "{cause}");
-        // Known gap: the per-site and critical-host breakdowns count the hosts with a crash
-        // of the cluster in the window; the rotated-dump hosts above are not in them yet.
-        let critical = in_window
+        // The per-site and critical-host breakdowns count the same hosts as `hosts`, the
+        // rotated-dump hosts included: they add up to the host count.
+        let critical = hosts
             .iter()
             .filter(|x| inv[*x]["criticality"] == "critical")
             .count() as u64;
         assert_eq!(u(&c["critical_hosts"]), critical, "{cause}");
         let mut sites: BTreeMap<String, u64> = BTreeMap::new();
-        for x in in_window {
+        for x in hosts {
             *sites.entry(inv[x]["site"].clone()).or_default() += 1;
         }
+        assert_eq!(sites.values().sum::<u64>(), u(&c["hosts"]), "{cause}");
         let reported: BTreeMap<String, u64> = c["sites"]
             .as_array()
             .unwrap()
@@ -474,6 +475,156 @@ fn sample_fleet_report_matches_the_truth() {
             );
         }
     }
+}
+
+/// Hosts down at `until` by the simulator's check-ins (`heartbeats.csv`): a crash in the
+/// 7 days up to `until`, and no check-in from the last of them up to `until`, for at least
+/// the 2-hour recovery window.
+fn truth_down_at(truth: &Truth, until: i64) -> BTreeSet<String> {
+    let root = project_root().join("sample-dumps");
+    let text = std::fs::read_to_string(root.join("heartbeats.csv")).unwrap();
+    let mut beats: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for line in text.lines().skip(1) {
+        let (host, at) = line.split_once(',').unwrap();
+        beats.entry(host.to_string()).or_default().push(ms(at));
+    }
+    let since = until - 7 * 86_400_000;
+    let mut last: BTreeMap<&str, i64> = BTreeMap::new();
+    for d in &truth.dumps {
+        let t = ms(&d.crash_time);
+        if (since..=until).contains(&t) {
+            let e = last.entry(d.host.as_str()).or_insert(t);
+            *e = (*e).max(t);
+        }
+    }
+    last.into_iter()
+        .filter(|(host, crash)| {
+            let Some(seen) = beats.get(*host) else {
+                return false;
+            };
+            !seen.iter().any(|b| b > crash && *b <= until) && *crash <= until - 2 * 3_600_000
+        })
+        .map(|(host, _)| host.to_string())
+        .collect()
+}
+
+/// The report's down hosts are those down at the end of its window, not at the end of the
+/// data: at 08:00 on the incident morning many hosts had not checked in since their last crash
+/// that did by the evening (where only the never-returning ones are left).
+#[test]
+fn report_counts_the_hosts_down_at_the_end_of_its_window() {
+    let store = crate::common::sample_fleet_store_with_heartbeats();
+    let (truth, inv) = sample_truth();
+    let until = "2024-07-19T08:00:00Z";
+    let expected = truth_down_at(&truth, ms(until));
+    let never: BTreeSet<String> = truth.never_checked_in_hosts.iter().cloned().collect();
+    // The test means something only if 08:00 differs from the end of the data.
+    assert!(expected.is_superset(&never), "{expected:?}");
+    assert!(expected.len() > never.len() + 10, "{}", expected.len());
+
+    let report = report_json(store, &["--until", until]);
+    let down = &report["headline"]["down_hosts"];
+    assert_eq!(u(&down["current"]), expected.len() as u64);
+    assert_eq!(u(&down["previous"]), 0);
+    let by_site: u64 = report["hosts_by_site"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| u(&s["down"]))
+        .sum();
+    assert_eq!(by_site, expected.len() as u64);
+    let listed: BTreeSet<String> = report["needs_attention"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["hosts"].as_array().unwrap().iter())
+        .filter(|h| h["state"] == "down")
+        .map(|h| h["host"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(listed, expected);
+    // Every down host is a csagent.sys host, so that cluster counts them all.
+    let cs = &report["top_clusters"][0];
+    assert_eq!(cs["cause"], "csagent.sys");
+    assert_eq!(u(&cs["down_hosts"]), expected.len() as u64);
+
+    // The page shows them where it shows the boot-looping hosts: a headline card, the
+    // cluster's row and the per-site table of hosts that need a person.
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("down.html");
+    report_to(store, &html, &["--until", until]);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("Down hosts"), "no down card");
+    assert!(
+        page.contains(&format!("({} down)", expected.len())),
+        "no down count in the cluster row"
+    );
+    // At the end of the data only the hosts that never came back are down.
+    let evening = report_json(store, &[]);
+    assert_eq!(
+        u(&evening["headline"]["down_hosts"]["current"]),
+        never.len() as u64
+    );
+    // Without heartbeats there is no down figure at all.
+    let plain = report_json(sample_fleet_store(), &["--until", until]);
+    assert!(plain["headline"]["down_hosts"].is_null());
+
+    // --critical: the same rule as `clusters` and `exposure`; attention hosts are flagged
+    // by it too.
+    let by_role = report_json(
+        store,
+        &["--until", until, "--critical", "role=pos-terminal"],
+    );
+    assert_eq!(by_role["critical_rule"], "role=pos-terminal");
+    let (code, out, err) = run_cli(
+        &[
+            "clusters",
+            "--store",
+            store.to_str().unwrap(),
+            "--since",
+            report["window"]["start"].as_str().unwrap(),
+            "--until",
+            until,
+            "--critical",
+            "role=pos-terminal",
+            "--no-related",
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let clusters: Value = serde_json::from_str(&out).unwrap();
+    let clusters = clusters["clusters"].as_array().unwrap();
+    for c in by_role["top_clusters"].as_array().unwrap() {
+        let same = clusters.iter().find(|x| x["id"] == c["id"]).unwrap();
+        assert_eq!(
+            c["critical_hosts"], same["critical_hosts"],
+            "{}",
+            c["cause"]
+        );
+        let pos = same["breakdown"]["role"]["pos-terminal"]
+            .as_u64()
+            .unwrap_or(0);
+        assert_eq!(u(&c["critical_hosts"]), pos, "{}", c["cause"]);
+    }
+    let pos = &by_role["top_clusters"][0];
+    assert!(u(&pos["critical_hosts"]) > 0);
+    for h in by_role["needs_attention"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["hosts"].as_array().unwrap().iter())
+    {
+        let host = h["host"].as_str().unwrap();
+        assert_eq!(
+            h["critical"].as_bool().unwrap(),
+            inv[host]["role"] == "pos-terminal",
+            "{host}"
+        );
+    }
+    // The older flag still works: it is `--critical criticality=VALUE`.
+    let old = report_json(store, &["--until", until, "--critical-value", "high"]);
+    assert_eq!(old["critical_rule"], "criticality=high");
 }
 
 /// A small incident generated here: the window is the incident day, the previous period the

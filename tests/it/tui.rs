@@ -319,6 +319,86 @@ fn keys_move_filter_sort_and_switch_tabs() {
     assert!(app.quit);
 }
 
+/// With heartbeats in the store the console judges hosts as `hosts` does: the hosts that
+/// never checked in after their last crash (truth's `never_checked_in_hosts`) show as down,
+/// in the header, the hosts tab and the cluster's detail; with the driver inventory, the
+/// drivers tab shows the installed base.
+#[test]
+fn hosts_that_never_checked_in_show_as_down() {
+    let truth = truth();
+    let never: Vec<&str> = truth["never_checked_in_hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_str().unwrap())
+        .collect();
+    assert!(!never.is_empty());
+    let snap = Arc::new(
+        Snapshot::load(
+            common::sample_fleet_store_with_heartbeats(),
+            &LoadOptions::default(),
+        )
+        .unwrap(),
+    );
+    let mut down: Vec<&str> = snap
+        .hosts
+        .hosts
+        .iter()
+        .filter(|h| h.state == HostState::Down)
+        .map(|h| h.host.as_str())
+        .collect();
+    down.sort_unstable();
+    assert_eq!(down, never);
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_with(snap.clone(), dir.path());
+    let (lines, _) = screen(&mut app, 100, 30);
+    assert!(
+        contains(&lines, &format!("down {}", never.len())),
+        "{}",
+        lines.join("\n")
+    );
+    // The hosts tab, filtered to one stuck host: its row says down.
+    keys(&mut app, "2");
+    keys(&mut app, &format!("/{}", never[0]));
+    key(&mut app, KeyCode::Enter);
+    let (lines, _) = screen(&mut app, 100, 30);
+    let row = lines
+        .iter()
+        .find(|l| l.contains(never[0]) && !l.contains(&format!("/{}", never[0])))
+        .unwrap_or_else(|| panic!("{}", lines.join("\n")));
+    assert!(row.contains("down"), "{row}");
+    // The state filter's `down` lists exactly them.
+    key(&mut app, KeyCode::Esc);
+    while app.state_filter() != Some(HostState::Down) {
+        keys(&mut app, "f");
+    }
+    assert_eq!(app.visible_rows().len(), never.len());
+    // The drivers tab gives the installed base (sample-dumps/drivers.csv: csagent.sys on 199
+    // of 200 hosts).
+    keys(&mut app, "3");
+    let (lines, _) = screen(&mut app, 100, 30);
+    assert!(contains(&lines, "INSTALLED"), "{}", lines.join("\n"));
+    let row = lines
+        .iter()
+        .find(|l| l.trim_start().starts_with("csagent.sys"))
+        .unwrap();
+    assert!(row.contains(" 199 ") && row.contains("99.5 %"), "{row}");
+    // The csagent.sys detail counts them.
+    let cs = snap
+        .clusters
+        .clusters
+        .iter()
+        .find(|c| c.cause == "csagent.sys")
+        .unwrap();
+    assert_eq!(cs.down_hosts as usize, never.len());
+    let head = view::detail_head(&snap, cs, 100, "steady");
+    let text: Vec<String> = head.iter().map(|l| l.to_string()).collect();
+    assert!(
+        contains(&text, &format!("{} down", never.len())),
+        "{text:?}"
+    );
+}
+
 #[test]
 fn the_screen_fits_small_and_resized_terminals() {
     let dir = tempfile::tempdir().unwrap();

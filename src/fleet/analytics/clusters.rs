@@ -38,6 +38,7 @@ use super::prepare::{self, Breakdown, Prepared};
 use super::similarity::{self, FrameInterner, SimilarityParams};
 use super::window::{bucket_seconds_for_span, rfc3339_utc};
 use super::{AnalyticsError, Scope};
+use crate::fleet::critical::CriticalRule;
 
 /// Options of `clusters`.
 #[derive(Debug, Clone)]
@@ -51,6 +52,9 @@ pub struct ClusterOptions {
     /// Values listed per inventory column in a breakdown (largest first; the rest are summed
     /// under "(other)"); 0 = all.
     pub breakdown_limit: usize,
+    /// Who counts as a critical host (`critical_hosts`): `--critical`, the rule every
+    /// command shares (`fleet::critical`).
+    pub critical: CriticalRule,
 }
 
 impl Default for ClusterOptions {
@@ -61,6 +65,7 @@ impl Default for ClusterOptions {
             similarity: None,
             bucket_seconds: None,
             breakdown_limit: 50,
+            critical: CriticalRule::default(),
         }
     }
 }
@@ -122,6 +127,10 @@ pub struct ClusterNode {
     /// Hosts of this cluster that are `down`: crashed, no heartbeat since (issue 15; 0
     /// without heartbeats).
     pub down_hosts: u64,
+    /// Hosts of this cluster the critical rule selects (`ClusterOptions::critical`); null
+    /// without an inventory column the rule names. Counted over the same hosts as `hosts`
+    /// and `breakdown`.
+    pub critical_hosts: Option<u64>,
     pub first_seen: Option<String>,
     pub last_seen: Option<String>,
     /// Milliseconds since the epoch of first/last seen (for tables; not serialized).
@@ -159,6 +168,8 @@ pub struct ClusterTable {
     pub data_end: super::window::DataEnd,
     /// What is odd about the data (clock skew), one line each.
     pub warnings: Vec<String>,
+    /// The critical-host rule `critical_hosts` counts by (`criticality=critical`).
+    pub critical_rule: String,
 }
 
 /// Clusters of `crashes` (store columns) in the scope of `opts`. `drivers` (the store's
@@ -202,6 +213,8 @@ struct Counts {
     /// away: no dump of theirs in the window shows their driver list, so they are left out
     /// of `exposed_hit_share` (hit hosts among the hosts whose dumps show the driver).
     rotated_only: u64,
+    /// Of `hosts`, the critical ones (`None` when the rule's column is unknown).
+    critical: Option<u64>,
 }
 
 /// Sets `listed` of each key's counts: its hosts whose `host_idx` the inventory names.
@@ -230,7 +243,8 @@ fn count_listed(
 /// `prepare::mark_rotated_hosts`) to the clusters their kept dumps name: the same hosts
 /// `hosts` lists as boot-loop ("looping, dumps rotated"), so both commands give one count.
 /// `key_of` maps a rotated host's cluster key to the level's key; a host already counted as
-/// looping on that key is not counted twice.
+/// looping on that key is not counted twice. Returns the (key, host) pairs it added, so the
+/// breakdowns and critical counts cover the same hosts as `hosts`.
 fn add_rotated_hosts(
     prepared: &Prepared,
     pairs: &DataFrame,
@@ -239,7 +253,8 @@ fn add_rotated_hosts(
     allowed: Option<&HashSet<u32>>,
     listed: Option<&[bool]>,
     key_of: impl Fn(&prepare::HostInfo) -> Vec<u32>,
-) -> Result<(), AnalyticsError> {
+) -> Result<Vec<(u32, u32)>, AnalyticsError> {
+    let mut added = Vec::new();
     let keys = prepare::u32_values(pairs, key)?;
     let hosts = prepare::u32_values(pairs, "host_idx")?;
     let looped: Vec<bool> = pairs
@@ -276,6 +291,7 @@ fn add_rotated_hosts(
             }
             c.hosts += 1;
             c.rotated_only += 1;
+            added.push((k, hidx));
             c.boot_loop += 1;
             c.still_failing += 1;
             if listed
@@ -289,7 +305,39 @@ fn add_rotated_hosts(
             }
         }
     }
-    Ok(())
+    Ok(added)
+}
+
+/// The (key, host) pairs of one level: `pairs`' rows, then the rotated-dump hosts
+/// [`add_rotated_hosts`] added.
+fn level_pairs(
+    pairs: &DataFrame,
+    key: &str,
+    added: &[(u32, u32)],
+) -> Result<(Vec<u32>, Vec<u32>), AnalyticsError> {
+    let mut keys = prepare::u32_values(pairs, key)?;
+    let mut hosts = prepare::u32_values(pairs, "host_idx")?;
+    keys.extend(added.iter().map(|(k, _)| *k));
+    hosts.extend(added.iter().map(|(_, h)| *h));
+    Ok((keys, hosts))
+}
+
+/// Sets `critical` of each key's counts: its hosts `critical_of` (by `host_idx`) marks.
+fn count_critical(
+    (keys, hosts): &(Vec<u32>, Vec<u32>),
+    counts: &mut HashMap<u32, Counts>,
+    critical_of: &[bool],
+) {
+    for c in counts.values_mut() {
+        c.critical = Some(0);
+    }
+    for (k, h) in keys.iter().zip(hosts) {
+        if critical_of.get(*h as usize).copied().unwrap_or(false) {
+            if let Some(n) = counts.get_mut(k).and_then(|c| c.critical.as_mut()) {
+                *n += 1;
+            }
+        }
+    }
 }
 
 fn u64_at(df: &DataFrame, name: &str) -> Result<Vec<u64>, AnalyticsError> {
@@ -369,6 +417,7 @@ fn level_counts(
                 lost_ms: lost[i],
                 listed: None,
                 rotated_only: 0,
+                critical: None,
             },
         );
     }
@@ -408,13 +457,10 @@ const OTHER_VALUES: &str = "(other)";
 /// cheapest exact count. Per key and column, the `limit` largest values are kept and the rest
 /// summed under "(other)" (a serial-number column would otherwise list every host).
 fn level_breakdown(
-    pairs: &DataFrame,
-    key: &str,
+    (keys, hosts): &(Vec<u32>, Vec<u32>),
     inventory: &prepare::InventoryCodes,
     limit: usize,
 ) -> Result<HashMap<u32, Breakdown>, AnalyticsError> {
-    let keys = prepare::u32_values(pairs, key)?;
-    let hosts = prepare::u32_values(pairs, "host_idx")?;
     let mut out: HashMap<u32, Breakdown> = HashMap::new();
     for (codes, (column, dictionary)) in inventory.codes.iter().zip(inventory.dictionaries.iter()) {
         let mut per_key: HashMap<u32, Vec<(u64, u32)>> = HashMap::new();
@@ -423,7 +469,7 @@ fn level_breakdown(
         if key_count.saturating_mul(width) <= DENSE_COUNT_LIMIT {
             // Few keys × few values (the usual case): a dense counter array.
             let mut counts = vec![0u64; key_count * width];
-            for (k, h) in keys.iter().zip(&hosts) {
+            for (k, h) in keys.iter().zip(hosts) {
                 let code = codes.get(*h as usize).copied().unwrap_or(0) as usize;
                 if let Some(slot) = counts.get_mut(*k as usize * width + code.min(width - 1)) {
                     *slot += 1;
@@ -439,7 +485,7 @@ fn level_breakdown(
             }
         } else {
             let mut counts: PlHashMap<(u32, u32), u64> = PlHashMap::new();
-            for (k, h) in keys.iter().zip(&hosts) {
+            for (k, h) in keys.iter().zip(hosts) {
                 let code = codes.get(*h as usize).copied().unwrap_or(0);
                 *counts.entry((*k, code)).or_insert(0) += 1;
             }
@@ -939,6 +985,7 @@ impl Assembly<'_> {
             recovered_hosts: counts.recovered,
             still_failing_hosts: counts.still_failing,
             down_hosts: counts.down,
+            critical_hosts: counts.critical,
             first_seen: facts.first.and_then(rfc3339_utc),
             last_seen: facts.last.and_then(rfc3339_utc),
             first_seen_ms: facts.first,
@@ -1061,7 +1108,7 @@ pub(crate) fn cluster_table(
                 .map(|i| ((b.cause, b.bucket_id.as_str()), i))
         })
         .collect();
-    add_rotated_hosts(
+    let added1 = add_rotated_hosts(
         prepared,
         &pairs1,
         "cause",
@@ -1075,7 +1122,7 @@ pub(crate) fn cluster_table(
                 .collect()
         },
     )?;
-    add_rotated_hosts(
+    let added2 = add_rotated_hosts(
         prepared,
         &pairs2,
         "bkt",
@@ -1100,17 +1147,35 @@ pub(crate) fn cluster_table(
     )?;
 
     phase.next("clusters: breakdown");
+    // Breakdowns and critical hosts over the same hosts as `hosts`: the rows' pairs plus the
+    // hosts looping with their dumps rotated away.
+    let level3 = level_pairs(&pairs3, "sig", &[])?;
+    let level2 = level_pairs(&pairs2, "bkt", &added2)?;
+    let level1 = level_pairs(&pairs1, "cause", &added1)?;
     let (bd3, bd2, bd1) = match codes {
         Some(codes) => {
             let limit = opts.breakdown_limit;
             (
-                level_breakdown(&pairs3, "sig", codes, limit)?,
-                level_breakdown(&pairs2, "bkt", codes, limit)?,
-                level_breakdown(&pairs1, "cause", codes, limit)?,
+                level_breakdown(&level3, codes, limit)?,
+                level_breakdown(&level2, codes, limit)?,
+                level_breakdown(&level1, codes, limit)?,
             )
         }
         None => (HashMap::new(), HashMap::new(), HashMap::new()),
     };
+    if let Some(critical) = match inventory {
+        Some(inv) => opts.critical.hosts(inv)?,
+        None => None,
+    } {
+        let critical_of: Vec<bool> = prepared
+            .hosts
+            .iter()
+            .map(|h| critical.contains(&h.name))
+            .collect();
+        count_critical(&level3, &mut counts3, &critical_of);
+        count_critical(&level2, &mut counts2, &critical_of);
+        count_critical(&level1, &mut counts1, &critical_of);
+    }
 
     phase.next("clusters: onset");
     let times = sig_times(&rows, origin_ms, bucket_ms)?;
@@ -1268,6 +1333,7 @@ pub(crate) fn cluster_table(
         window_end_ms: prepared.end_ms,
         data_end: prepared.data_end.clone(),
         warnings: prepared.data_end.warnings(),
+        critical_rule: opts.critical.describe(),
     })
 }
 

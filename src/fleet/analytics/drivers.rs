@@ -4,6 +4,12 @@
 //! blamed on it and their share of all crashes in scope, and its versions (PE timestamps)
 //! with the hosts that load each and the crashes blamed on each.
 //!
+//! With the fleet's driver inventory (`scan --driver-inventory`, issue 15) each driver also
+//! gets its installed base (hosts, share of the inventory, crashes per installed host), and a
+//! driver installed but never seen in a dump gets a row too (0 crashes): the what-if list of
+//! what could fail next. Inventory filters (`--site`, `--where`) narrow the installed base
+//! and the fleet it is a share of, as they narrow the crashes.
+//!
 //! A crash's version is the timestamp of the blamed driver in that same dump's driver list,
 //! so "which versions crash" is exact per dump (a driver seen at a single version in scope
 //! gets all its blamed crashes on that version without the lookup). Microsoft's own drivers are left out unless
@@ -296,7 +302,17 @@ pub(crate) fn driver_table(
     let wanted = opts.scope.driver.as_deref().map(str::to_ascii_lowercase);
     let names = per_driver.column("driver")?.str()?;
     let hosts = u64_values(&per_driver, "hosts")?;
-    let (installed, fleet_hosts) = installed_base(opts.driver_inventory.as_ref(), inventory)?;
+    let scoped_inventory = match &allowed_hosts {
+        Some(_) => inventory
+            .map(|inv| prepare::filter_inventory(inv, &opts.scope.inventory_filters))
+            .transpose()?,
+        None => inventory.cloned(),
+    };
+    let (installed, fleet_hosts) = installed_base(
+        opts.driver_inventory.as_ref(),
+        scoped_inventory.as_ref(),
+        allowed_hosts.is_some(),
+    )?;
     let mut rows = Vec::new();
     for i in 0..hosts.len() {
         let Some(name) = names.get(i) else { continue };
@@ -349,9 +365,43 @@ pub(crate) fn driver_table(
             versions: vers,
         });
     }
+    // Installed but never seen loaded in a dump of the window: no crash to blame yet, but
+    // the installed base is what fails if it does.
+    if let Some(installed) = &installed {
+        let seen: std::collections::HashSet<String> =
+            rows.iter().map(|r| r.driver.clone()).collect();
+        for (name, n) in installed {
+            if *n == 0
+                || seen.contains(name)
+                || wanted.as_deref().is_some_and(|w| w != name)
+                || (!opts.include_microsoft && catalog.is_microsoft(name))
+            {
+                continue;
+            }
+            let (vendor, category) = match catalog.vendor_category(name) {
+                Some((v, c)) => (Some(v), Some(c)),
+                None => (None, None),
+            };
+            let crashes = crash_count.get(name).copied().unwrap_or(0);
+            rows.push(DriverRow {
+                driver: name.clone(),
+                vendor,
+                category,
+                hosts_loaded: 0,
+                loaded_share: share(0, hosts_with_driver_data),
+                crashes,
+                crash_share: share(crashes, total_crashes),
+                hosts_installed: Some(*n),
+                installed_share: fleet_hosts.and_then(|f| share(*n, f)),
+                crashes_per_installed_host: Some(crashes as f64 / *n as f64),
+                versions: Vec::new(),
+            });
+        }
+    }
     rows.sort_by(|a, b| {
         b.crashes
             .cmp(&a.crashes)
+            .then(b.hosts_installed.cmp(&a.hosts_installed))
             .then(b.hosts_loaded.cmp(&a.hosts_loaded))
             .then(a.driver.cmp(&b.driver))
     });
@@ -363,12 +413,14 @@ pub(crate) fn driver_table(
 }
 
 /// Distinct installed hosts per driver key from the driver inventory, and the fleet size
-/// (inventory hosts). Hosts compare ignoring case.
+/// (inventory hosts). Hosts compare ignoring case. `inventory` is the fleet in scope: given
+/// inventory filters, only its hosts count as installed ones.
 fn installed_base(
     driver_inventory: Option<&DataFrame>,
     inventory: Option<&DataFrame>,
+    filtered: bool,
 ) -> Result<(Option<HashMap<String, u64>>, Option<u64>), AnalyticsError> {
-    let fleet = match inventory {
+    let fleet_names = match inventory {
         Some(inv) => {
             let hosts = inv.column("host")?.cast(&DataType::String)?;
             let hosts: std::collections::HashSet<String> = hosts
@@ -377,10 +429,12 @@ fn installed_base(
                 .flatten()
                 .map(str::to_lowercase)
                 .collect();
-            Some(hosts.len() as u64)
+            Some(hosts)
         }
         None => None,
     };
+    let fleet = fleet_names.as_ref().map(|n| n.len() as u64);
+    let allowed = fleet_names.filter(|_| filtered);
     let Some(di) = driver_inventory else {
         return Ok((None, fleet));
     };
@@ -389,7 +443,11 @@ fn installed_base(
     let mut pairs: std::collections::HashSet<(String, String)> = Default::default();
     for (h, d) in hosts.iter().zip(drivers.iter()) {
         if let (Some(h), Some(d)) = (h, d) {
-            pairs.insert((d.to_string(), h.to_lowercase()));
+            let h = h.to_lowercase();
+            if allowed.as_ref().is_some_and(|a| !a.contains(&h)) {
+                continue;
+            }
+            pairs.insert((d.to_string(), h));
         }
     }
     let mut counts: HashMap<String, u64> = HashMap::new();

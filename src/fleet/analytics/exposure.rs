@@ -12,62 +12,12 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use super::AnalyticsError;
+pub use crate::fleet::critical::CriticalRule;
 use crate::fleet::driver_inventory::starts_at_boot;
 use crate::fleet::store::module_key;
 
 /// Inventory columns broken down, when present.
 pub const BREAKDOWN_COLUMNS: [&str; 4] = ["site", "role", "ring", "criticality"];
-
-/// Which hosts count as critical: those whose inventory `column` holds one of `values`
-/// (ignoring case). Default `criticality=critical`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CriticalRule {
-    pub column: String,
-    pub values: Vec<String>,
-}
-
-impl Default for CriticalRule {
-    fn default() -> Self {
-        CriticalRule {
-            column: "criticality".into(),
-            values: vec!["critical".into()],
-        }
-    }
-}
-
-impl CriticalRule {
-    /// `COLUMN=VALUE[,VALUE]` (`--critical role=domain-controller,pos-terminal`).
-    pub fn parse(text: &str) -> Result<CriticalRule, AnalyticsError> {
-        let bad = || {
-            AnalyticsError::BadArgument(format!(
-                "--critical '{text}': expected COLUMN=VALUE[,VALUE], e.g. criticality=critical,high"
-            ))
-        };
-        let (column, values) = text.split_once('=').ok_or_else(bad)?;
-        let values: Vec<String> = values
-            .split(',')
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-            .collect();
-        if column.trim().is_empty() || values.is_empty() {
-            return Err(bad());
-        }
-        Ok(CriticalRule {
-            column: column.trim().to_string(),
-            values,
-        })
-    }
-
-    pub fn describe(&self) -> String {
-        format!("{}={}", self.column, self.values.join(","))
-    }
-
-    fn holds(&self, value: &str) -> bool {
-        self.values
-            .iter()
-            .any(|v| v.eq_ignore_ascii_case(value.trim()))
-    }
-}
 
 /// Where the installed base came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -99,6 +49,8 @@ pub struct Exposure {
     /// Installed hosts the critical rule selects (`None` without an inventory).
     pub critical_hosts: Option<u64>,
     pub critical_rule: String,
+    /// Inventory filters applied (`--site`, `--where`): the fleet is the hosts matching them.
+    pub filters: Vec<(String, String)>,
     /// Sites with an installed host, and sites in the inventory.
     pub sites_hit: Option<u64>,
     pub fleet_sites: Option<u64>,
@@ -131,6 +83,7 @@ pub fn exposure(
     driver_inventory: Option<&DataFrame>,
     loaded: Option<LazyFrame>,
     inventory: Option<&DataFrame>,
+    inventory_filters: &[(String, String)],
     critical: &CriticalRule,
 ) -> Result<Exposure, AnalyticsError> {
     let key = crate::fleet::driver_inventory::driver_key(driver, None);
@@ -184,6 +137,26 @@ pub fn exposure(
         }
     };
 
+    // `--site` / `--where`: the fleet is the inventory's matching hosts, and only installed
+    // hosts among them count (as the table commands count only crashes of those hosts).
+    let filtered = if inventory_filters.is_empty() {
+        None
+    } else {
+        let inv = inventory.ok_or_else(|| AnalyticsError::UnknownInventoryColumn {
+            column: inventory_filters[0].0.clone(),
+            available: "there is no inventory (give one to `scan --inventory`)".into(),
+        })?;
+        let filtered = super::prepare::filter_inventory(inv, inventory_filters)?;
+        let allowed: BTreeSet<String> = str_column(&filtered, "host")?
+            .unwrap_or_default()
+            .into_iter()
+            .flatten()
+            .map(|h| h.to_lowercase())
+            .collect();
+        installed.retain(|h, _| allowed.contains(h));
+        Some(filtered)
+    };
+    let inventory = filtered.as_ref().or(inventory);
     let mut breakdown: BTreeMap<String, BTreeMap<String, ValueHosts>> = BTreeMap::new();
     let mut critical_hosts = None;
     let mut fleet_hosts = None;
@@ -217,13 +190,8 @@ pub fn exposure(
                 fleet_sites = Some(column.iter().flatten().collect::<BTreeSet<_>>().len() as u64);
             }
         }
-        if let Some(column) = str_column(inv, &critical.column)? {
-            critical_hosts = Some(
-                installed
-                    .keys()
-                    .filter(|h| value_of(&column, h).is_some_and(|v| critical.holds(&v)))
-                    .count() as u64,
-            );
+        if let Some(critical) = critical.hosts(inv)? {
+            critical_hosts = Some(installed.keys().filter(|h| critical.contains(h)).count() as u64);
         }
     }
     let mut versions: BTreeMap<String, u64> = BTreeMap::new();
@@ -245,6 +213,7 @@ pub fn exposure(
             .then(|| installed.values().filter(|(boot, _)| *boot).count() as u64),
         critical_hosts,
         critical_rule: critical.describe(),
+        filters: inventory_filters.to_vec(),
         sites_hit,
         fleet_sites,
         breakdown,
@@ -258,9 +227,20 @@ impl Exposure {
     pub fn sentence(&self) -> String {
         let mut s = format!("{} hosts", self.hosts_installed);
         if let Some(share) = self.fleet_share {
-            s.push_str(&format!(" ({:.1} % of the fleet)", share * 100.0));
+            let of = if self.filters.is_empty() {
+                "the fleet".to_string()
+            } else {
+                let filters: Vec<String> = self
+                    .filters
+                    .iter()
+                    .map(|(c, v)| format!("{c}={v}"))
+                    .collect();
+                format!("the hosts with {}", filters.join(", "))
+            };
+            s.push_str(&format!(" ({:.1} % of {of})", share * 100.0));
         }
         match (self.sites_hit, self.fleet_sites) {
+            (Some(1), Some(1)) => s.push_str(", 1 site"),
             (Some(hit), Some(all)) if hit == all && all > 0 => {
                 s.push_str(&format!(", all {all} sites"))
             }
@@ -278,20 +258,5 @@ impl Exposure {
             s.push_str(" (no driver inventory: hosts seen loading it in dumps only)");
         }
         s
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn critical_rules_parse() {
-        let r = CriticalRule::parse("role = dc, pos-terminal").unwrap();
-        assert_eq!(r.column, "role");
-        assert_eq!(r.values, ["dc", "pos-terminal"]);
-        assert!(r.holds("POS-terminal"));
-        assert!(CriticalRule::parse("role=").is_err());
-        assert!(CriticalRule::parse("critical").is_err());
     }
 }

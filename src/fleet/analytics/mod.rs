@@ -48,6 +48,8 @@ pub enum AnalyticsError {
     Polars(#[from] PolarsError),
     #[error("{0}")]
     BadArgument(String),
+    #[error(transparent)]
+    BadCriticalRule(#[from] crate::fleet::critical::BadCriticalRule),
     #[error("the crash table has no column '{column}' (is this a blastradius crash store?)")]
     MissingColumn { column: String },
     #[error(
