@@ -7,7 +7,7 @@ use std::io::Write;
 use crate::fleet::analytics::{self, DriverTable};
 
 use super::csv::{self, Field};
-use super::table::{cut_note, percent, thousands, Align, Table, TextLayout};
+use super::table::{cut_note, percent, thousands, wrap, Align, Fit, Table, TextLayout};
 
 pub fn opt_percent(share: Option<f64>) -> String {
     share.map(percent).unwrap_or_else(|| "-".into())
@@ -56,8 +56,21 @@ pub fn render_text_with(table: &DriverTable, limit: usize, layout: TextLayout) -
         "CRASH SHARE",
         "VERSIONS",
     ];
+    // Driver, hosts, load and crash shares stay; versions are cut, then go first, then the
+    // category, then the vendor (cut before it goes).
     let mut t = Table::new()
-        .with_elastic(header.len() - 1)
+        .with_header(&header)
+        .show_header(layout.header)
+        .with_fit(&[
+            Fit::cut(16, 0),
+            Fit::cut(12, 3),
+            Fit::drop(4),
+            Fit::KEEP,
+            Fit::drop(1),
+            Fit::drop(1),
+            Fit::drop(2),
+            Fit::cut(24, 5),
+        ])
         .with_align(&[
             Align::Left,
             Align::Left,
@@ -69,9 +82,6 @@ pub fn render_text_with(table: &DriverTable, limit: usize, layout: TextLayout) -
             Align::Left,
         ])
         .with_max_cell_chars(100);
-    if layout.header {
-        t = t.with_header(&header);
-    }
     let shown = if limit == 0 {
         table.drivers.len()
     } else {
@@ -89,23 +99,22 @@ pub fn render_text_with(table: &DriverTable, limit: usize, layout: TextLayout) -
             versions_cell(d),
         ]);
     }
-    if let Some(width) = layout.width {
-        t.fit_width(width);
-    }
     let mut out = if table.drivers.is_empty() {
         "no third-party drivers in scope\n".to_string()
     } else {
-        t.render()
+        t.render_for(layout)
     };
+    let mut summary = String::new();
     if let Some(note) = cut_note(shown, table.drivers.len(), "drivers", "--limit 0") {
-        out.push_str(&note);
+        summary.push_str(&note);
     }
-    out.push_str(&format!(
+    summary.push_str(&format!(
         "{} drivers; {} hosts with a known driver list; {} crashes in scope\n",
         thousands(table.drivers.len() as u64),
         thousands(table.hosts_with_driver_data),
         thousands(table.crashes)
     ));
+    out.push_str(&wrap(&summary, layout.width));
     out
 }
 
