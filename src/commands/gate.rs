@@ -32,7 +32,11 @@ The rollout file (CSV or Parquet) has the columns host, ring, change, version, d
 the ring's hosts after they received the change are compared with the same hosts over an \
 equal window before it and with the hosts without the change over the ring's window, counting \
 hosts (a one-sided Fisher exact test, Holm-adjusted over the clusters seen). A halt needs p < --alpha and a rate above the baseline's \
-by more than --min-rate, and nothing else; --min-hosts and --min-soak only hold back a proceed."
+by more than --min-rate, and nothing else; --min-hosts and --min-soak only hold back a proceed.
+
+Examples:
+  blastradius gate --rollout rollout.csv --store ./crash-store --ring early
+  blastradius gate --rollout rollout.csv --change \"$CHANGE\" --ring \"$RING\" --format json"
 )]
 pub struct Args {
     /// The rollout file: host, ring, change, version, deployed_at (CSV or .parquet).

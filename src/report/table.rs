@@ -457,7 +457,7 @@ impl Table {
         let mut out = self.render();
         if !left_out.is_empty() && self.show_header {
             let note = format!(
-                "(not shown at {} columns: {}; --width 0 or --format csv shows every column)",
+                "(not shown at {} columns: {}; --width 0 shows them)",
                 layout.width.unwrap_or_default(),
                 left_out.join(", ")
             );

@@ -341,6 +341,15 @@ fn completions_man_page_and_help_examples() {
     let (code, man, _) = run(&["man"]);
     assert_eq!(code, 0);
     assert!(man.contains(".TH blastradius 1"), "{man}");
+    // One page per command, as the top page's SUBCOMMANDS list names them.
+    let pages = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(&["man", "--dir", pages.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    for page in ["blastradius.1", "blastradius-hosts.1", "blastradius-gate.1"] {
+        let text = std::fs::read_to_string(pages.path().join(page)).unwrap();
+        assert!(text.starts_with(".ie \\n(.g .ds Aq"), "{page}: {text}");
+        assert!(text.contains(".TH blastradius"), "{page}");
+    }
     for command in [
         "inspect",
         "scan",
@@ -351,6 +360,9 @@ fn completions_man_page_and_help_examples() {
         "drivers",
         "reprocess",
         "report",
+        "exposure",
+        "gate",
+        "tui",
         "completions",
         "man",
     ] {
