@@ -118,12 +118,22 @@ stripped_size() {
 say "## Command line: size, start-up, inspect once per dump ($(date -u +%Y-%m-%dT%H:%M:%SZ))"
 say ""
 say "\`scripts/bench-cli.sh $before $after\`; $(nproc) cores; \`uptime\` at start:$(uptime | sed 's/.*load average/ load average/')."
-say "Fleet: \`simulate --scenario baseline --hosts ${BENCH_HOSTS:-3600} --seed ${BENCH_SEED:-1}\`, $dumps dumps, the first $mdmp_count of them user-mode minidumps (MDMP); $stackwalk ($("$stackwalk" --version 2>&1 | head -1)); medians of $starts (start-up) and $runs runs."
+say "Fleet: \`simulate --scenario baseline --hosts ${BENCH_HOSTS:-3600} --seed ${BENCH_SEED:-1} --captured-memory minimal\`, $dumps dumps, the first $mdmp_count of them user-mode minidumps (MDMP); $stackwalk ($("$stackwalk" --version 2>&1 | head -1)); medians of $starts (start-up) and $runs runs."
 say ""
 say "| | before | after | minidump-stackwalk |"
 say "|---|---:|---:|---:|"
 say "| binary as built | $(mb "$(size_of "$before")") | $(mb "$(size_of "$after")") | $(mb "$(size_of "$stackwalk")") |"
 say "| binary stripped | $(mb "$(stripped_size "$before")") | $(mb "$(stripped_size "$after")") | $(mb "$(stripped_size "$stackwalk")") |"
+# Dynamic relocation tables: what the loader reads and applies before main, on every start.
+reloc_size() {
+    local total=0 size
+    for size in $(readelf -S -W "$1" 2>/dev/null |
+        sed -nE 's/.*\.rel[ar]\.dyn +[A-Z]+ +[0-9a-f]+ +[0-9a-f]+ +([0-9a-f]+).*/\1/p'); do
+        total=$((total + 16#$size))
+    done
+    echo "$total"
+}
+say "| relocation tables (.rela.dyn + .relr.dyn) | $(mb "$(reloc_size "$before")") | $(mb "$(reloc_size "$after")") | $(mb "$(reloc_size "$stackwalk")") |"
 
 cd "$work" # no ./symbols-cache here: every tool runs without symbols
 v_before=$(median_ms "$starts" "$before" --version)
