@@ -34,13 +34,14 @@ enum Command {
     /// Crash clusters ranked by blast radius (driver -> bucket -> signature).
     #[command(after_help = commands::help::CLUSTERS)]
     Clusters(commands::clusters::Args),
-    /// Hosts and their crash state (boot-loop, failing, recovered, single).
+    /// Hosts and their crash state (down, boot-loop, failing, recovered, single).
     #[command(after_help = commands::help::HOSTS)]
     Hosts(commands::hosts::Args),
     /// Third-party kernel drivers: exposure and crash share.
     #[command(after_help = commands::help::DRIVERS)]
     Drivers(commands::drivers::Args),
     /// What-if blast radius: who goes down if DRIVER fails on every host that runs it.
+    #[command(after_help = commands::help::EXPOSURE)]
     Exposure(commands::exposure::Args),
     /// Re-derive blame, bucket and signature of stored crashes after a rule change.
     #[command(after_help = commands::help::REPROCESS)]
@@ -58,8 +59,14 @@ enum Command {
     },
     /// Print the man page (roff) of blastradius.
     #[command(after_help = commands::help::MAN)]
-    Man,
+    Man {
+        /// Write one page per command (blastradius.1, blastradius-hosts.1, ...) into DIR
+        /// instead of the top page to stdout.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
     /// The incident responder's console: clusters, hosts, drivers; live with --watch.
+    #[command(after_help = commands::help::TUI)]
     Tui(commands::tui::Args),
 }
 
@@ -81,7 +88,7 @@ fn main() -> ExitCode {
         Command::Completions { shell } => {
             commands::shell::completions(*shell, &mut Cli::command(), "blastradius")
         }
-        Command::Man => commands::shell::man(Cli::command()),
+        Command::Man { dir } => commands::shell::man(Cli::command(), dir.as_deref()),
         Command::Tui(a) => commands::tui::run(a),
     };
     commands::exit::code(result)

@@ -12,7 +12,7 @@ use crate::fleet::analytics::{
 use crate::fleet::critical::CriticalRule;
 use crate::report::cluster_detail::{render as render_detail, DetailExtras};
 pub use crate::report::cluster_table::{render_text, render_text_with, write_csv};
-use crate::report::table::TextLayout;
+use crate::report::table::{output_width, wrap, TextLayout};
 
 use super::fail_if::{self, describe, FailIf, Value};
 
@@ -57,6 +57,10 @@ pub struct Args {
     /// Text table without its header row (for scripts).
     #[arg(long)]
     pub no_header: bool,
+    /// Lay the text out for N columns (0: no limit, whole cells); default: $COLUMNS, else
+    /// the terminal's width, else 80. Columns that do not fit are cut or left out.
+    #[arg(long, value_name = "N")]
+    pub width: Option<usize>,
     /// Exit 1 when any driver-level cluster matches FILTER, e.g. `boot_loop_hosts>=1` or
     /// `age_hours<24,hosts>=10` (see the fields below).
     #[arg(long, value_name = "FILTER", value_parser = fail_if::parse)]
@@ -305,9 +309,14 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     }
     let mut out: Vec<u8> = Vec::new();
     match args.scope.format {
-        TableFormat::Text if args.cluster.is_some() && !table.clusters.is_empty() => {
-            out.extend_from_slice(detail_text(args, &store, &opts, &table)?.as_bytes())
-        }
+        TableFormat::Text if args.cluster.is_some() && !table.clusters.is_empty() => out
+            .extend_from_slice(
+                wrap(
+                    &detail_text(args, &store, &opts, &table)?,
+                    output_width(args.width),
+                )
+                .as_bytes(),
+            ),
         TableFormat::Json => {
             serde_json::to_writer_pretty(&mut out, &table)?;
             out.push(b'\n');
@@ -318,7 +327,7 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
                 &table,
                 args.depth,
                 args.limit,
-                TextLayout::for_stdout(args.no_header),
+                TextLayout::for_stdout(args.no_header, args.width),
                 chrono::Utc::now().date_naive(),
             )
             .as_bytes(),

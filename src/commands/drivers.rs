@@ -31,6 +31,10 @@ pub struct Args {
     /// Text table without its header row (for scripts).
     #[arg(long)]
     pub no_header: bool,
+    /// Lay the text out for N columns (0: no limit, whole cells); default: $COLUMNS, else
+    /// the terminal's width, else 80. Columns that do not fit are cut or left out.
+    #[arg(long, value_name = "N")]
+    pub width: Option<usize>,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<u8> {
@@ -57,7 +61,12 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
         }
         TableFormat::Csv => write_csv(&mut out, &table)?,
         TableFormat::Text => out.extend_from_slice(
-            render_text_with(&table, args.limit, TextLayout::for_stdout(args.no_header)).as_bytes(),
+            render_text_with(
+                &table,
+                args.limit,
+                TextLayout::for_stdout(args.no_header, args.width),
+            )
+            .as_bytes(),
         ),
     }
     emit(&out)?;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::fleet::analytics::exposure::{exposure, CriticalRule, Exposure};
 use crate::fleet::store::{DEFAULT_STORE_DIR, STORE_ENV};
 use crate::report::csv::{self, Field};
+use crate::report::table::{output_width, wrap};
 
 use super::scope_args::{emit, open_store, ScopeArgs, TableFormat};
 
@@ -28,6 +29,10 @@ pub struct Args {
     pub conditions: Vec<String>,
     #[arg(long, value_enum, default_value_t = TableFormat::Text)]
     pub format: TableFormat,
+    /// Lay the text out for N columns (0: no limit, whole cells); default: $COLUMNS, else
+    /// the terminal's width, else 80. Columns that do not fit are cut or left out.
+    #[arg(long, value_name = "N")]
+    pub width: Option<usize>,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<u8> {
@@ -67,15 +72,21 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
             out.push(b'\n');
         }
         TableFormat::Csv => write_csv(&mut out, &result)?,
-        TableFormat::Text => out.extend_from_slice(render_text(&result).as_bytes()),
+        TableFormat::Text => {
+            out.extend_from_slice(render_text(&result, output_width(args.width)).as_bytes())
+        }
     }
     emit(&out)?;
     Ok(0)
 }
 
-/// The sentence, then the breakdown and versions, one `column value hosts` line each.
-pub fn render_text(e: &Exposure) -> String {
-    let mut out = format!("if {} fails at boot: {}\n", e.driver, e.sentence());
+/// The sentence (wrapped to `width`), then the breakdown and versions, one
+/// `column value hosts` line each (43 characters: they fit any terminal).
+pub fn render_text(e: &Exposure, width: Option<usize>) -> String {
+    let mut out = wrap(
+        &format!("if {} fails at boot: {}", e.driver, e.sentence()),
+        width,
+    );
     for (column, values) in &e.breakdown {
         out.push_str(&format!("\nby {column}:\n"));
         for (value, hosts) in values {

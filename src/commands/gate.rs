@@ -9,7 +9,9 @@ use anyhow::Context;
 use crate::fleet::analytics::window;
 use crate::fleet::gate::{self, GateOptions, GateReport, Reason};
 use crate::fleet::store::{Store, DEFAULT_STORE_DIR, STORE_ENV};
-use crate::report::table::{percent, terminal_safe, thousands, Align, Table};
+use crate::report::table::{
+    percent, terminal_safe, thousands, wrap, Align, Fit, Table, TextLayout,
+};
 
 use super::scope_args::emit;
 
@@ -30,7 +32,11 @@ The rollout file (CSV or Parquet) has the columns host, ring, change, version, d
 the ring's hosts after they received the change are compared with the same hosts over an \
 equal window before it and with the hosts without the change over the ring's window, counting \
 hosts (a one-sided Fisher exact test, Holm-adjusted over the clusters seen). A halt needs p < --alpha and a rate above the baseline's \
-by more than --min-rate, and nothing else; --min-hosts and --min-soak only hold back a proceed."
+by more than --min-rate, and nothing else; --min-hosts and --min-soak only hold back a proceed.
+
+Examples:
+  blastradius gate --rollout rollout.csv --store ./crash-store --ring early
+  blastradius gate --rollout rollout.csv --change \"$CHANGE\" --ring \"$RING\" --format json"
 )]
 pub struct Args {
     /// The rollout file: host, ring, change, version, deployed_at (CSV or .parquet).
@@ -64,6 +70,10 @@ pub struct Args {
     pub alpha: f64,
     #[arg(long, value_enum, default_value_t = GateFormat::Text)]
     pub format: GateFormat,
+    /// Lay the text out for N columns (0: no limit, whole cells); default: $COLUMNS, else
+    /// the terminal's width, else 80. Columns that do not fit are cut or left out.
+    #[arg(long, value_name = "N")]
+    pub width: Option<usize>,
 }
 
 /// `0.01`, `1%` or `1 %` as a share.
@@ -111,7 +121,9 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
             serde_json::to_writer_pretty(&mut out, &report)?;
             out.push(b'\n');
         }
-        GateFormat::Text => out.extend_from_slice(render_text(&report).as_bytes()),
+        GateFormat::Text => out.extend_from_slice(
+            render_text(&report, TextLayout::for_stdout(false, args.width)).as_bytes(),
+        ),
     }
     emit(&out)?;
     Ok(report.verdict.exit_code())
@@ -132,21 +144,28 @@ fn sites_line(r: &Reason) -> String {
 const OBSERVED_SHOWN: usize = 5;
 
 /// The terminal form: verdict line, the sentence why, affected hosts per site, the compared
-/// clusters, the figures the verdict rests on.
-pub fn render_text(report: &GateReport) -> String {
-    let mut out = format!(
-        "{}  ring {}, change {}, at {}\n{}\n",
-        report.verdict.as_str().to_uppercase(),
-        terminal_safe(&report.ring),
-        terminal_safe(&report.change),
-        report.now,
-        terminal_safe(&report.explanation)
+/// clusters, the figures the verdict rests on; sentences wrapped and the table fitted to
+/// `layout`'s width.
+pub fn render_text(report: &GateReport, layout: TextLayout) -> String {
+    let mut out = wrap(
+        &format!(
+            "{}  ring {}, change {}, at {}\n{}\n",
+            report.verdict.as_str().to_uppercase(),
+            terminal_safe(&report.ring),
+            terminal_safe(&report.change),
+            report.now,
+            terminal_safe(&report.explanation)
+        ),
+        layout.width,
     );
     for r in &report.reasons {
-        out.push_str(&format!(
-            "Affected hosts of cluster {} per site: {}\n",
-            r.cluster,
-            sites_line(r)
+        out.push_str(&wrap(
+            &format!(
+                "Affected hosts of cluster {} per site: {}",
+                r.cluster,
+                sites_line(r)
+            ),
+            layout.width,
         ));
     }
     let shown: Vec<&Reason> = report
@@ -170,6 +189,17 @@ pub fn render_text(report: &GateReport) -> String {
                 Align::Right,
                 Align::Right,
                 Align::Left,
+            ])
+            .with_fit(&[
+                Fit::KEEP,
+                Fit::cut(12, 0),
+                Fit::cut(16, 4),
+                Fit::KEEP,
+                Fit::drop(1),
+                Fit::drop(2),
+                Fit::drop(2),
+                Fit::drop(3),
+                Fit::KEEP,
             ])
             .with_max_cell_chars(50);
         for (i, r) in shown.iter().enumerate() {
@@ -199,10 +229,12 @@ pub fn render_text(report: &GateReport) -> String {
             ]);
         }
         out.push('\n');
-        out.push_str(&t.render());
+        out.push_str(&t.render_for(layout));
     }
-    out.push_str(&format!(
-        "\n{} of {} ring hosts have the change (first {}, last {}); soak {}; {} hosts without it; \
+    out.push('\n');
+    out.push_str(&wrap(
+        &format!(
+        "{} of {} ring hosts have the change (first {}, last {}); soak {}; {} hosts without it; \
 thresholds: alpha {}, min-rate {}, min-hosts {}, min-soak {}\n",
         thousands(report.deployed_hosts),
         thousands(report.ring_hosts),
@@ -214,6 +246,8 @@ thresholds: alpha {}, min-rate {}, min-hosts {}, min-soak {}\n",
         percent(report.min_rate),
         report.min_hosts,
         gate::decide::duration_text(report.min_soak_seconds),
+    ),
+        layout.width,
     ));
     out
 }

@@ -6,6 +6,8 @@
 macro_rules! host_states {
     () => {
         "Host states (judged at the end of the data):
+  down        crashed, and no heartbeat since for longer than --recovery-window (with
+              scan --heartbeats; the dispatch list)
   boot-loop   crashes soon after boot (--loop-uptime), each less than --loop-gap apart, up to
               the end of the data; \"looping, dumps rotated\" when Windows rotated the newest
               dumps away but the kept ones show the loop under way
@@ -50,8 +52,10 @@ pub const CLUSTERS: &str = concat!(
 
 Columns: CAUSE = blamed driver or non-driver cause; BUCKET/SIGNATURE = the grouping key;
 HOSTS = distinct hosts (share of the inventory's hosts); BOOT-LOOP = hosts in state boot-loop;
-SPAN = first and last crash (UTC; the date shown when it differs from the row above or today);
+FIRST–LAST = first and last crash (UTC; the date shown when it differs from the row above or today);
 ID = the cluster id that --cluster, hosts --cluster and report accept.
+Width: the table fits --width N, else $COLUMNS, else the terminal, else 80 columns; narrower,
+BUCKET is cut, then NOTES, BUGCHECK, ID, BUCKET and CRASHES are left out (--width 0: all).
 
 --fail-if FILTER: exit 1 when any driver-level cluster matches. FILTER is one or more
 conditions joined by ',' (all must hold): FIELD OP VALUE with OP one of = != >= <= > <.
@@ -73,6 +77,8 @@ pub const HOSTS: &str = concat!(
 Columns (text): host, state, crashes, clusters, first, last and the inventory's site, role,
 criticality; --columns a,b,c picks others (also min_uptime and any inventory column),
 --columns all shows every one. JSON and CSV always carry every column.
+Width: the table fits --width N, else $COLUMNS, else the terminal, else 80 columns; narrower,
+CLUSTERS is cut, then ROLE, FIRST, LAST are left out (--width 0: all; --columns: cut only).
 
 --fail-if FILTER: exit 1 when any listed host matches. FILTER is one or more conditions
 joined by ',' (all must hold): FIELD OP VALUE with OP one of = != >= <= > <. Fields: host,
@@ -93,7 +99,10 @@ VERSIONS = image timestamps, newest first.
 With a driver inventory (scan --driver-inventory): INSTALLED = hosts it lists the driver
 on; FLEET = their share of the inventory (of the hosts --site/--where select); PER HOST =
 crashes per installed host; installed drivers no dump has shown get a row with 0 crashes.
-JSON and CSV always carry every field.";
+JSON and CSV always carry every field.
+
+Width: the table fits --width N, else $COLUMNS, else the terminal, else 80 columns; narrower,
+long columns are cut, then the least important ones are left out (--width 0: all).";
 
 pub const REPROCESS: &str = "Examples:
   blastradius reprocess --store ./crash-store --rules my-rules.toml
@@ -109,5 +118,20 @@ pub const COMPLETIONS: &str = "Examples:
   blastradius completions fish > ~/.config/fish/completions/blastradius.fish";
 
 pub const MAN: &str = "Examples:
+  blastradius man --dir ~/.local/share/man/man1 && man blastradius-hosts
   blastradius man > ~/.local/share/man/man1/blastradius.1 && man blastradius
   blastradius man | man -l -";
+
+pub const EXPOSURE: &str = "Examples:
+  blastradius exposure csagent.sys --store ./crash-store
+  blastradius exposure CSAgent --critical role=domain-controller,sql-server --format json
+
+Terms: installed = hosts whose driver inventory (scan --driver-inventory) lists the driver,
+else hosts whose dumps show it loaded (a lower bound, said so); boot start = Boot or System
+start mode: those hosts would boot-loop; critical = inventory criticality=critical unless
+--critical says otherwise.";
+
+pub const TUI: &str = "Examples:
+  blastradius tui --store ./crash-store
+  blastradius tui --store ./crash-store --until '2024-07-19 05:00'    (as it looked at 05:00)
+  blastradius tui --store ./crash-store --watch /mnt/crashdumps --inventory cmdb.csv   (live)";

@@ -34,6 +34,10 @@ pub struct Args {
     /// Text table without its header row (for scripts).
     #[arg(long)]
     pub no_header: bool,
+    /// Lay the text out for N columns (0: no limit, whole cells); default: $COLUMNS, else
+    /// the terminal's width, else 80. Columns that do not fit are cut or left out.
+    #[arg(long, value_name = "N")]
+    pub width: Option<usize>,
     /// Exit 1 when any listed host matches FILTER, e.g. `state=boot-loop` or
     /// `clusters=csagent.sys,criticality=critical` (see the fields below).
     #[arg(long, value_name = "FILTER", value_parser = fail_if::parse)]
@@ -104,7 +108,7 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
                 render_text_with(
                     &table,
                     &columns,
-                    TextLayout::for_stdout(args.no_header),
+                    TextLayout::for_stdout(args.no_header, args.width),
                     chrono::Utc::now().date_naive(),
                 )
                 .as_bytes(),

@@ -3,6 +3,8 @@
 
 use std::io::Write;
 
+use anyhow::Context;
+
 /// Writes the completion script of `shell` for `cmd` to stdout.
 pub fn completions(
     shell: clap_complete::Shell,
@@ -14,8 +16,18 @@ pub fn completions(
     emit_all(&out)
 }
 
-/// Writes the roff man page of `cmd` (its subcommands listed, with their help) to stdout.
-pub fn man(cmd: clap::Command) -> anyhow::Result<u8> {
+/// Writes the roff man page of `cmd` (its subcommands listed, with their help) to stdout,
+/// or, with `dir`, one page per command into `dir` (`blastradius.1`, `blastradius-hosts.1`,
+/// ...): the top page names the subcommands' pages, so `man blastradius-hosts` should
+/// open too.
+pub fn man(cmd: clap::Command, dir: Option<&std::path::Path>) -> anyhow::Result<u8> {
+    if let Some(dir) = dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        clap_mangen::generate_to(cmd, dir)
+            .with_context(|| format!("cannot write man pages to {}", dir.display()))?;
+        eprintln!("blastradius: man pages written to {}", dir.display());
+        return Ok(0);
+    }
     let mut out = Vec::new();
     clap_mangen::Man::new(cmd).render(&mut out)?;
     emit_all(&out)

@@ -14,8 +14,9 @@ pub const BREAKDOWN_COLUMNS: [&str; 4] = ["site", "ring", "role", "os_build"];
 /// Values shown per breakdown line, largest first.
 const BREAKDOWN_VALUES: usize = 8;
 
-/// A breakdown line stops adding values at this many characters (the "… N more" note aside).
-const BREAKDOWN_WIDTH: usize = 64;
+/// A breakdown line, its "… N more" included, stops adding values before this many
+/// characters: it fits an 80-column terminal.
+const BREAKDOWN_WIDTH: usize = 80;
 
 /// Affected hosts listed (most urgent first); the rest are counted.
 pub const HOSTS_SHOWN: usize = 25;
@@ -159,19 +160,23 @@ pub fn render(node: &ClusterNode, hosts: &HostTable, extras: &DetailExtras) -> S
         .collect();
     if !breakdowns.is_empty() {
         line(String::new());
-        line("Hosts by".into());
+        line("Hosts by (largest first; --format json lists every value)".into());
         for (column, values) in breakdowns {
             let mut values: Vec<(&String, &u64)> = values.iter().collect();
             values.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-            // Values while the line fits 80 columns (at least one), largest first.
+            // Values while the line, with its ", … N more", fits 80 columns (at least one),
+            // largest first.
+            let more_room = format!(", … {} more", values.len()).chars().count();
             let mut shown: Vec<String> = Vec::new();
             let mut width = 12;
-            for (v, n) in values.iter().take(BREAKDOWN_VALUES) {
+            for (i, (v, n)) in values.iter().take(BREAKDOWN_VALUES).enumerate() {
                 let cell = format!("{v} {}", thousands(**n));
-                if !shown.is_empty() && width + cell.chars().count() + 2 > BREAKDOWN_WIDTH {
+                let after = width + cell.chars().count() + 2;
+                let room = if i + 1 == values.len() { 0 } else { more_room };
+                if !shown.is_empty() && after + room > BREAKDOWN_WIDTH {
                     break;
                 }
-                width += cell.chars().count() + 2;
+                width = after;
                 shown.push(cell);
             }
             let more = values.len().saturating_sub(shown.len());
@@ -179,7 +184,7 @@ pub fn render(node: &ClusterNode, hosts: &HostTable, extras: &DetailExtras) -> S
                 "  {column:<9} {}{}",
                 shown.join(", "),
                 if more > 0 {
-                    format!(", … {more} more (--format json)")
+                    format!(", … {more} more")
                 } else {
                     String::new()
                 }

@@ -7,7 +7,7 @@ use std::io::Write;
 use crate::fleet::analytics::{self, ClusterNode, ClusterTable};
 
 use super::csv::{self, Field};
-use super::table::{cut_note, percent, thousands, Align, DatedTimes, Table, TextLayout};
+use super::table::{cut_note, percent, thousands, wrap, Align, DatedTimes, Fit, Table, TextLayout};
 
 /// `1 host`, `3,812 hosts`.
 pub fn count(n: u64, one: &str, many: &str) -> String {
@@ -41,6 +41,30 @@ const TEXT_ALIGN: [Align; 10] = [
     Align::Left,
     Align::Left,
 ];
+
+/// How the columns give way to a narrow terminal: cause, hosts, fleet share and boot loops
+/// stay; the onset span and crash count go late; the bucket id is cut before it goes;
+/// id, bugcheck and notes go first (JSON, CSV and `--cluster X` carry them). At `--depth` 2
+/// and 3 the bucket / signature column names the indented rows, so it stays (cut).
+fn text_fit(depth: u8) -> [Fit; 10] {
+    let bucket = if depth >= 2 {
+        Fit::cut(24, 0)
+    } else {
+        Fit::cut(24, 4)
+    };
+    [
+        Fit::cut(16, 0),
+        Fit::KEEP,
+        Fit::drop(1),
+        Fit::drop(1),
+        Fit::drop(3),
+        Fit::drop(2),
+        Fit::drop(5),
+        Fit::drop(6),
+        Fit::drop(7),
+        bucket,
+    ]
+}
 
 fn row_of(node: &ClusterNode, label: String, times: &mut DatedTimes) -> Vec<String> {
     let mut notes = Vec::new();
@@ -106,12 +130,11 @@ pub fn render_text_with(
     today: chrono::NaiveDate,
 ) -> String {
     let mut t = Table::new()
+        .with_header(&TEXT_HEADER)
+        .show_header(layout.header)
         .with_align(&TEXT_ALIGN)
-        .with_max_cell_chars(90)
-        .with_elastic(TEXT_HEADER.len() - 1);
-    if layout.header {
-        t = t.with_header(&TEXT_HEADER);
-    }
+        .with_fit(&text_fit(depth))
+        .with_max_cell_chars(90);
     let shown = if limit == 0 {
         table.clusters.len()
     } else {
@@ -131,28 +154,27 @@ pub fn render_text_with(
             }
         }
     }
-    if let Some(width) = layout.width {
-        t.fit_width(width);
-    }
     let mut out = if t.is_empty() {
         "no crashes in scope\n".to_string()
     } else {
-        t.render()
+        t.render_for(layout)
     };
+    let mut summary = String::new();
     if let Some(note) = cut_note(shown, table.clusters.len(), "clusters", "--limit 0") {
-        out.push_str(&note);
+        summary.push_str(&note);
     }
     let fleet = match table.fleet_hosts {
         Some(f) => format!("; fleet {} hosts", thousands(f)),
         None => "; no inventory (fleet share unknown)".into(),
     };
-    out.push_str(&format!(
+    summary.push_str(&format!(
         "{}, {} on {}{fleet}\n",
         count(table.clusters.len() as u64, "cluster", "clusters"),
         count(table.crashes, "crash", "crashes"),
         count(table.hosts, "host", "hosts"),
     ));
-    out.push_str(&format!("end of data: {}\n", table.data_end.describe()));
+    summary.push_str(&format!("end of data: {}\n", table.data_end.describe()));
+    out.push_str(&wrap(&summary, layout.width));
     out
 }
 

@@ -7,7 +7,7 @@ use std::io::Write;
 use crate::fleet::analytics::{self, DriverTable};
 
 use super::csv::{self, Field};
-use super::table::{cut_note, percent, thousands, Align, Table, TextLayout};
+use super::table::{cut_note, percent, thousands, wrap, Align, Fit, Table, TextLayout};
 
 pub fn opt_percent(share: Option<f64>) -> String {
     share.map(percent).unwrap_or_else(|| "-".into())
@@ -53,8 +53,8 @@ fn per_host(rate: Option<f64>) -> String {
 struct Columns {
     header: &'static [&'static str],
     align: &'static [Align],
-    /// The column cut first on a narrow terminal.
-    elastic: usize,
+    /// How each column gives way on a narrow terminal (cut, then left out by rank).
+    fit: &'static [Fit],
     cells: fn(&analytics::DriverRow) -> Vec<String>,
 }
 
@@ -80,7 +80,18 @@ const LOADED_COLUMNS: Columns = Columns {
         Align::Right,
         Align::Left,
     ],
-    elastic: 7,
+    // Driver, hosts, load and crash shares stay; versions are cut, then go first, then the
+    // category, then the vendor (cut before it goes).
+    fit: &[
+        Fit::cut(16, 0),
+        Fit::cut(12, 3),
+        Fit::drop(4),
+        Fit::KEEP,
+        Fit::drop(1),
+        Fit::drop(1),
+        Fit::drop(2),
+        Fit::cut(24, 5),
+    ],
     cells: |d| {
         vec![
             d.driver.clone(),
@@ -118,7 +129,17 @@ const INSTALLED_COLUMNS: Columns = Columns {
         Align::Right,
         Align::Right,
     ],
-    elastic: 1,
+    // Driver, installed base and crashes stay; the vendor is cut, then goes first, then
+    // crashes per host, then the two shares.
+    fit: &[
+        Fit::cut(16, 0),
+        Fit::cut(12, 4),
+        Fit::KEEP,
+        Fit::drop(1),
+        Fit::KEEP,
+        Fit::drop(2),
+        Fit::drop(3),
+    ],
     cells: |d| {
         vec![
             d.driver.clone(),
@@ -134,8 +155,8 @@ const INSTALLED_COLUMNS: Columns = Columns {
     },
 };
 
-/// The terminal table laid out per `layout` (header, terminal width: the elastic column is
-/// cut first), a note when `limit` cut it, and a summary line. The columns are the installed
+/// The terminal table laid out per `layout` (header, terminal width: long columns are cut,
+/// then the least important left out), a note when `limit` cut it, and a summary line. The columns are the installed
 /// base's when the driver inventory is known ([`INSTALLED_COLUMNS`]).
 pub fn render_text_with(table: &DriverTable, limit: usize, layout: TextLayout) -> String {
     let installed = table.drivers.iter().any(|d| d.hosts_installed.is_some());
@@ -145,12 +166,11 @@ pub fn render_text_with(table: &DriverTable, limit: usize, layout: TextLayout) -
         &LOADED_COLUMNS
     };
     let mut t = Table::new()
-        .with_elastic(columns.elastic)
+        .with_header(columns.header)
+        .show_header(layout.header)
+        .with_fit(columns.fit)
         .with_align(columns.align)
         .with_max_cell_chars(100);
-    if layout.header {
-        t = t.with_header(columns.header);
-    }
     let shown = if limit == 0 {
         table.drivers.len()
     } else {
@@ -159,29 +179,28 @@ pub fn render_text_with(table: &DriverTable, limit: usize, layout: TextLayout) -
     for d in &table.drivers[..shown] {
         t.push(&(columns.cells)(d));
     }
-    if let Some(width) = layout.width {
-        t.fit_width(width);
-    }
     let mut out = if table.drivers.is_empty() {
         "no third-party drivers in scope\n".to_string()
     } else {
-        t.render()
+        t.render_for(layout)
     };
+    let mut summary = String::new();
     if let Some(note) = cut_note(shown, table.drivers.len(), "drivers", "--limit 0") {
-        out.push_str(&note);
+        summary.push_str(&note);
     }
-    out.push_str(&format!(
+    summary.push_str(&format!(
         "{} drivers; {} hosts with a known driver list; {} crashes in scope\n",
         thousands(table.drivers.len() as u64),
         thousands(table.hosts_with_driver_data),
         thousands(table.crashes)
     ));
     if installed {
-        out.push_str(
+        summary.push_str(
             "INSTALLED: hosts the driver inventory lists it on; FLEET: share of the fleet;\n\
              SHARE: of the crashes in scope; PER HOST: crashes per installed host\n",
         );
     }
+    out.push_str(&wrap(&summary, layout.width));
     out
 }
 

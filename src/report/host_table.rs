@@ -7,7 +7,7 @@ use crate::fleet::analytics::hoststate::StateBasis;
 use crate::fleet::analytics::{HostRow, HostState, HostTable};
 
 use super::csv::{self, Field};
-use super::table::{human_seconds, thousands, Align, DatedTimes, Table, TextLayout};
+use super::table::{human_seconds, thousands, wrap, Align, DatedTimes, Fit, Table, TextLayout};
 
 /// `2024-07-19T04:09:00Z` -> `2024-07-19 04:09:00`.
 pub fn short_time(rfc3339: Option<&str>) -> String {
@@ -101,6 +101,34 @@ pub fn pick_columns(table: &HostTable, wanted: Option<&str>) -> Result<Vec<Strin
     }
 }
 
+/// How a column gives way to a narrow terminal when the columns are the default ones:
+/// host and state stay, the crash count and the cluster list (cut) next, then site and
+/// criticality (who to send, what first), then the times and the role. Columns asked for
+/// with `--columns` are never left out, only cut.
+fn default_fit(column: &str) -> Fit {
+    match column {
+        "host" => Fit::cut(16, 0),
+        "state" => Fit::KEEP,
+        "crashes" => Fit::drop(1),
+        "clusters" => Fit::cut(12, 2),
+        "site" | "criticality" => Fit::drop(3),
+        "last" => Fit::drop(4),
+        "first" => Fit::drop(5),
+        "role" => Fit::cut(12, 6),
+        _ => Fit::cut(12, 7),
+    }
+}
+
+/// As [`default_fit`] for columns the reader asked for: long text is cut, nothing left out.
+fn asked_fit(column: &str) -> Fit {
+    match default_fit(column) {
+        Fit {
+            cut_to: Some(min), ..
+        } => Fit::cut(min, 0),
+        _ => Fit::KEEP,
+    }
+}
+
 fn millis(rfc3339: Option<&str>) -> Option<i64> {
     chrono::DateTime::parse_from_rfc3339(rfc3339?)
         .ok()
@@ -145,18 +173,31 @@ pub fn render_text_with(
             _ => Align::Left,
         })
         .collect();
-    let mut t = Table::new().with_align(&align).with_max_cell_chars(60);
-    if let Some(i) = columns.iter().position(|c| c == "clusters") {
-        t = t.with_elastic(i);
-    }
-    if layout.header {
-        t = t.with_header(&header);
-    }
-    let mut times = DatedTimes::new(today);
+    let defaults = pick_columns(table, None).is_ok_and(|d| d == columns);
+    let fit: Vec<Fit> = columns
+        .iter()
+        .map(|c| {
+            if defaults {
+                default_fit(c)
+            } else {
+                asked_fit(c)
+            }
+        })
+        .collect();
+    let mut t = Table::new()
+        .with_header(&header)
+        .show_header(layout.header)
+        .with_align(&align)
+        .with_fit(&fit)
+        .with_max_cell_chars(60);
+    // Each time column dates its cells against the row above in the same column, so a
+    // column left out to fit the terminal takes no date with it.
+    let mut times = vec![DatedTimes::new(today); columns.len()];
     for h in &table.hosts {
         let row: Vec<String> = columns
             .iter()
-            .map(|c| match c.as_str() {
+            .zip(times.iter_mut())
+            .map(|(c, times)| match c.as_str() {
                 "host" => h.host.clone(),
                 "state" => state_cell(h),
                 "crashes" => thousands(h.crashes),
@@ -186,14 +227,12 @@ pub fn render_text_with(
             .collect();
         t.push(&row);
     }
-    if let Some(width) = layout.width {
-        t.fit_width(width);
-    }
     let mut out = if t.is_empty() {
         "no hosts in scope\n".to_string()
     } else {
-        t.render()
+        t.render_for(layout)
     };
+    let mut summary = String::new();
     let rotated = table.hosts.iter().filter(|h| h.dumps_rotated).count();
     let states: Vec<String> = table
         .by_state
@@ -216,10 +255,10 @@ pub fn render_text_with(
         .iter()
         .any(|h| h.state_basis == StateBasis::CrashSilence)
     {
-        out.push_str(CRASH_SILENCE_NOTE);
-        out.push('\n');
+        summary.push_str(CRASH_SILENCE_NOTE);
+        summary.push('\n');
     }
-    out.push_str(&format!(
+    summary.push_str(&format!(
         "{} hosts{}{}\n",
         thousands(table.hosts.len() as u64),
         if states.is_empty() {
@@ -233,7 +272,8 @@ pub fn render_text_with(
             .map(|e| format!("; data ends {e}"))
             .unwrap_or_default()
     ));
-    out.push_str(&format!("end of data: {}\n", table.data_end.describe()));
+    summary.push_str(&format!("end of data: {}\n", table.data_end.describe()));
+    out.push_str(&wrap(&summary, layout.width));
     out
 }
 

@@ -56,28 +56,139 @@ pub fn human_seconds(seconds: u64) -> String {
 pub struct TextLayout {
     /// Print the header row (`--no-header` turns it off for scripts).
     pub header: bool,
-    /// Cut the long free-text column so lines fit this many characters (the terminal's
-    /// width when stdout is one; `None` when writing to a pipe or file).
+    /// Fit lines into this many characters (see [`output_width`]); `None`: no limit.
     pub width: Option<usize>,
 }
 
 impl TextLayout {
-    /// A header, and the terminal's width when stdout is a terminal.
-    pub fn for_stdout(no_header: bool) -> TextLayout {
-        use std::io::IsTerminal;
-        let width = if std::io::stdout().is_terminal() {
+    /// A header unless `no_header`, and the width [`output_width`] picks for stdout.
+    pub fn for_stdout(no_header: bool, width_flag: Option<usize>) -> TextLayout {
+        TextLayout {
+            header: !no_header,
+            width: output_width(width_flag),
+        }
+    }
+}
+
+/// The width a text table without `--width` is laid out for when stdout is not a terminal
+/// and `COLUMNS` is not set: the classic terminal, so a table mailed or pasted from a pipe
+/// reads the same as on screen.
+pub const DEFAULT_WIDTH: usize = 80;
+
+/// Narrower than this, a table cannot show even its key columns; asked-for widths below it
+/// are raised to it.
+pub const MIN_WIDTH: usize = 40;
+
+/// The width text output is laid out for: `--width N` (0: no limit, whole cells for
+/// scripts), else `COLUMNS` (as `ls` reads it, so `COLUMNS=160 blastradius hosts` works
+/// from a script), else the terminal's width when stdout is one, else [`DEFAULT_WIDTH`].
+pub fn output_width(flag: Option<usize>) -> Option<usize> {
+    use std::io::IsTerminal;
+    let from_env = || {
+        std::env::var("COLUMNS")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|&w| w > 0)
+    };
+    let from_terminal = || {
+        if std::io::stdout().is_terminal() {
             ratatui::crossterm::terminal::size()
                 .ok()
                 .map(|(cols, _)| usize::from(cols))
-                .filter(|&w| w >= 40)
+                .filter(|&w| w > 0)
         } else {
             None
-        };
-        TextLayout {
-            header: !no_header,
-            width,
+        }
+    };
+    match flag {
+        Some(0) => None,
+        Some(w) => Some(w.max(MIN_WIDTH)),
+        None => Some(
+            from_env()
+                .or_else(from_terminal)
+                .unwrap_or(DEFAULT_WIDTH)
+                .max(MIN_WIDTH),
+        ),
+    }
+}
+
+/// `text` with each line longer than `width` characters broken at its last space that
+/// fits (continuation lines of an indented line indented two more; a word longer than the
+/// room, such as a path to copy, stays whole on a line of its own), each line ending in
+/// `\n`; shorter lines, and every line when
+/// `width` is `None`, stay as they are. For the sentences around tables (verdicts, notes,
+/// breakdowns), which a terminal would otherwise wrap mid-word.
+pub fn wrap(text: &str, width: Option<usize>) -> String {
+    let mut out = String::new();
+    for paragraph in text.trim_end_matches('\n').split('\n') {
+        match width {
+            Some(width) if paragraph.chars().count() > width => {
+                wrap_line(paragraph, width.max(8), &mut out)
+            }
+            _ => {
+                out.push_str(paragraph);
+                out.push('\n');
+            }
         }
     }
+    out
+}
+
+fn wrap_line(line: &str, width: usize, out: &mut String) {
+    let indent = line.len() - line.trim_start_matches(' ').len();
+    let hang = if indent == 0 {
+        String::new()
+    } else {
+        " ".repeat(indent + 2)
+    };
+    let mut rest = line;
+    let mut first = true;
+    loop {
+        let prefix = if first { "" } else { hang.as_str() };
+        let room = width.saturating_sub(prefix.len()).max(4);
+        if rest.chars().count() <= room {
+            out.push_str(prefix);
+            out.push_str(rest);
+            out.push('\n');
+            return;
+        }
+        // The byte end of the first `room + 1` characters: a space there may end the line.
+        let end = rest
+            .char_indices()
+            .nth(room + 1)
+            .map_or(rest.len(), |(i, _)| i);
+        let skip = if first { indent } else { 0 };
+        // Prefer the gap between two fields (two spaces) when it keeps half the line.
+        let gap = rest[..end]
+            .rfind("  ")
+            .filter(|&b| b > skip && b >= room / 2);
+        let space = || rest[..end].rfind(' ').filter(|&b| b > skip);
+        let (piece, next) = match gap.or_else(space) {
+            Some(b) => (rest[..b].trim_end().to_string(), &rest[b..]),
+            None => {
+                let word_end = rest[skip..].find(' ').map_or(rest.len(), |b| b + skip);
+                (rest[..word_end].to_string(), &rest[word_end..])
+            }
+        };
+        out.push_str(prefix);
+        out.push_str(&piece);
+        out.push('\n');
+        rest = next.trim_start_matches(' ');
+        first = false;
+        if rest.is_empty() {
+            return;
+        }
+    }
+}
+
+/// `text` cut to at most `chars` characters, the last one `…` when anything was cut.
+pub fn cut_to(text: &str, chars: usize) -> String {
+    if text.chars().count() <= chars {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(chars.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
 }
 
 /// Times of consecutive rows that carry their date only when it differs from the time
@@ -138,18 +249,63 @@ pub enum Align {
     Right,
 }
 
+/// How a column behaves when the table must fit a width ([`Table::fit_width`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Fit {
+    /// 0: always shown; otherwise columns are left out highest number first when cutting
+    /// alone cannot make the table fit.
+    pub drop_rank: u8,
+    /// Cells may be cut with `…` down to this many characters (`None`: never cut).
+    pub cut_to: Option<usize>,
+}
+
+impl Fit {
+    /// Always shown, never cut.
+    pub const KEEP: Fit = Fit {
+        drop_rank: 0,
+        cut_to: None,
+    };
+
+    /// Left out at `rank` (higher: sooner), never cut.
+    pub const fn drop(rank: u8) -> Fit {
+        Fit {
+            drop_rank: rank,
+            cut_to: None,
+        }
+    }
+
+    /// Cut down to `min` characters before anything else; left out at `rank` (0: never).
+    pub const fn cut(min: usize, rank: u8) -> Fit {
+        Fit {
+            drop_rank: rank,
+            cut_to: Some(min),
+        }
+    }
+}
+
 /// A table of text cells, rendered with columns padded to their widest cell and separated by
 /// two spaces. Cells are made terminal-safe when added.
+///
+/// To fit a terminal ([`Table::fit_width`]) it first cuts the columns that may be cut (long
+/// free text: bucket ids, cluster lists), least important first; when that is not enough it
+/// leaves out the least important column and tries again; at the end columns left out are
+/// put back, most important first, where they fit after all. Numbers are never cut.
 #[derive(Debug, Clone, Default)]
 pub struct Table {
     header: Option<Vec<String>>,
+    /// Render the header row (the header's names still name left-out columns).
+    show_header: bool,
     align: Vec<Align>,
+    fit: Vec<Fit>,
     rows: Vec<Vec<String>>,
     /// Cells wider than this (in characters) are cut with `…`; 0 = no limit.
     max_cell_chars: usize,
-    /// The column cut first when the table must fit a terminal's width ([`Table::fit_width`]).
-    elastic: Option<usize>,
+    /// Columns [`Table::fit_width`] left out.
+    hidden: Vec<bool>,
 }
+
+/// Two spaces between columns.
+const GAP: usize = 2;
 
 impl Table {
     pub fn new() -> Table {
@@ -158,6 +314,14 @@ impl Table {
 
     pub fn with_header<S: AsRef<str>>(mut self, header: &[S]) -> Table {
         self.header = Some(header.iter().map(|h| terminal_safe(h.as_ref())).collect());
+        self.show_header = true;
+        self
+    }
+
+    /// Keeps the header's names (for the note on left-out columns) but renders no header
+    /// row when `show` is false (`--no-header`).
+    pub fn show_header(mut self, show: bool) -> Table {
+        self.show_header = show;
         self
     }
 
@@ -167,40 +331,139 @@ impl Table {
         self
     }
 
+    /// How each column gives way to a narrow terminal; columns without one are kept whole.
+    pub fn with_fit(mut self, fit: &[Fit]) -> Table {
+        self.fit = fit.to_vec();
+        self
+    }
+
     pub fn with_max_cell_chars(mut self, max: usize) -> Table {
         self.max_cell_chars = max;
         self
     }
 
-    /// The column (0-based) whose cells are cut when the table is wider than
-    /// [`Table::fit_width`] allows: the long free-text one (bucket id, clusters).
+    /// The column (0-based) whose cells may be cut (down to 12 characters) to fit a width.
     pub fn with_elastic(mut self, column: usize) -> Table {
-        self.elastic = Some(column);
+        if self.fit.len() <= column {
+            self.fit.resize(column + 1, Fit::KEEP);
+        }
+        self.fit[column] = Fit::cut(12, 0);
         self
     }
 
-    /// Cuts the elastic column's cells (down to 12 characters) so the rendered lines are at
-    /// most `width` characters; a table without an elastic column is left as it is.
-    pub fn fit_width(&mut self, width: usize) {
-        let Some(col) = self.elastic else { return };
-        let widths = self.widths();
-        let total: usize = widths.iter().sum::<usize>() + 2 * widths.len().saturating_sub(1);
-        let Some(&current) = widths.get(col) else {
-            return;
-        };
-        if total <= width {
-            return;
+    fn fit_of(&self, column: usize) -> Fit {
+        self.fit.get(column).copied().unwrap_or(Fit::KEEP)
+    }
+
+    /// Cuts and leaves out columns (per their [`Fit`]) so rendered lines are at most
+    /// `width` characters where the kept columns allow it; returns the names of the columns
+    /// left out (for a note), in table order.
+    pub fn fit_width(&mut self, width: usize) -> Vec<String> {
+        let natural = self.widths();
+        let columns = natural.len();
+        let mut shown = vec![true; columns];
+        // Drop the least important column until cutting alone makes the table fit.
+        loop {
+            if self.cut_widths(&natural, &shown, width).is_some() {
+                break;
+            }
+            let victim = (0..columns)
+                .filter(|&c| shown[c] && self.fit_of(c).drop_rank > 0)
+                .max_by_key(|&c| (self.fit_of(c).drop_rank, c));
+            match victim {
+                Some(c) => shown[c] = false,
+                None => break,
+            }
         }
-        let target = current.saturating_sub(total - width).max(12);
+        // Put back, most important first, what fits after all.
+        let mut dropped: Vec<usize> = (0..columns).filter(|&c| !shown[c]).collect();
+        dropped.sort_by_key(|&c| (self.fit_of(c).drop_rank, c));
+        for c in dropped {
+            shown[c] = true;
+            if self.cut_widths(&natural, &shown, width).is_none() {
+                shown[c] = false;
+            }
+        }
+        // Cut to the widths found (or as far as the cut columns go when nothing fits).
+        let target = self
+            .cut_widths(&natural, &shown, width)
+            .unwrap_or_else(|| self.cut_floor(&natural));
         for row in self.header.iter_mut().chain(self.rows.iter_mut()) {
-            if let Some(cell) = row.get_mut(col) {
-                if cell.chars().count() > target {
-                    let mut cut: String = cell.chars().take(target.saturating_sub(1)).collect();
-                    cut.push('…');
-                    *cell = cut;
+            for (c, cell) in row.iter_mut().enumerate() {
+                if let Some(&w) = target.get(c) {
+                    if cell.chars().count() > w {
+                        *cell = cut_to(cell, w);
+                    }
                 }
             }
         }
+        self.hidden = shown.iter().map(|s| !s).collect();
+        let names = self.header.clone().unwrap_or_default();
+        (0..columns)
+            .filter(|&c| !shown[c])
+            .map(|c| {
+                names
+                    .get(c)
+                    .cloned()
+                    .unwrap_or_else(|| format!("#{}", c + 1))
+            })
+            .collect()
+    }
+
+    /// Column widths with the cuttable columns cut (least important, then rightmost,
+    /// first) so the `shown` ones fit `width`; `None` when even fully cut they do not.
+    fn cut_widths(&self, natural: &[usize], shown: &[bool], width: usize) -> Option<Vec<usize>> {
+        let visible: Vec<usize> = (0..natural.len()).filter(|&c| shown[c]).collect();
+        let total: usize = visible.iter().map(|&c| natural[c]).sum::<usize>()
+            + GAP * visible.len().saturating_sub(1);
+        let mut widths = natural.to_vec();
+        let mut excess = total.saturating_sub(width);
+        let mut cuttable: Vec<usize> = visible
+            .iter()
+            .copied()
+            .filter(|&c| self.fit_of(c).cut_to.is_some())
+            .collect();
+        cuttable.sort_by_key(|&c| std::cmp::Reverse((self.fit_of(c).drop_rank, c)));
+        for c in cuttable {
+            if excess == 0 {
+                break;
+            }
+            let min = self.fit_of(c).cut_to.unwrap_or(natural[c]).max(2);
+            let give = natural[c].saturating_sub(min).min(excess);
+            widths[c] -= give;
+            excess -= give;
+        }
+        (excess == 0).then_some(widths)
+    }
+
+    /// Every cuttable column at its least width.
+    fn cut_floor(&self, natural: &[usize]) -> Vec<usize> {
+        (0..natural.len())
+            .map(|c| match self.fit_of(c).cut_to {
+                Some(min) => natural[c].min(min.max(2)),
+                None => natural[c],
+            })
+            .collect()
+    }
+
+    /// The table laid out for `layout`: fitted to its width, a header row unless it says
+    /// not, and (with the header) a note naming the columns left out and how to see them.
+    pub fn render_for(mut self, layout: TextLayout) -> String {
+        self.show_header = self.show_header && layout.header;
+        let left_out = match layout.width {
+            Some(width) => self.fit_width(width),
+            None => Vec::new(),
+        };
+        let mut out = self.render();
+        if !left_out.is_empty() && self.show_header {
+            let note = format!(
+                "(not shown at {} columns: {}; --width 0 shows them)",
+                layout.width.unwrap_or_default(),
+                left_out.join(", ")
+            );
+            out.push_str(&wrap(&note, layout.width));
+        }
+        out
     }
 
     pub fn push<S: AsRef<str>>(&mut self, row: &[S]) {
@@ -216,28 +479,35 @@ impl Table {
     }
 
     fn fit(&self, cell: String) -> String {
-        if self.max_cell_chars == 0 || cell.chars().count() <= self.max_cell_chars {
+        if self.max_cell_chars == 0 {
             return cell;
         }
-        let mut cut: String = cell
-            .chars()
-            .take(self.max_cell_chars.saturating_sub(1))
-            .collect();
-        cut.push('…');
-        cut
+        cut_to(&cell, self.max_cell_chars)
+    }
+
+    fn shown_rows(&self) -> impl Iterator<Item = &Vec<String>> {
+        self.header
+            .iter()
+            .filter(|_| self.show_header)
+            .chain(self.rows.iter())
     }
 
     /// The table as lines joined by `\n` (with a trailing newline when not empty). Trailing
-    /// spaces are trimmed from each line.
+    /// spaces are trimmed from each line; columns [`Table::fit_width`] left out are skipped.
     pub fn render(&self) -> String {
         let widths = self.widths();
         let mut out = String::new();
-        for row in self.header.iter().chain(self.rows.iter()) {
+        for row in self.shown_rows() {
             let mut line = String::new();
+            let mut first = true;
             for (i, cell) in row.iter().enumerate() {
-                if i > 0 {
+                if self.hidden.get(i).copied().unwrap_or(false) {
+                    continue;
+                }
+                if !first {
                     line.push_str("  ");
                 }
+                first = false;
                 let pad = widths[i].saturating_sub(cell.chars().count());
                 match self.align.get(i).copied().unwrap_or(Align::Left) {
                     Align::Left => {
@@ -256,7 +526,7 @@ impl Table {
         out
     }
 
-    /// The widest cell of each column, header included.
+    /// The widest cell of each column, header included when it is shown.
     fn widths(&self) -> Vec<usize> {
         let columns = self
             .rows
@@ -266,7 +536,7 @@ impl Table {
             .max()
             .unwrap_or(0);
         let mut widths = vec![0usize; columns];
-        for row in self.header.iter().chain(self.rows.iter()) {
+        for row in self.shown_rows() {
             for (i, cell) in row.iter().enumerate() {
                 widths[i] = widths[i].max(cell.chars().count());
             }
@@ -338,6 +608,64 @@ mod tests {
         t.push(&["a", "abcdefghijklmnopqrstuvwxyz", "z"]);
         t.fit_width(20);
         assert_eq!(t.render(), "A  A LONG HEADER…  Z\na  abcdefghijklm…  z\n");
+    }
+
+    #[test]
+    fn long_lines_wrap_at_spaces() {
+        assert_eq!(wrap("short  line\n", Some(20)), "short  line\n");
+        assert_eq!(
+            wrap("one two three four five six", Some(10)),
+            "one two\nthree four\nfive six\n"
+        );
+        assert_eq!(
+            wrap("  site  DFW 24, SIN 22, CHI 20", Some(16)),
+            "  site  DFW 24,\n    SIN 22, CHI\n    20\n"
+        );
+        assert_eq!(wrap("abcdefghijkl xy", Some(8)), "abcdefghijkl\nxy\n");
+        assert_eq!(wrap("a b\n\nc", None), "a b\n\nc\n");
+    }
+
+    #[test]
+    fn columns_are_cut_then_left_out_by_rank() {
+        let table = || {
+            let mut t = Table::new()
+                .with_header(&["KEY", "N", "TEXT", "EXTRA"])
+                .with_align(&[Align::Left, Align::Right, Align::Left, Align::Left])
+                .with_fit(&[Fit::KEEP, Fit::drop(1), Fit::cut(6, 3), Fit::drop(2)]);
+            t.push(&["alpha", "1,234", "a long free text cell", "x"]);
+            t
+        };
+        // 5 + 5 + 21 + 5 + 3 gaps of 2 = 42: fits.
+        let mut t = table();
+        assert!(t.fit_width(42).is_empty());
+        // Cutting TEXT alone is enough at 30.
+        let mut t = table();
+        assert!(t.fit_width(30).is_empty());
+        assert_eq!(
+            t.render(),
+            "KEY        N  TEXT       EXTRA\nalpha  1,234  a long f…  x\n"
+        );
+        // At 20 TEXT (rank 3) goes; EXTRA (rank 2) is put back as it fits.
+        let mut t = table();
+        assert_eq!(t.fit_width(20), vec!["TEXT".to_string()]);
+        assert_eq!(t.render(), "KEY        N  EXTRA\nalpha  1,234  x\n");
+        // At 12 N still fits beside KEY; at 10 only what is always kept is left.
+        let mut t = table();
+        assert_eq!(
+            t.fit_width(12),
+            vec!["TEXT".to_string(), "EXTRA".to_string()]
+        );
+        assert_eq!(t.render(), "KEY        N\nalpha  1,234\n");
+        let mut t = table();
+        assert_eq!(t.fit_width(10).len(), 3);
+        assert_eq!(t.render(), "KEY\nalpha\n");
+    }
+
+    #[test]
+    fn width_flag_wins_and_zero_means_no_limit() {
+        assert_eq!(output_width(Some(0)), None);
+        assert_eq!(output_width(Some(120)), Some(120));
+        assert_eq!(output_width(Some(5)), Some(MIN_WIDTH));
     }
 
     #[test]

@@ -87,7 +87,15 @@ fn cells(line: &str) -> Vec<&str> {
 
 #[test]
 fn clusters_text_has_a_header_numbers_and_the_end_of_data() {
-    let (code, text, err) = run(&["clusters", "--store", store(), "--no-related"]);
+    // Every column: --width 0 (a pipe is otherwise laid out for 80 columns).
+    let (code, text, err) = run(&[
+        "clusters",
+        "--store",
+        store(),
+        "--no-related",
+        "--width",
+        "0",
+    ]);
     assert_eq!(code, 0, "{err}");
     let mut lines = text.lines();
     let header = lines.next().unwrap();
@@ -151,7 +159,7 @@ fn clusters_text_has_a_header_numbers_and_the_end_of_data() {
 
 #[test]
 fn hosts_text_fits_a_terminal_and_json_keeps_every_column() {
-    let (code, text, err) = run(&["hosts", "--store", store()]);
+    let (code, text, err) = run(&["hosts", "--store", store(), "--width", "0"]);
     assert_eq!(code, 0, "{err}");
     let header = text.lines().next().unwrap();
     assert_eq!(
@@ -333,6 +341,15 @@ fn completions_man_page_and_help_examples() {
     let (code, man, _) = run(&["man"]);
     assert_eq!(code, 0);
     assert!(man.contains(".TH blastradius 1"), "{man}");
+    // One page per command, as the top page's SUBCOMMANDS list names them.
+    let pages = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(&["man", "--dir", pages.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    for page in ["blastradius.1", "blastradius-hosts.1", "blastradius-gate.1"] {
+        let text = std::fs::read_to_string(pages.path().join(page)).unwrap();
+        assert!(text.starts_with(".ie \\n(.g .ds Aq"), "{page}: {text}");
+        assert!(text.contains(".TH blastradius"), "{page}");
+    }
     for command in [
         "inspect",
         "scan",
@@ -343,6 +360,9 @@ fn completions_man_page_and_help_examples() {
         "drivers",
         "reprocess",
         "report",
+        "exposure",
+        "gate",
+        "tui",
         "completions",
         "man",
     ] {
@@ -640,4 +660,191 @@ fn one_cluster_detail_view() {
     assert_eq!(counts.len(), buckets);
     let total: u64 = counts.iter().map(|c| c.as_u64().unwrap()).sum();
     assert_eq!(total, cs["dumps"].as_u64().unwrap());
+}
+
+/// The committed fleet with every input the README's quick start gives (heartbeats and the
+/// driver inventory too: `exposure` and the `down` state need them), scanned once.
+fn full_store() -> &'static str {
+    static STORE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    STORE
+        .get_or_init(|| {
+            let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+            let store = dir.path().join("store");
+            let root = project_root().join("sample-dumps");
+            let path = |f: &str| root.join(f).to_str().unwrap().to_string();
+            let (code, _, err) = run(&[
+                "scan",
+                &path("dumps"),
+                "--inventory",
+                &path("inventory.csv"),
+                "--heartbeats",
+                &path("heartbeats.csv"),
+                "--driver-inventory",
+                &path("drivers.csv"),
+                "--store",
+                store.to_str().unwrap(),
+                "--format",
+                "json",
+            ]);
+            assert_eq!(code, 0, "scan: {err}");
+            (dir, store)
+        })
+        .1
+        .to_str()
+        .unwrap()
+}
+
+/// Runs the binary with `COLUMNS` set (stdout a pipe, as in a terminal that exports it).
+fn run_at_columns(columns: usize, args: &[&str]) -> String {
+    let out = Command::new(binary())
+        .args(args)
+        .env_remove("BLASTRADIUS_STORE")
+        .env("COLUMNS", columns.to_string())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(if args[0] == "gate" { 1 } else { 0 }),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Lines wider than `width` characters, a sample dump's path (kept whole to be copied) aside.
+fn too_wide(text: &str, width: usize) -> Vec<&str> {
+    text.lines()
+        .filter(|l| l.chars().count() > width)
+        .filter(|l| !std::path::Path::new(l.trim()).is_file())
+        .collect()
+}
+
+/// Every table command reads well at 80 and at 160 columns on the sample fleet: no line
+/// wider than the terminal, the key columns there (numbers right-aligned), the columns
+/// left out named, and more of them at 160.
+#[test]
+fn tables_fit_80_and_160_columns() {
+    let store = full_store();
+    let cs = truth_cluster("csagent.sys");
+    let rollout = project_root().join("sample-dumps/rollout.csv");
+    let rollout = rollout.to_str().unwrap();
+    let commands: [&[&str]; 8] = [
+        &["clusters", "--store", store],
+        &["clusters", "--store", store, "--depth", "2"],
+        &["clusters", "--store", store, "--cluster", "csagent.sys"],
+        &["hosts", "--store", store],
+        &["hosts", "--store", store, "--state", "down"],
+        &["drivers", "--store", store],
+        &["exposure", "csagent.sys", "--store", store],
+        &["gate", "--rollout", rollout, "--store", store],
+    ];
+    for width in [80, 160] {
+        for args in commands {
+            let text = run_at_columns(width, args);
+            let wide = too_wide(&text, width);
+            assert!(wide.is_empty(), "{args:?} at {width}: {wide:#?}\n{text}");
+        }
+    }
+
+    // clusters: cause, hosts, fleet share, boot loops and the span stay at 80.
+    let text = run_at_columns(80, &["clusters", "--store", store]);
+    let header = text.lines().next().unwrap();
+    assert_eq!(
+        cells(header),
+        ["CAUSE", "HOSTS", "FLEET", "BOOT-LOOP", "FIRST–LAST (UTC)"]
+    );
+    let first = text.lines().nth(1).unwrap();
+    let row = cells(first);
+    assert_eq!(
+        row[..4],
+        ["csagent.sys", &cs["hosts"].to_string(), "69.5 %", "123"]
+    );
+    let hosts_end = header.find("HOSTS").unwrap() + "HOSTS".len();
+    assert_eq!(&first[hosts_end - 3..hosts_end], "139", "{first}");
+    assert!(
+        text.contains("(not shown at 80 columns: CRASHES, ID, BUGCHECK, NOTES, BUCKET /"),
+        "{text}"
+    );
+    // At 160 the crash count, id, bugcheck and bucket come back (NOTES alone stays out).
+    let text = run_at_columns(160, &["clusters", "--store", store]);
+    let header = cells(text.lines().next().unwrap());
+    assert_eq!(
+        header,
+        [
+            "CAUSE",
+            "HOSTS",
+            "FLEET",
+            "BOOT-LOOP",
+            "CRASHES",
+            "FIRST–LAST (UTC)",
+            "ID",
+            "BUGCHECK",
+            "BUCKET / SIGNATURE"
+        ]
+    );
+    let row = cells(text.lines().nth(1).unwrap());
+    assert_eq!(row[4], cs["dumps"].to_string());
+    assert_eq!(row[8], cs["label"].as_str().unwrap());
+    // --depth 2 keeps the bucket column (it names the indented rows), cut if need be.
+    let text = run_at_columns(80, &["clusters", "--store", store, "--depth", "2"]);
+    assert!(cells(text.lines().next().unwrap()).contains(&"BUCKET / SIGNATURE"));
+    assert!(text
+        .lines()
+        .any(|l| l.starts_with("  bucket ") && l.contains("AV_R_INVALID_csagent")));
+
+    // hosts: who, what state, how many crashes, which clusters, where and how critical.
+    let text = run_at_columns(80, &["hosts", "--store", store, "--state", "down"]);
+    let header = cells(text.lines().next().unwrap());
+    assert_eq!(
+        header[..4],
+        ["HOST", "STATE", "CRASHES", "CLUSTERS"],
+        "{text}"
+    );
+    assert!(
+        header.contains(&"SITE") && header.contains(&"CRITICALITY"),
+        "{text}"
+    );
+    assert!(!header.contains(&"ROLE"), "{text}");
+    let down = text
+        .lines()
+        .skip(1)
+        .filter(|l| cells(l).get(1) == Some(&"down"));
+    assert_eq!(down.count(), 38, "truth's never_checked_in_hosts\n{text}");
+    let text = run_at_columns(160, &["hosts", "--store", store]);
+    assert_eq!(
+        cells(text.lines().next().unwrap()),
+        [
+            "HOST",
+            "STATE",
+            "CRASHES",
+            "CLUSTERS",
+            "FIRST (UTC)",
+            "LAST (UTC)",
+            "SITE",
+            "ROLE",
+            "CRITICALITY"
+        ]
+    );
+    // The first row's times carry their date though FIRST may be left out at 80.
+    let text = run_at_columns(100, &["hosts", "--store", store, "--columns", "host,last"]);
+    assert!(
+        cells(text.lines().nth(1).unwrap())[1].starts_with("2024-07-"),
+        "{text}"
+    );
+
+    // drivers: the driver, how many hosts load it, its load and crash shares.
+    let text = run_at_columns(80, &["drivers", "--store", store]);
+    let header = cells(text.lines().next().unwrap());
+    for column in ["DRIVER", "HOSTS", "LOADED", "CRASHES", "CRASH SHARE"] {
+        assert!(header.contains(&column), "{column}: {header:?}");
+    }
+    let row = cells(text.lines().nth(1).unwrap());
+    assert_eq!(row[0], "csagent.sys", "{text}");
+
+    // --width wins over COLUMNS; --width 0 is every column, whole.
+    let text = run_at_columns(160, &["clusters", "--store", store, "--width", "80"]);
+    assert_eq!(cells(text.lines().next().unwrap()).len(), 5);
+    let text = run_at_columns(80, &["clusters", "--store", store, "--width", "0"]);
+    assert_eq!(cells(text.lines().next().unwrap()).len(), 10);
+    assert!(!text.contains("not shown at"));
 }

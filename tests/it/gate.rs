@@ -254,7 +254,10 @@ fn bad_change_halts_at_the_canary_ring() {
     assert_eq!(j2["reasons"], j["reasons"]);
 
     // The text form: one sentence naming cluster and driver, hosts per site.
-    let (code, text, _) = gate(&fleet().rollout, &["--change", BAD, "--now", now_text]);
+    let (code, text, _) = gate(
+        &fleet().rollout,
+        &["--change", BAD, "--now", now_text, "--width", "0"],
+    );
     assert_eq!(code, 1);
     let cluster = r["cluster"].as_str().unwrap();
     let first = text.lines().nth(1).unwrap();

@@ -379,12 +379,14 @@ fn exposure_gives_the_installed_base_and_its_breakdown_from_the_driver_inventory
         ],
     );
     assert_eq!(v["critical_hosts"].as_u64().unwrap(), *n);
-    // The text answers in one sentence first.
+    // The text answers in one sentence first (one line with --width 0).
     let text = run(&[
         "exposure",
         "csagent.sys",
         "--store",
         store.to_str().unwrap(),
+        "--width",
+        "0",
     ]);
     let text = String::from_utf8_lossy(&text.stdout);
     let first = text.lines().next().unwrap();
