@@ -832,10 +832,11 @@ fn tables_fit_80_and_160_columns() {
         "{text}"
     );
 
-    // drivers: the driver, how many hosts load it, its load and crash shares.
+    // drivers (the store has the fleet's driver inventory): the driver, its installed base
+    // and its fleet share, its crashes and their share.
     let text = run_at_columns(80, &["drivers", "--store", store]);
     let header = cells(text.lines().next().unwrap());
-    for column in ["DRIVER", "HOSTS", "LOADED", "CRASHES", "CRASH SHARE"] {
+    for column in ["DRIVER", "INSTALLED", "FLEET", "CRASHES", "SHARE"] {
         assert!(header.contains(&column), "{column}: {header:?}");
     }
     let row = cells(text.lines().nth(1).unwrap());

@@ -772,6 +772,8 @@ fn exposure_honours_site_and_where_filters() {
         store.to_str().unwrap(),
         "--where",
         "criticality=critical",
+        "--width",
+        "0",
     ]);
     let first = String::from_utf8_lossy(&text.stdout)
         .lines()
