@@ -87,6 +87,13 @@ pub fn detail_bucket_seconds(span_ms: i64) -> i64 {
         .unwrap_or(86_400)
 }
 
+/// The smallest onset bucket (seconds) that keeps a window of `window_ms` under the
+/// analytics' 10,000-bucket cap.
+fn window_bucket_floor_seconds(window_ms: i64) -> i64 {
+    let window_s = window_ms.max(0) / 1000;
+    (window_s / 10_000 + 1).max(1)
+}
+
 /// The one-cluster view: the node, its hosts (states), its driver's versions, a few dump
 /// paths and the top signature's frames.
 fn detail_text(
@@ -299,8 +306,21 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     if args.cluster.is_some() && bucket_seconds.is_none() {
         if let Some(node) = table.clusters.first() {
             if let (Some(a), Some(b)) = (node.first_seen_ms, node.last_seen_ms) {
+                // The curve spans the whole window, which may be far longer than the cluster
+                // (a 7-day `--since`): the analytics cap it at 10,000 buckets, so the fine
+                // bucket never goes below what keeps the window under that cap.
+                let window_ms = table
+                    .window_start
+                    .as_deref()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .zip(table.window_end_ms)
+                    .map(|(start, end)| end.saturating_sub(start.timestamp_millis()))
+                    .unwrap_or(0);
                 let fine = ClusterOptions {
-                    bucket_seconds: Some(detail_bucket_seconds(b.saturating_sub(a))),
+                    bucket_seconds: Some(
+                        detail_bucket_seconds(b.saturating_sub(a))
+                            .max(window_bucket_floor_seconds(window_ms)),
+                    ),
                     ..opts.clone()
                 };
                 table = compute(&fine)?;

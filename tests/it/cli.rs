@@ -849,3 +849,61 @@ fn tables_fit_80_and_160_columns() {
     assert_eq!(cells(text.lines().next().unwrap()).len(), 10);
     assert!(!text.contains("not shown at"));
 }
+
+/// The one-cluster view over a week-long window (the sample fleet's baseline week plus the
+/// incident): the onset curve stays fine over the cluster's own 90 minutes instead of the
+/// window asking for more than the analytics' 10,000 buckets (it used to fail unless
+/// `--bucket` was given: "an onset bucket of 60 s gives more than 10,000 buckets").
+#[test]
+fn one_cluster_view_over_a_week_long_window() {
+    let store = full_store();
+    let cs = truth_cluster("csagent.sys");
+    let text = run_at_columns(
+        80,
+        &[
+            "clusters",
+            "--store",
+            store,
+            "--cluster",
+            "csagent.sys",
+            "--since",
+            "2024-07-12T00:00:00Z",
+            "--until",
+            "2024-07-19T23:59:59Z",
+        ],
+    );
+    assert!(text.contains(&format!("{} hosts", cs["hosts"])), "{text}");
+    let onset = text
+        .lines()
+        .find(|l| l.starts_with("Onset: "))
+        .unwrap_or_else(|| panic!("no onset line:\n{text}"));
+    let buckets: u64 = onset["Onset: ".len()..]
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{onset}"));
+    assert!(buckets >= 20, "{onset}");
+
+    // A one-crash cluster would take 60-s buckets: over the week that is more than 10,000,
+    // so the bucket grows just enough for the window.
+    let text = run_at_columns(
+        80,
+        &[
+            "clusters",
+            "--store",
+            store,
+            "--cluster",
+            "ntoskrnl.exe",
+            "--since",
+            "2024-07-12T00:00:00Z",
+            "--until",
+            "2024-07-19T23:59:59Z",
+        ],
+    );
+    assert!(text.contains("first 2024-07-18 05:43:45"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("Onset: 1 buckets of 70 s")),
+        "{text}"
+    );
+}
