@@ -18,6 +18,7 @@ mod minidump_samples;
 mod minidump_symbol_files;
 mod report;
 mod scan;
+mod scan_equivalence;
 mod simulate;
 mod simulate_layout;
 mod stack;
