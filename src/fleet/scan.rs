@@ -4,8 +4,9 @@
 //!
 //! Order of work, per chunk of files in walk order: workers examine files in parallel
 //! (`examine`), then this thread folds the outcomes in walk order (so duplicate contents are
-//! resolved the same way whatever the thread count) into a `BatchBuilder`, and commits it
-//! whenever it holds `batch_size` rows.
+//! resolved the same way whatever the thread count) into a `BatchBuilder`; the new dumps' rows
+//! are built, and a full batch is encoded, on the pool during the next chunk's examination,
+//! and a committer thread writes batches in order (see `scan`).
 
 mod examine;
 mod host;
@@ -22,7 +23,9 @@ use serde::Serialize;
 
 use crate::pipeline::Pipeline;
 
-use super::store::{BatchBuilder, SeenRecord, Store, StoreError};
+use crate::record::CrashReport;
+
+use super::store::{BatchBuilder, CrashFrames, EncodedBatch, SeenRecord, Store, StoreError};
 use examine::{Examined, Examiner};
 pub use host::{parent_folder_host, HostFrom, HostMap, HostMapError, UNKNOWN_HOST};
 pub use shard::{shard_of, Shard, ShardParseError};
@@ -34,8 +37,9 @@ pub use walk::{list_files, Candidate, Listing, RootError};
 pub const DEFAULT_BATCH_SIZE: usize = 500;
 /// Quarantined files listed in a summary (all of them are in the store's quarantine table).
 pub const SUMMARY_QUARANTINE_LIMIT: usize = 1000;
-/// Most files examined per parallel step; a batch is committed between steps, so a step never
-/// holds more files than a batch has rows (a killed scan loses at most one batch of work).
+/// Most files examined per parallel step; a step never holds more files than a batch has rows
+/// (a killed scan loses at most the batch being filled, one being encoded and one being
+/// written: nothing committed, and a re-run redoes exactly those files).
 const MAX_CHUNK: usize = 256;
 
 /// Paths listed in a summary when a manifest does not list them.
@@ -170,48 +174,89 @@ pub fn scan(
     let chunk_size = run.batch_size.min(MAX_CHUNK);
     let hosts = &options.hosts;
     let unlisted = options.unlisted;
-    // Two stages overlap: the rayon workers examine chunk N+1 while a writer thread folds
-    // chunk N into the batch and commits it (building columns and encoding Parquet are
-    // serial work; run in line they left the workers idle for a third of the scan). The
-    // channel is a rendezvous, so at most two chunks of reports are in memory at once.
-    let (sender, receiver) =
-        std::sync::mpsc::sync_channel::<(&[walk::Candidate], Vec<Examined>)>(0);
-    let run = std::thread::scope(|scope| {
-        let writer = scope.spawn(move || -> Result<Run, ScanError> {
-            for (chunk, outcomes) in receiver {
-                for (candidate, outcome) in chunk.iter().zip(outcomes) {
-                    run.fold(candidate, outcome, hosts, unlisted);
-                }
-                if run.batch.crash_rows() + run.batch.quarantine_rows() >= run.batch_size {
-                    run.commit(store)?;
+    let examiner = Examiner {
+        pipeline,
+        seen: &seen,
+        known: &known_at_start,
+        now_ms: Utc::now().timestamp_millis(),
+    };
+    let store_dir = store.dir().to_path_buf();
+    // Three stages overlap (issue 17). On the rayon pool, each step examines chunk N+1 while
+    // one task builds the columns of chunk N's new dumps and, when chunk N filled a batch,
+    // encodes that batch as Parquet: every CPU stage runs on the pool, so `--jobs` threads
+    // are all the cores a scan uses and more threads mean more throughput. This thread
+    // folds each chunk's outcomes in walk order (cheap bookkeeping: duplicates resolve the
+    // same way whatever the thread count). A committer thread writes the encoded files and
+    // the manifest in batch order (fsync waits, not CPU). At most one batch waits for it.
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<EncodedBatch>(1);
+    let run = std::thread::scope(|scope| -> Result<Run, ScanError> {
+        // Owned by this closure: an early error return drops it, which ends the committer's
+        // loop (otherwise the scope would wait for the committer forever).
+        let sender = sender;
+        let committer = scope.spawn(move || -> Result<u64, StoreError> {
+            let mut committed = 0;
+            for batch in receiver {
+                store.commit_encoded(batch)?;
+                committed += 1;
+            }
+            Ok(committed)
+        });
+        let mut staged = Staged::default();
+        let mut chunks = listing.files.chunks(chunk_size);
+        let mut committer_gone = false;
+        loop {
+            let chunk = chunks.next();
+            let pending = std::mem::take(&mut staged);
+            let (built, outcomes) = rayon::join(
+                || pending.build(&store_dir),
+                || {
+                    chunk.map(|files| {
+                        files
+                            .par_iter()
+                            .map(|candidate| {
+                                let outcome = examiner.examine(&candidate.path);
+                                progress.advance(1);
+                                outcome
+                            })
+                            .collect::<Vec<Examined>>()
+                    })
+                },
+            );
+            match built? {
+                Built::Frames(Some(frames)) => run.batch.push_frames(frames)?,
+                Built::Frames(None) => {}
+                Built::Batch(encoded) => {
+                    if sender.send(encoded).is_err() {
+                        committer_gone = true; // it stopped on an error: join() returns it
+                        break;
+                    }
                 }
             }
-            run.commit(store)?;
-            Ok(run)
-        });
-        let examiner = Examiner {
-            pipeline,
-            seen: &seen,
-            known: &known_at_start,
-            now_ms: Utc::now().timestamp_millis(),
-        };
-        for chunk in listing.files.chunks(chunk_size) {
-            let outcomes: Vec<Examined> = chunk
-                .par_iter()
-                .map(|candidate| {
-                    let outcome = examiner.examine(&candidate.path);
-                    progress.advance(1);
-                    outcome
-                })
-                .collect();
-            if sender.send((chunk, outcomes)).is_err() {
-                break; // the writer stopped on an error; join() below returns it
+            let (Some(files), Some(outcomes)) = (chunk, outcomes) else {
+                break;
+            };
+            for (candidate, outcome) in files.iter().zip(outcomes) {
+                if let Some(accepted) = run.fold(candidate, outcome, hosts, unlisted) {
+                    staged.reports.push(accepted);
+                }
+            }
+            if run.batch.crash_rows() + staged.reports.len() + run.batch.quarantine_rows()
+                >= run.batch_size
+            {
+                // Full: its last rows are built, and it is encoded, in the next step.
+                staged.sealed = Some(std::mem::take(&mut run.batch));
             }
         }
+        if !committer_gone && !run.batch.is_empty() {
+            let batch = std::mem::take(&mut run.batch).finish(Utc::now())?;
+            // A failed send means the committer stopped on an error: join() returns it.
+            let _ = sender.send(Store::encode(batch, &store_dir)?);
+        }
         drop(sender);
-        writer
+        run.summary.batches_committed = committer
             .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        Ok(run)
     })?;
 
     let mut summary = run.summary;
@@ -236,13 +281,14 @@ struct Run {
 impl Run {
     /// Adds one file's outcome. Runs in walk order, so among identical files the first path
     /// is the one stored, whatever the number of threads.
+    /// A newly read dump comes back with its host, for its rows to be built off this thread.
     fn fold(
         &mut self,
         candidate: &walk::Candidate,
         outcome: Examined,
         hosts: &HostMap,
         unlisted: Unlisted,
-    ) {
+    ) -> Option<Accepted> {
         match outcome {
             Examined::Unchanged => self.summary.skipped_known += 1,
             Examined::NotDump => self.summary.skipped_not_dump += 1,
@@ -250,10 +296,11 @@ impl Run {
             Examined::Read { mut report, seen } => {
                 if self.known.contains_key(&seen.dump_id) {
                     // A copy of a file read earlier in this same chunk.
-                    return self.known_copy(SeenRecord {
+                    self.known_copy(SeenRecord {
                         quarantined: false,
                         ..seen
                     });
+                    return None;
                 }
                 let host = match hosts.host_of(&candidate.path, &candidate.relative) {
                     Some(host) => host,
@@ -267,7 +314,7 @@ impl Run {
                         if unlisted == Unlisted::Skip {
                             // Not recorded as seen: once the manifest lists it, a re-run
                             // ingests it.
-                            return;
+                            return None;
                         }
                         report.warnings.push(
                             "host not in the --host-from manifest; used the parent folder name"
@@ -277,9 +324,9 @@ impl Run {
                     }
                 };
                 self.known.insert(seen.dump_id.clone(), false);
-                self.batch.push_crash(&report, &host);
                 self.batch.push_seen(seen);
                 self.summary.ingested += 1;
+                return Some(Accepted { report, host });
             }
             Examined::Failed {
                 error,
@@ -288,7 +335,8 @@ impl Run {
             } => {
                 if let Some(seen) = seen {
                     if self.known.contains_key(&seen.dump_id) {
-                        return self.known_copy(seen);
+                        self.known_copy(seen);
+                        return None;
                     }
                     self.known.insert(seen.dump_id.clone(), true);
                     self.batch.push_seen(seen);
@@ -297,6 +345,7 @@ impl Run {
                 self.quarantine(&path, dump_id.as_deref(), &error);
             }
         }
+        None
     }
 
     /// Content the store has: record the path so the next run's quick check skips it.
@@ -323,15 +372,50 @@ impl Run {
             });
         }
     }
+}
 
-    fn commit(&mut self, store: &mut Store) -> Result<(), ScanError> {
-        if self.batch.is_empty() {
-            return Ok(());
+/// A dump the fold added to the batch: its rows are still to be built.
+struct Accepted {
+    report: Box<CrashReport>,
+    host: String,
+}
+
+/// What the fold left for the next step's build task: the new dumps of the last chunk, and
+/// the batch they complete when that chunk filled it.
+#[derive(Default)]
+struct Staged {
+    reports: Vec<Accepted>,
+    sealed: Option<BatchBuilder>,
+}
+
+/// What a build task produced.
+enum Built {
+    /// Rows for the open batch (`None`: the chunk added no dump).
+    Frames(Option<CrashFrames>),
+    /// A full batch, encoded, for the committer.
+    Batch(EncodedBatch),
+}
+
+impl Staged {
+    /// Builds the staged rows and, when a batch is sealed, finishes and encodes it (`dir`
+    /// names the store in errors). Runs on a worker thread.
+    fn build(self, dir: &Path) -> Result<Built, ScanError> {
+        let frames = if self.reports.is_empty() {
+            None
+        } else {
+            Some(CrashFrames::build(
+                self.reports.iter().map(|a| (&*a.report, a.host.as_str())),
+            )?)
+        };
+        drop(self.reports);
+        let Some(mut batch) = self.sealed else {
+            return Ok(Built::Frames(frames));
+        };
+        if let Some(frames) = frames {
+            batch.push_frames(frames)?;
         }
-        let batch = std::mem::take(&mut self.batch).finish(Utc::now())?;
-        store.commit(batch)?;
-        self.summary.batches_committed += 1;
-        Ok(())
+        let batch = batch.finish(Utc::now())?;
+        Ok(Built::Batch(Store::encode(batch, dir)?))
     }
 }
 

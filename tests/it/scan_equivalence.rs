@@ -75,6 +75,9 @@ fn clusters_hosts_drivers_are_unchanged_whatever_the_threads_and_batches() {
     let dir = tempfile::tempdir().unwrap();
     // Many small batches on two workers, and one batch on one worker: the commit order, the
     // per-batch interning and the merge of worker outputs must not show in any figure.
-    scan_and_compare(&dir.path().join("j2"), &["--jobs", "2", "--batch-size", "37"]);
+    scan_and_compare(
+        &dir.path().join("j2"),
+        &["--jobs", "2", "--batch-size", "37"],
+    );
     scan_and_compare(&dir.path().join("j1"), &["--jobs", "1"]);
 }

@@ -40,8 +40,49 @@ fn list(name: &str) -> ListStringChunkedBuilder {
 pub struct BatchBuilder {
     crashes: CrashColumns,
     drivers: DriverColumns,
+    /// Crash and driver rows built elsewhere (`CrashFrames`), in row order; rows pushed one
+    /// by one are flushed here before each frame so that the order is push order.
+    frames: Vec<CrashFrames>,
+    frame_rows: usize,
     quarantine: QuarantineColumns,
     seen: Vec<SeenRecord>,
+}
+
+/// The crash and driver rows of some reports, as columns: built on a worker thread, in
+/// parallel with parsing, then appended to a `BatchBuilder` in walk order (issue 17: building
+/// ~164 driver rows per dump on the one folding thread was the serial stage that kept `scan`
+/// from scaling with cores).
+pub struct CrashFrames {
+    crashes: DataFrame,
+    drivers: DataFrame,
+}
+
+impl CrashFrames {
+    /// Builds the rows of `reports` (each with its host), in order.
+    pub fn build<'a>(
+        reports: impl IntoIterator<Item = (&'a CrashReport, &'a str)>,
+    ) -> PolarsResult<CrashFrames> {
+        let mut crashes = CrashColumns::new();
+        let mut drivers = DriverColumns::new();
+        for (report, host) in reports {
+            crashes.push(report, host);
+            drivers.push(report, host);
+        }
+        CrashFrames::finish(crashes, drivers)
+    }
+
+    fn finish(crashes: CrashColumns, drivers: DriverColumns) -> PolarsResult<CrashFrames> {
+        // `ingested_at` is the commit's time, set when the batch is finished.
+        Ok(CrashFrames {
+            crashes: crashes.finish(0)?,
+            drivers: drivers.finish()?,
+        })
+    }
+
+    /// Crash rows held.
+    pub fn rows(&self) -> usize {
+        self.crashes.height()
+    }
 }
 
 impl Default for BatchBuilder {
@@ -55,9 +96,32 @@ impl BatchBuilder {
         BatchBuilder {
             crashes: CrashColumns::new(),
             drivers: DriverColumns::new(),
+            frames: Vec::new(),
+            frame_rows: 0,
             quarantine: QuarantineColumns::new(),
             seen: Vec::new(),
         }
+    }
+
+    /// Appends rows built by `CrashFrames::build`, after every row pushed so far.
+    pub fn push_frames(&mut self, frames: CrashFrames) -> PolarsResult<()> {
+        self.flush_rows()?;
+        self.frame_rows += frames.rows();
+        self.frames.push(frames);
+        Ok(())
+    }
+
+    /// Moves the rows pushed one by one into `frames`, keeping their order.
+    fn flush_rows(&mut self) -> PolarsResult<()> {
+        if self.crashes.rows == 0 && self.drivers.rows == 0 {
+            return Ok(());
+        }
+        let crashes = std::mem::replace(&mut self.crashes, CrashColumns::new());
+        let drivers = std::mem::replace(&mut self.drivers, DriverColumns::new());
+        let frames = CrashFrames::finish(crashes, drivers)?;
+        self.frame_rows += frames.rows();
+        self.frames.push(frames);
+        Ok(())
     }
 
     /// Adds one crash row and its loaded-driver rows. `report.dump_id` and `report.path` are
@@ -80,7 +144,7 @@ impl BatchBuilder {
     }
 
     pub fn crash_rows(&self) -> usize {
-        self.crashes.rows
+        self.crashes.rows + self.frame_rows
     }
 
     pub fn quarantine_rows(&self) -> usize {
@@ -89,15 +153,38 @@ impl BatchBuilder {
 
     /// True when committing this batch would change nothing.
     pub fn is_empty(&self) -> bool {
-        self.crashes.rows == 0 && self.quarantine.rows == 0 && self.seen.is_empty()
+        self.crash_rows() == 0 && self.quarantine.rows == 0 && self.seen.is_empty()
     }
 
     /// Builds the DataFrames; `now` becomes `ingested_at` / `seen_at` of every row.
-    pub fn finish(self, now: DateTime<Utc>) -> PolarsResult<Batch> {
+    pub fn finish(mut self, now: DateTime<Utc>) -> PolarsResult<Batch> {
         let now_ms = now.timestamp_millis();
+        if self.frames.is_empty() {
+            // Every row was pushed here (or none): the columns are the batch.
+            return Ok(Batch {
+                crashes: self.crashes.finish(now_ms)?,
+                drivers: self.drivers.finish()?,
+                quarantine: self.quarantine.finish(now_ms)?,
+                seen: self.seen,
+            });
+        }
+        self.flush_rows()?;
+        let mut parts = self.frames.into_iter();
+        let first = parts.next().map(|f| (f.crashes, f.drivers));
+        let (mut crashes, mut drivers) = first.unwrap_or_default();
+        for part in parts {
+            crashes.vstack_mut_owned(part.crashes)?;
+            drivers.vstack_mut_owned(part.drivers)?;
+        }
+        // One chunk per column: the Parquet writer then makes one row group of the batch,
+        // as it did when every row went through one builder.
+        crashes.rechunk_mut();
+        drivers.rechunk_mut();
+        let rows = crashes.height();
+        crashes.with_column(constant_time("ingested_at", now_ms, rows))?;
         Ok(Batch {
-            crashes: self.crashes.finish(now_ms)?,
-            drivers: self.drivers.finish()?,
+            crashes,
+            drivers,
             quarantine: self.quarantine.finish(now_ms)?,
             seen: self.seen,
         })
