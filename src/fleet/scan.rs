@@ -42,6 +42,9 @@ pub const SUMMARY_QUARANTINE_LIMIT: usize = 1000;
 /// written: nothing committed, and a re-run redoes exactly those files).
 const MAX_CHUNK: usize = 256;
 
+/// Files per thread in one parallel step, when that is more than `MAX_CHUNK`.
+const FILES_PER_THREAD_PER_STEP: usize = 16;
+
 /// Paths listed in a summary when a manifest does not list them.
 pub const SUMMARY_UNLISTED_LIMIT: usize = 10;
 
@@ -171,9 +174,11 @@ pub fn scan(
     for (path, error) in &listing.errors {
         run.quarantine(path, None, error);
     }
-    let chunk_size = run.batch_size.min(MAX_CHUNK);
-    let hosts = &options.hosts;
-    let unlisted = options.unlisted;
+    // More threads need bigger steps: each step ends when its slowest file does, and a
+    // thread with a handful of files per step idles for a good part of it.
+    let chunk_size = run
+        .batch_size
+        .min(MAX_CHUNK.max(FILES_PER_THREAD_PER_STEP * rayon::current_num_threads()));
     let examiner = Examiner {
         pipeline,
         seen: &seen,
@@ -181,13 +186,13 @@ pub fn scan(
         now_ms: Utc::now().timestamp_millis(),
     };
     let store_dir = store.dir().to_path_buf();
-    // Three stages overlap (issue 17). On the rayon pool, each step examines chunk N+1 while
-    // one task builds the columns of chunk N's new dumps and, when chunk N filled a batch,
-    // encodes that batch as Parquet: every CPU stage runs on the pool, so `--jobs` threads
-    // are all the cores a scan uses and more threads mean more throughput. This thread
-    // folds each chunk's outcomes in walk order (cheap bookkeeping: duplicates resolve the
-    // same way whatever the thread count). A committer thread writes the encoded files and
-    // the manifest in batch order (fsync waits, not CPU). At most one batch waits for it.
+    // The stages overlap (issue 17): each step of the rayon pool examines chunk N while one
+    // task folds chunk N-1's outcomes in walk order (duplicates resolve the same way whatever
+    // the thread count), builds the new dumps' rows in parallel pieces and, when the batch is
+    // full, encodes it as Parquet. Every CPU stage runs on the pool, so `--jobs` threads are
+    // all the cores a scan uses, and more threads mean more throughput. A committer thread
+    // writes the encoded files and the manifest in batch order (fsync waits, not CPU); at
+    // most one encoded batch waits for it.
     let (sender, receiver) = std::sync::mpsc::sync_channel::<EncodedBatch>(1);
     let run = std::thread::scope(|scope| -> Result<Run, ScanError> {
         // Owned by this closure: an early error return drops it, which ends the committer's
@@ -201,14 +206,23 @@ pub fn scan(
             }
             Ok(committed)
         });
-        let mut staged = Staged::default();
+        let absorb = Absorb {
+            hosts: &options.hosts,
+            unlisted: options.unlisted,
+            sender: &sender,
+            store_dir: &store_dir,
+        };
+        let mut previous: Option<(&[walk::Candidate], Vec<Examined>)> = None;
         let mut chunks = listing.files.chunks(chunk_size);
-        let mut committer_gone = false;
+        let mut committer_alive = true;
         loop {
             let chunk = chunks.next();
-            let pending = std::mem::take(&mut staged);
-            let (built, outcomes) = rayon::join(
-                || pending.build(&store_dir),
+            let folding = previous.take();
+            let (absorbed, outcomes) = rayon::join(
+                || match folding {
+                    Some((files, outcomes)) => run.absorb(files, outcomes, &absorb),
+                    None => Ok(true),
+                },
                 || {
                     chunk.map(|files| {
                         files
@@ -222,32 +236,16 @@ pub fn scan(
                     })
                 },
             );
-            match built? {
-                Built::Frames(Some(frames)) => run.batch.push_frames(frames)?,
-                Built::Frames(None) => {}
-                Built::Batch(encoded) => {
-                    if sender.send(encoded).is_err() {
-                        committer_gone = true; // it stopped on an error: join() returns it
-                        break;
-                    }
-                }
-            }
-            let (Some(files), Some(outcomes)) = (chunk, outcomes) else {
+            if !absorbed? {
+                committer_alive = false; // it stopped on an error: join() below returns it
                 break;
-            };
-            for (candidate, outcome) in files.iter().zip(outcomes) {
-                if let Some(accepted) = run.fold(candidate, outcome, hosts, unlisted) {
-                    staged.reports.push(accepted);
-                }
             }
-            if run.batch.crash_rows() + staged.reports.len() + run.batch.quarantine_rows()
-                >= run.batch_size
-            {
-                // Full: its last rows are built, and it is encoded, in the next step.
-                staged.sealed = Some(std::mem::take(&mut run.batch));
+            previous = chunk.zip(outcomes);
+            if previous.is_none() {
+                break;
             }
         }
-        if !committer_gone && !run.batch.is_empty() {
+        if committer_alive && !run.batch.is_empty() {
             let batch = std::mem::take(&mut run.batch).finish(Utc::now())?;
             // A failed send means the committer stopped on an error: join() returns it.
             let _ = sender.send(Store::encode(batch, &store_dir)?);
@@ -380,42 +378,48 @@ struct Accepted {
     host: String,
 }
 
-/// What the fold left for the next step's build task: the new dumps of the last chunk, and
-/// the batch they complete when that chunk filled it.
-#[derive(Default)]
-struct Staged {
-    reports: Vec<Accepted>,
-    sealed: Option<BatchBuilder>,
+/// What folding a chunk needs besides the run: where hosts come from and where full batches go.
+struct Absorb<'a> {
+    hosts: &'a HostMap,
+    unlisted: Unlisted,
+    sender: &'a std::sync::mpsc::SyncSender<EncodedBatch>,
+    store_dir: &'a Path,
 }
 
-/// What a build task produced.
-enum Built {
-    /// Rows for the open batch (`None`: the chunk added no dump).
-    Frames(Option<CrashFrames>),
-    /// A full batch, encoded, for the committer.
-    Batch(EncodedBatch),
-}
+/// New dumps per row-building task: enough to amortize the task, small enough that a chunk
+/// spreads over many threads.
+const BUILD_PIECE: usize = 32;
 
-impl Staged {
-    /// Builds the staged rows and, when a batch is sealed, finishes and encodes it (`dir`
-    /// names the store in errors). Runs on a worker thread.
-    fn build(self, dir: &Path) -> Result<Built, ScanError> {
-        let frames = if self.reports.is_empty() {
-            None
-        } else {
-            Some(CrashFrames::build(
-                self.reports.iter().map(|a| (&*a.report, a.host.as_str())),
-            )?)
-        };
-        drop(self.reports);
-        let Some(mut batch) = self.sealed else {
-            return Ok(Built::Frames(frames));
-        };
-        if let Some(frames) = frames {
-            batch.push_frames(frames)?;
+impl Run {
+    /// Folds one chunk's outcomes in walk order, builds the new dumps' rows (in parallel
+    /// pieces, appended in order) and, when the batch is full, finishes and encodes it and
+    /// hands it to the committer. `Ok(false)`: the committer is gone (it stopped on an error).
+    fn absorb(
+        &mut self,
+        files: &[walk::Candidate],
+        outcomes: Vec<Examined>,
+        with: &Absorb<'_>,
+    ) -> Result<bool, ScanError> {
+        let mut accepted = Vec::new();
+        for (candidate, outcome) in files.iter().zip(outcomes) {
+            if let Some(new) = self.fold(candidate, outcome, with.hosts, with.unlisted) {
+                accepted.push(new);
+            }
         }
-        let batch = batch.finish(Utc::now())?;
-        Ok(Built::Batch(Store::encode(batch, dir)?))
+        let frames = accepted
+            .par_chunks(BUILD_PIECE)
+            .map(|piece| CrashFrames::build(piece.iter().map(|a| (&*a.report, a.host.as_str()))))
+            .collect::<Result<Vec<CrashFrames>, _>>()?;
+        drop(accepted);
+        for piece in frames {
+            self.batch.push_frames(piece)?;
+        }
+        if self.batch.crash_rows() + self.batch.quarantine_rows() < self.batch_size {
+            return Ok(true);
+        }
+        let batch = std::mem::take(&mut self.batch).finish(Utc::now())?;
+        let encoded = Store::encode(batch, with.store_dir)?;
+        Ok(with.sender.send(encoded).is_ok())
     }
 }
 

@@ -289,22 +289,23 @@ impl Store {
     /// Needs no store, so `scan` runs it on worker threads while parsing goes on, and only
     /// the writes (`commit_encoded`) stay serial. `dir` names the store in errors.
     pub fn encode(batch: Batch, dir: &Path) -> Result<EncodedBatch, StoreError> {
-        let mut tables = Vec::new();
-        for (table, mut df) in [
+        use rayon::prelude::*;
+        // The tables encode independently: in parallel on the caller's rayon pool.
+        let tables = [
             (Table::Crashes, batch.crashes),
             (Table::Drivers, batch.drivers),
             (Table::Quarantine, batch.quarantine),
-        ] {
-            if df.height() == 0 {
-                continue;
-            }
-            let bytes = encode_parquet(&mut df).map_err(polars_err(dir))?;
-            tables.push(EncodedTable {
+        ]
+        .into_par_iter()
+        .filter(|(_, df)| df.height() > 0)
+        .map(|(table, mut df)| {
+            Ok(EncodedTable {
                 table,
                 rows: df.height() as u64,
-                bytes,
-            });
-        }
+                bytes: encode_parquet(&mut df).map_err(polars_err(dir))?,
+            })
+        })
+        .collect::<Result<Vec<EncodedTable>, StoreError>>()?;
         Ok(EncodedBatch {
             tables,
             seen: batch.seen,

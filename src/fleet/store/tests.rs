@@ -454,3 +454,75 @@ fn module_key_is_the_lower_case_base_name() {
     assert_eq!(module_key("C:/Windows/System32/ÄBC.dll"), "äbc.dll");
     assert_eq!(module_key("amdppm.sys"), "amdppm.sys");
 }
+
+#[test]
+fn rows_built_in_pieces_elsewhere_give_the_batch_pushed_row_by_row() {
+    // `scan` builds rows on worker threads (`CrashFrames`) and appends them in walk order:
+    // the batch, its row order and its column types must be those of one builder.
+    let reports: Vec<CrashReport> = (0..7)
+        .map(|i| report(&format!("id{i}"), &format!("/dumps/h1/{i}.dmp")))
+        .collect();
+    let one_by_one = batch_of(&reports, "h1");
+    let mut mixed = BatchBuilder::new();
+    mixed.push_crash(&reports[0], "h1");
+    let piece = |range: std::ops::Range<usize>| {
+        CrashFrames::build(reports[range].iter().map(|r| (r, "h1"))).unwrap()
+    };
+    mixed.push_frames(piece(1..4)).unwrap();
+    mixed.push_crash(&reports[4], "h1");
+    mixed.push_frames(piece(5..7)).unwrap();
+    assert_eq!(mixed.crash_rows(), 7);
+    for r in &reports {
+        mixed.push_seen(SeenRecord {
+            path: r.path.clone(),
+            size: r.size_bytes,
+            mtime_ns: 1,
+            dump_id: r.dump_id.clone(),
+            quarantined: false,
+        });
+    }
+    let mixed = mixed
+        .finish(Utc.with_ymd_and_hms(2024, 7, 19, 5, 0, 0).unwrap())
+        .unwrap();
+    assert_eq!(mixed.crashes.height(), 7);
+    assert_eq!(mixed.drivers.height(), 14);
+    assert_eq!(mixed.crashes.schema(), one_by_one.crashes.schema());
+    assert_eq!(mixed.drivers.schema(), one_by_one.drivers.schema());
+    assert!(mixed.crashes.equals_missing(&one_by_one.crashes));
+    assert!(mixed.drivers.equals_missing(&one_by_one.drivers));
+    let ids: Vec<&str> = mixed
+        .crashes
+        .column("dump_id")
+        .unwrap()
+        .str()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    assert_eq!(ids, ["id0", "id1", "id2", "id3", "id4", "id5", "id6"]);
+    // One chunk per column: the Parquet file gets one row group, as before.
+    assert!(mixed
+        .crashes
+        .get_columns()
+        .iter()
+        .all(|c| c.n_chunks() == 1));
+    assert!(mixed
+        .drivers
+        .get_columns()
+        .iter()
+        .all(|c| c.n_chunks() == 1));
+}
+
+#[test]
+fn a_batch_encoded_then_committed_reads_back_like_a_direct_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = [report("a1", "/d/a1.dmp"), report("a2", "/d/a2.dmp")];
+    let mut store = Store::open_or_create(dir.path()).unwrap();
+    let encoded = Store::encode(batch_of(&reports, "h1"), dir.path()).unwrap();
+    store.commit_encoded(encoded).unwrap();
+    let reopened = Store::open(dir.path()).unwrap();
+    assert_eq!(reopened.read_table(Table::Crashes).unwrap().height(), 2);
+    assert_eq!(reopened.read_table(Table::Drivers).unwrap().height(), 4);
+    assert_eq!(reopened.known_dump_ids().len(), 2);
+    assert_eq!(reopened.manifest().files(Table::Crashes).len(), 1);
+    assert_eq!(reopened.manifest().files(Table::Quarantine).len(), 0);
+}
