@@ -496,20 +496,13 @@ fn rows_built_in_pieces_elsewhere_give_the_batch_pushed_row_by_row() {
         .unwrap()
         .str()
         .unwrap()
-        .into_no_null_iter()
+        .iter()
+        .flatten()
         .collect();
     assert_eq!(ids, ["id0", "id1", "id2", "id3", "id4", "id5", "id6"]);
     // One chunk per column: the Parquet file gets one row group, as before.
-    assert!(mixed
-        .crashes
-        .get_columns()
-        .iter()
-        .all(|c| c.n_chunks() == 1));
-    assert!(mixed
-        .drivers
-        .get_columns()
-        .iter()
-        .all(|c| c.n_chunks() == 1));
+    assert!(mixed.crashes.columns().iter().all(|c| c.n_chunks() == 1));
+    assert!(mixed.drivers.columns().iter().all(|c| c.n_chunks() == 1));
 }
 
 #[test]
