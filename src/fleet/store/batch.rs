@@ -453,15 +453,60 @@ pub fn append_nullable<'a>(
 }
 
 /// `drivers/*.parquet`: one row per loaded driver per kernel dump, for exposure analytics.
+///
+/// ~164 rows per dump repeat the dump's id and host, and a fleet's drivers and paths repeat
+/// across dumps: each distinct string is stored once per builder and rows hold indices into
+/// them (issue 17), turned into ordinary string columns by a gather at `finish` (the views
+/// then share the distinct strings' bytes). The table's columns and values do not change.
 struct DriverColumns {
     rows: usize,
     key: String,
-    dump_id: Str,
-    host: Str,
-    driver: Str,
-    path: Str,
+    /// One entry per kernel dump pushed.
+    dump_ids: Str,
+    hosts: Str,
+    dumps: IdxSize,
+    dump_of_row: Vec<IdxSize>,
+    drivers: Interned,
+    driver_of_row: Vec<IdxSize>,
+    paths: Interned,
+    path_of_row: Vec<IdxSize>,
     timestamp: U32,
     size: U32,
+}
+
+/// Distinct strings in first-seen order, and the index of each.
+struct Interned {
+    values: Str,
+    index: PlHashMap<String, IdxSize>,
+}
+
+impl Interned {
+    fn new(name: &str) -> Interned {
+        Interned {
+            values: s(name),
+            index: PlHashMap::new(),
+        }
+    }
+
+    fn intern(&mut self, value: &str) -> IdxSize {
+        if let Some(&i) = self.index.get(value) {
+            return i;
+        }
+        // Fewer than 2^32 rows per batch (IdxSize is u32), so this never truncates.
+        let i = self.index.len() as IdxSize;
+        self.values.append_value(value);
+        self.index.insert(value.to_string(), i);
+        i
+    }
+}
+
+/// `values[rows[i]]` for every row: a string column whose rows share `values`' bytes.
+fn gather(values: Str, rows: &IdxCa) -> PolarsResult<Column> {
+    Ok(values.finish().take(rows)?.into_column())
+}
+
+fn rows_of(indices: Vec<IdxSize>) -> IdxCa {
+    IdxCa::from_vec(PlSmallStr::EMPTY, indices)
 }
 
 impl DriverColumns {
@@ -469,10 +514,14 @@ impl DriverColumns {
         DriverColumns {
             rows: 0,
             key: String::new(),
-            dump_id: s("dump_id"),
-            host: s("host"),
-            driver: s("driver"),
-            path: s("path"),
+            dump_ids: s("dump_id"),
+            hosts: s("host"),
+            dumps: 0,
+            dump_of_row: Vec::new(),
+            drivers: Interned::new("driver"),
+            driver_of_row: Vec::new(),
+            paths: Interned::new("path"),
+            path_of_row: Vec::new(),
             timestamp: u32b("timestamp"),
             size: u32b("size"),
         }
@@ -482,29 +531,33 @@ impl DriverColumns {
         // The table is the kernel's driver lists: a user-mode minidump's modules are DLLs of
         // one process, and counting them would put `user32.dll` among "who runs in our
         // kernel" and dilute every driver's loaded share.
-        if !r.format.is_kernel() {
+        if !r.format.is_kernel() || r.modules.is_empty() {
             return;
         }
+        let dump = self.dumps;
+        self.dumps += 1;
+        self.dump_ids.append_value(&r.dump_id);
+        self.hosts.append_value(host);
         for module in &r.modules {
             self.rows += 1;
-            self.dump_id.append_value(&r.dump_id);
-            self.host.append_value(host);
+            self.dump_of_row.push(dump);
             module_key_into(&module.name, &mut self.key);
-            self.driver.append_value(&self.key);
-            self.path.append_value(&module.path);
+            self.driver_of_row.push(self.drivers.intern(&self.key));
+            self.path_of_row.push(self.paths.intern(&module.path));
             self.timestamp.append_value(module.timestamp);
             self.size.append_value(module.size);
         }
     }
 
     fn finish(self) -> PolarsResult<DataFrame> {
+        let dump_of_row = rows_of(self.dump_of_row);
         DataFrame::new(
             self.rows,
             vec![
-                self.dump_id.finish().into_column(),
-                self.host.finish().into_column(),
-                self.driver.finish().into_column(),
-                self.path.finish().into_column(),
+                gather(self.dump_ids, &dump_of_row)?,
+                gather(self.hosts, &dump_of_row)?,
+                gather(self.drivers.values, &rows_of(self.driver_of_row))?,
+                gather(self.paths.values, &rows_of(self.path_of_row))?,
                 self.timestamp.finish().into_column(),
                 self.size.finish().into_column(),
             ],

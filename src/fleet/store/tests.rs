@@ -519,3 +519,74 @@ fn a_batch_encoded_then_committed_reads_back_like_a_direct_commit() {
     assert_eq!(reopened.manifest().files(Table::Crashes).len(), 1);
     assert_eq!(reopened.manifest().files(Table::Quarantine).len(), 0);
 }
+
+#[test]
+fn drivers_rows_repeat_each_dumps_id_and_host_and_share_interned_names() {
+    // Rows hold indices into each batch's distinct strings; what is stored must still be the
+    // plain value of every row, in push order.
+    let mut second = report("b2", "/d/b2.dmp");
+    second.modules.push(ModuleRecord {
+        name: "CSAgent.sys".into(),
+        path: "\\SystemRoot\\System32\\drivers\\CrowdStrike\\CSAgent.sys".into(),
+        base: "0xfffff80000000000".into(),
+        size: 0x1000,
+        timestamp: 7,
+        checksum: 0,
+    });
+    let mut builder = BatchBuilder::new();
+    builder.push_crash(&report("a1", "/d/a1.dmp"), "host-a");
+    builder.push_crash(&second, "host-b");
+    let drivers = builder.finish(Utc::now()).unwrap().drivers;
+    let text = |name: &str| -> Vec<String> {
+        drivers
+            .column(name)
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|v| v.unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(text("dump_id"), ["a1", "a1", "b2", "b2", "b2"]);
+    assert_eq!(
+        text("host"),
+        ["host-a", "host-a", "host-b", "host-b", "host-b"]
+    );
+    assert_eq!(
+        text("driver"),
+        [
+            "ntoskrnl.exe",
+            "amdppm.sys",
+            "ntoskrnl.exe",
+            "amdppm.sys",
+            "csagent.sys"
+        ]
+    );
+    assert_eq!(
+        text("path"),
+        [
+            "\\SystemRoot\\System32\\drivers\\ntoskrnl.exe",
+            "\\SystemRoot\\System32\\drivers\\AmdPPM.sys",
+            "\\SystemRoot\\System32\\drivers\\ntoskrnl.exe",
+            "\\SystemRoot\\System32\\drivers\\AmdPPM.sys",
+            "\\SystemRoot\\System32\\drivers\\CrowdStrike\\CSAgent.sys",
+        ]
+    );
+    let timestamps: Vec<Option<u32>> = drivers
+        .column("timestamp")
+        .unwrap()
+        .u32()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(
+        timestamps,
+        [
+            Some(0x5ef0d46e),
+            Some(0xc9c03000),
+            Some(0x5ef0d46e),
+            Some(0xc9c03000),
+            Some(7)
+        ]
+    );
+}
