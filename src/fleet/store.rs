@@ -549,14 +549,8 @@ impl Store {
 
     /// Writes a table's new part file (temp + fsync + rename); not yet committed.
     fn write_part(&self, table: Table, df: &mut DataFrame) -> Result<FileEntry, StoreError> {
-        let name = part_file_name();
-        let rel = format!("{}/{}", table.dir_name(), name);
-        let path = self.dir.join(table.dir_name()).join(&name);
-        write_parquet(&path, df)?;
-        Ok(FileEntry {
-            file: rel,
-            rows: df.height() as u64,
-        })
+        let bytes = encode_parquet(df).map_err(polars_err(&self.dir.join(table.dir_name())))?;
+        self.write_encoded_part(table, &bytes, df.height() as u64)
     }
 
     /// `write_part` for bytes already encoded (`Store::encode`).
