@@ -8,6 +8,7 @@
 //! are built, and a full batch is encoded, on the pool during the next chunk's examination,
 //! and a committer thread writes batches in order (see `scan`).
 
+mod commit;
 mod examine;
 mod host;
 mod shard;
@@ -25,7 +26,7 @@ use crate::pipeline::Pipeline;
 
 use crate::record::CrashReport;
 
-use super::store::{BatchBuilder, CrashFrames, EncodedBatch, SeenRecord, Store, StoreError};
+use super::store::{BatchBuilder, CrashFrames, SeenRecord, Store, StoreError};
 use examine::{Examined, Examiner};
 pub use host::{parent_folder_host, HostFrom, HostMap, HostMapError, UNKNOWN_HOST};
 pub use shard::{shard_of, Shard, ShardParseError};
@@ -188,72 +189,68 @@ pub fn scan(
     let store_dir = store.dir().to_path_buf();
     // The stages overlap (issue 17): each step of the rayon pool examines chunk N while one
     // task folds chunk N-1's outcomes in walk order (duplicates resolve the same way whatever
-    // the thread count), builds the new dumps' rows in parallel pieces and, when the batch is
-    // full, encodes it as Parquet. Every CPU stage runs on the pool, so `--jobs` threads are
-    // all the cores a scan uses, and more threads mean more throughput. A committer thread
-    // writes the encoded files and the manifest in batch order (fsync waits, not CPU); at
-    // most one encoded batch waits for it.
-    let (sender, receiver) = std::sync::mpsc::sync_channel::<EncodedBatch>(1);
-    let run = std::thread::scope(|scope| -> Result<Run, ScanError> {
-        // Owned by this closure: an early error return drops it, which ends the committer's
-        // loop (otherwise the scope would wait for the committer forever).
-        let sender = sender;
-        let committer = scope.spawn(move || -> Result<u64, StoreError> {
-            let mut committed = 0;
-            for batch in receiver {
-                store.commit_encoded(batch)?;
-                committed += 1;
-            }
-            Ok(committed)
-        });
+    // the thread count) and builds the new dumps' rows in parallel pieces; a full batch is
+    // encoded as Parquet by a task of its own (`commit::Encoder`). Every CPU stage runs on
+    // the pool, so `--jobs` threads are all the cores a scan uses, and more threads mean
+    // more throughput. A committer thread writes the encoded files and the manifest in batch
+    // order (fsync waits, not CPU).
+    let shared = commit::Shared::default();
+    let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+    let run = std::thread::scope(|threads| -> Result<Run, ScanError> {
+        let committer = threads.spawn(|| commit::commit_in_order(store, receiver, &shared));
+        let encoder = commit::Encoder::new(sender, &store_dir, &shared);
         let absorb = Absorb {
             hosts: &options.hosts,
             unlisted: options.unlisted,
-            sender: &sender,
-            store_dir: &store_dir,
         };
-        let mut previous: Option<(&[walk::Candidate], Vec<Examined>)> = None;
-        let mut chunks = listing.files.chunks(chunk_size);
-        let mut committer_alive = true;
-        loop {
-            let chunk = chunks.next();
-            let folding = previous.take();
-            let (absorbed, outcomes) = rayon::join(
-                || match folding {
-                    Some((files, outcomes)) => run.absorb(files, outcomes, &absorb),
-                    None => Ok(true),
-                },
-                || {
-                    chunk.map(|files| {
-                        files
-                            .par_iter()
-                            .map(|candidate| {
-                                let outcome = examiner.examine(&candidate.path);
-                                progress.advance(1);
-                                outcome
-                            })
-                            .collect::<Vec<Examined>>()
-                    })
-                },
-            );
-            if !absorbed? {
-                committer_alive = false; // it stopped on an error: join() below returns it
-                break;
+        // Owns the encoder: however this returns, its sender is dropped once the encodes it
+        // spawned are done, which ends the committer's loop (else join() would wait forever).
+        let parsed = rayon::scope(|pool| -> Result<(), ScanError> {
+            let mut encoder = encoder;
+            let mut previous: Option<(&[walk::Candidate], Vec<Examined>)> = None;
+            let mut chunks = listing.files.chunks(chunk_size);
+            loop {
+                let chunk = chunks.next();
+                let folding = previous.take();
+                let (absorbed, outcomes) = rayon::join(
+                    || match folding {
+                        Some((files, outcomes)) => {
+                            run.absorb(files, outcomes, &absorb, pool, &mut encoder)
+                        }
+                        None => Ok(()),
+                    },
+                    || {
+                        chunk.map(|files| {
+                            files
+                                .par_iter()
+                                .map(|candidate| {
+                                    let outcome = examiner.examine(&candidate.path);
+                                    progress.advance(1);
+                                    outcome
+                                })
+                                .collect::<Vec<Examined>>()
+                        })
+                    },
+                );
+                absorbed?;
+                if encoder.committer_failed() {
+                    return Ok(()); // join() below returns the committer's error
+                }
+                previous = chunk.zip(outcomes);
+                if previous.is_none() {
+                    break;
+                }
             }
-            previous = chunk.zip(outcomes);
-            if previous.is_none() {
-                break;
+            if !run.batch.is_empty() {
+                encoder.seal(pool, std::mem::take(&mut run.batch));
             }
-        }
-        if committer_alive && !run.batch.is_empty() {
-            let batch = std::mem::take(&mut run.batch).finish(Utc::now())?;
-            // A failed send means the committer stopped on an error: join() returns it.
-            let _ = sender.send(Store::encode(batch, &store_dir)?);
-        }
-        drop(sender);
-        run.summary.batches_committed = committer
+            Ok(())
+        });
+        let committed = committer
             .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        parsed?;
+        run.summary.batches_committed = committed?;
         Ok(run)
     })?;
 
@@ -378,12 +375,10 @@ struct Accepted {
     host: String,
 }
 
-/// What folding a chunk needs besides the run: where hosts come from and where full batches go.
+/// What folding a chunk needs besides the run: where hosts come from.
 struct Absorb<'a> {
     hosts: &'a HostMap,
     unlisted: Unlisted,
-    sender: &'a std::sync::mpsc::SyncSender<EncodedBatch>,
-    store_dir: &'a Path,
 }
 
 /// New dumps per row-building task: enough to amortize the task, small enough that a chunk
@@ -392,14 +387,16 @@ const BUILD_PIECE: usize = 32;
 
 impl Run {
     /// Folds one chunk's outcomes in walk order, builds the new dumps' rows (in parallel
-    /// pieces, appended in order) and, when the batch is full, finishes and encodes it and
-    /// hands it to the committer. `Ok(false)`: the committer is gone (it stopped on an error).
-    fn absorb(
+    /// pieces, appended in order) and, when the batch is full, seals it: `encoder` encodes
+    /// it on `pool` and hands it to the committer.
+    fn absorb<'scope>(
         &mut self,
         files: &[walk::Candidate],
         outcomes: Vec<Examined>,
         with: &Absorb<'_>,
-    ) -> Result<bool, ScanError> {
+        pool: &rayon::Scope<'scope>,
+        encoder: &mut commit::Encoder<'scope>,
+    ) -> Result<(), ScanError> {
         let mut accepted = Vec::new();
         for (candidate, outcome) in files.iter().zip(outcomes) {
             if let Some(new) = self.fold(candidate, outcome, with.hosts, with.unlisted) {
@@ -414,12 +411,10 @@ impl Run {
         for piece in frames {
             self.batch.push_frames(piece)?;
         }
-        if self.batch.crash_rows() + self.batch.quarantine_rows() < self.batch_size {
-            return Ok(true);
+        if self.batch.crash_rows() + self.batch.quarantine_rows() >= self.batch_size {
+            encoder.seal(pool, std::mem::take(&mut self.batch));
         }
-        let batch = std::mem::take(&mut self.batch).finish(Utc::now())?;
-        let encoded = Store::encode(batch, with.store_dir)?;
-        Ok(with.sender.send(encoded).is_ok())
+        Ok(())
     }
 }
 
