@@ -302,7 +302,7 @@ impl Store {
             Ok(EncodedTable {
                 table,
                 rows: df.height() as u64,
-                bytes: encode_parquet(&mut df).map_err(polars_err(dir))?,
+                bytes: encode_parquet(&mut df, false).map_err(polars_err(dir))?,
             })
         })
         .collect::<Result<Vec<EncodedTable>, StoreError>>()?;
@@ -549,7 +549,8 @@ impl Store {
 
     /// Writes a table's new part file (temp + fsync + rename); not yet committed.
     fn write_part(&self, table: Table, df: &mut DataFrame) -> Result<FileEntry, StoreError> {
-        let bytes = encode_parquet(df).map_err(polars_err(&self.dir.join(table.dir_name())))?;
+        let bytes =
+            encode_parquet(df, true).map_err(polars_err(&self.dir.join(table.dir_name())))?;
         self.write_encoded_part(table, &bytes, df.height() as u64)
     }
 
@@ -640,15 +641,19 @@ fn read_manifest(dir: &Path) -> Result<Option<Manifest>, StoreError> {
 /// Writes `df` to `path` as Parquet, atomically. The file is encoded in memory first (a batch
 /// compresses to a few MB) so that the temp file only ever receives complete bytes.
 fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<(), StoreError> {
-    let bytes = encode_parquet(df).map_err(polars_err(path))?;
+    let bytes = encode_parquet(df, true).map_err(polars_err(path))?;
     durable::write_atomically(path, |f| io::Write::write_all(f, &bytes)).map_err(io_err(path))
 }
 
-/// The Parquet bytes of `df`, as every table file of the store is written.
-fn encode_parquet(df: &mut DataFrame) -> PolarsResult<Vec<u8>> {
+/// The Parquet bytes of `df`, as every table file of the store is written. `parallel`: let
+/// polars encode the columns on its own thread pool. A scan says no: it encodes batches on
+/// its `--jobs` threads beside the parsing, and polars' extra threads would only compete
+/// with the parsers (and make `--jobs` a lie).
+fn encode_parquet(df: &mut DataFrame, parallel: bool) -> PolarsResult<Vec<u8>> {
     let mut bytes = Vec::new();
     ParquetWriter::new(&mut bytes)
         .with_compression(ParquetCompression::Zstd(None))
+        .set_parallel(parallel)
         .finish(df)?;
     Ok(bytes)
 }
