@@ -291,11 +291,11 @@ say "- clusters/hosts/drivers JSON, --jobs 1 vs --jobs 2 stores: $queries_j; rea
 if [ -n "$before" ]; then
     awk -v s="$scan_s" -v bs="$b_scan_s" -v j1="$j1_s" -v j2="$j2_s" -v bj1="$b_j1_s" -v bj2="$b_j2_s" \
         -v bk="$big_kb" -v sk="$small_kb" -v bbk="$b_big_kb" -v bsk="$b_small_kb" -v bj1c="$b_j1_cpu" -v j1c="$j1_cpu" \
-        -v st="$store_kb" -v bst="$b_store_kb" -v n="$dumps_big" 'BEGIN {
+        -v st="$store_kb" -v bst="$b_store_kb" -v n="$dumps_big" -v m="$dumps_small" 'BEGIN {
         printf "- before -> after, scan %d: %.2f s -> %.2f s (%.2fx)\n", n, bs, s, (s > 0 ? bs / s : 0)
         printf "- before -> after, CPU per dump at --jobs 1: %.3f ms -> %.3f ms\n", 1000 * bj1c / n, 1000 * j1c / n
         printf "- before: --jobs 1 -> --jobs 2: %.2f s -> %.2f s, speed-up %.2fx (after: %.2fx)\n", bj1, bj2, (bj2 > 0 ? bj1 / bj2 : 0), (j2 > 0 ? j1 / j2 : 0)
-        printf "- before: peak RSS 10k / 1k: %d MB / %d MB = %.2fx (after: %.2fx)\n", bbk / 1024, bsk / 1024, (bsk > 0 ? bbk / bsk : 0), (sk > 0 ? bk / sk : 0)
+        printf "- before: peak RSS %d / %d dumps: %d MB / %d MB = %.2fx (after: %.2fx)\n", n, m, bbk / 1024, bsk / 1024, (bsk > 0 ? bbk / bsk : 0), (sk > 0 ? bk / sk : 0)
         printf "- store size before -> after: %.1f MB -> %.1f MB\n", bst / 1024, st / 1024
     }' | tee -a "$results"
     say "- clusters/hosts/drivers JSON, before vs after store: $queries_before"
