@@ -91,7 +91,7 @@ big="$work/fleet-$dumps_big"
 small="$work/fleet-$dumps_small"
 make_subset "$work/all-dumps.txt" "$dumps_big" "$big"
 make_subset "$work/all-dumps.txt" "$dumps_small" "$small"
-bytes=$(find "$big" -type f -printf '%s\n' | awk '{s += $1} END {printf "%d", s}')
+bytes=$(find "$big" -type f -printf '%s\n' | awk '{s += $1} END {printf "%.0f", s}')
 
 # --- measuring ------------------------------------------------------------------------------
 # measure LABEL PREPARE COMMAND...: runs PREPARE then COMMAND $runs times under GNU time;
