@@ -8,6 +8,10 @@
 #   5. --jobs 1 vs --jobs 2: speed-up, and identical store contents
 #   6. MDMP only: minidump-stackwalk once per dump (as Socorro runs it) vs one scan
 #                                                         (scan must be >= 10x faster)
+#   7. (BENCH_BEFORE) steps 2, 4 and 5 again with an older binary, in the same run, and the
+#      clusters/hosts/drivers JSON of its store against ours (issue 17)
+#   8. dumps <= 64 MiB read into memory (the default, issue 13) vs mapped
+#      (BLASTRADIUS_READ_LIMIT=0), same fleet
 #
 # Usage: scripts/bench-scan.sh            (everything; results in $BENCH_WORK/results.md)
 # Environment:
@@ -19,6 +23,8 @@
 #   BENCH_RUNS=3                       repetitions per timing (the median is reported)
 #   BENCH_SYMBOLS=DIR                  symbols for both tools (default: symbols-cache/)
 #   BENCH_SKIP_MDMP=1                  skip step 6 (it cargo-installs minidump-stackwalk)
+#   BENCH_BEFORE=BIN                   also time this binary (e.g. main's release build), step 7
+#   BENCH_SKIP_BUILD=1                 use $CARGO_TARGET_DIR/release/blastradius as it is
 #   CARGO_TARGET_DIR                   as usual (release binary at $CARGO_TARGET_DIR/release)
 # Needs: cargo, GNU time (/usr/bin/time: apt-get install time), find, xargs, awk; python3 with
 # polars, or the duckdb CLI, for the store comparison of step 5 (skipped with a note otherwise).
@@ -39,8 +45,12 @@ mkdir -p "$work"
 : >"$results"
 say() { echo "$*" | tee -a "$results"; }
 
-echo "== building release" >&2
-(cd "$root" && cargo build --release --quiet)
+before="${BENCH_BEFORE:-}"
+[ -z "$before" ] || [ -x "$before" ] || { echo "bench-scan: BENCH_BEFORE=$before is not an executable" >&2; exit 1; }
+if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
+    echo "== building release" >&2
+    (cd "$root" && cargo build --release --quiet)
+fi
 
 # --- the fleet -----------------------------------------------------------------------------
 # Dump files by content (first 4 bytes PAGE or MDMP), sorted, so subsets are reproducible.
@@ -81,29 +91,32 @@ big="$work/fleet-$dumps_big"
 small="$work/fleet-$dumps_small"
 make_subset "$work/all-dumps.txt" "$dumps_big" "$big"
 make_subset "$work/all-dumps.txt" "$dumps_small" "$small"
-bytes=$(find "$big" -type f -printf '%s\n' | awk '{s += $1} END {printf "%d", s}')
+bytes=$(find "$big" -type f -printf '%s\n' | awk '{s += $1} END {printf "%.0f", s}')
 
 # --- measuring ------------------------------------------------------------------------------
 # measure LABEL PREPARE COMMAND...: runs PREPARE then COMMAND $runs times under GNU time;
-# sets $med_s (median wall seconds) and $max_kb (largest peak RSS).
+# sets $med_s (median wall seconds), $med_cpu (median user + system CPU seconds) and $max_kb
+# (largest peak RSS).
 measure() {
     local label="$1" prepare="$2"
     shift 2
-    local times=() rss=0 i
+    local times=() cpus=() rss=0 i
     for ((i = 0; i < runs; i++)); do
         eval "$prepare"
-        /usr/bin/time -f '%e %M' -o "$work/time.out" "$@" >/dev/null 2>"$work/stderr.out" || {
+        /usr/bin/time -f '%e %M %U %S' -o "$work/time.out" "$@" >/dev/null 2>"$work/stderr.out" || {
             echo "bench-scan: '$label' failed:" >&2
             cat "$work/stderr.out" >&2
             exit 1
         }
-        read -r s kb <"$work/time.out"
+        read -r s kb user sys <"$work/time.out"
         times+=("$s")
+        cpus+=("$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')")
         [ "$kb" -gt "$rss" ] && rss="$kb"
     done
     med_s=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
+    med_cpu=$(printf '%s\n' "${cpus[@]}" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
     max_kb="$rss"
-    printf '| %-44s | %9.2f s | %9d MB |\n' "$label" "$med_s" $((max_kb / 1024)) | tee -a "$results"
+    printf '| %-52s | %7.2f s | %7.2f s | %6d MB |\n' "$label" "$med_s" "$med_cpu" $((max_kb / 1024)) | tee -a "$results"
 }
 
 catall() { find "$1" -type f -print0 | xargs -0 cat >/dev/null; }
@@ -111,10 +124,10 @@ export -f catall
 
 say "# scan benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 say ""
-say "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2 / 1048576}' /proc/meminfo) RAM, load average $(cut -d' ' -f1-3 /proc/loadavg) at start; fleet: $dumps_big dumps, $((bytes / 1048576)) MB ($source_dir); median of $runs runs"
+say "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2 / 1048576}' /proc/meminfo) RAM, load average $(cut -d' ' -f1-3 /proc/loadavg) at start; binary $bin${before:+, before: $before}; fleet: $dumps_big dumps, $((bytes / 1048576)) MB ($source_dir); median of $runs runs"
 say ""
-say "| step | wall | peak RSS |"
-say "|---|---:|---:|"
+say "| step | wall | CPU (user + sys) | peak RSS |"
+say "|---|---:|---:|---:|"
 
 catall "$big"   # warm the page cache
 catall "$big"
@@ -136,9 +149,54 @@ small_kb="$max_kb"
 measure "scan $dumps_big --jobs 1" "rm -rf '$work/store-j1'" \
     "$bin" scan "$big" --store "$work/store-j1" --symbols "$symbols" --jobs 1 --format json
 j1_s="$med_s"
+j1_cpu="$med_cpu"
 measure "scan $dumps_big --jobs 2" "rm -rf '$work/store-j2'" \
     "$bin" scan "$big" --store "$work/store-j2" --symbols "$symbols" --jobs 2 --format json
 j2_s="$med_s"
+store_kb=$(du -sk "$store" | cut -f1)
+
+# Step 8: the same scan with every dump mapped instead of read (issue 13's SIGBUS safety
+# costs a copy of each file; this is what it costs).
+measure "scan $dumps_big, dumps mapped (BLASTRADIUS_READ_LIMIT=0)" "rm -rf '$work/store-mmap'" \
+    env BLASTRADIUS_READ_LIMIT=0 "$bin" scan "$big" --store "$work/store-mmap" --symbols "$symbols" --format json
+mmap_s="$med_s"
+mmap_cpu="$med_cpu"
+
+# The analytics' view of a store: clusters, hosts and drivers JSON (no per-run field: the
+# simulated fleet's crashes are years old, so "now" is the latest crash).
+query_json() {
+    local store="$1" out="$2" c
+    : >"$out"
+    for c in clusters hosts drivers; do
+        "$bin" "$c" --store "$store" --format json 2>/dev/null >>"$out"
+    done
+}
+query_json "$work/store-j1" "$work/query-j1.json"
+query_json "$work/store-j2" "$work/query-j2.json"
+query_json "$work/store-mmap" "$work/query-mmap.json"
+cmp -s "$work/query-j1.json" "$work/query-j2.json" && queries_j="identical" || queries_j="DIFFERENT"
+cmp -s "$work/query-j1.json" "$work/query-mmap.json" && queries_mmap="identical" || queries_mmap="DIFFERENT"
+
+# Step 7: the older binary, same files, same run.
+if [ -n "$before" ]; then
+    measure "BEFORE: scan $dumps_big, fresh store" "rm -rf '$work/store-before'" \
+        "$before" scan "$big" --store "$work/store-before" --symbols "$symbols" --format json
+    b_scan_s="$med_s"
+    b_big_kb="$max_kb"
+    measure "BEFORE: scan $dumps_small, fresh store (RSS baseline)" "rm -rf '$work/store-before-small'" \
+        "$before" scan "$small" --store "$work/store-before-small" --symbols "$symbols" --format json
+    b_small_kb="$max_kb"
+    measure "BEFORE: scan $dumps_big --jobs 1" "rm -rf '$work/store-before-j1'" \
+        "$before" scan "$big" --store "$work/store-before-j1" --symbols "$symbols" --jobs 1 --format json
+    b_j1_s="$med_s"
+    b_j1_cpu="$med_cpu"
+    measure "BEFORE: scan $dumps_big --jobs 2" "rm -rf '$work/store-before-j2'" \
+        "$before" scan "$big" --store "$work/store-before-j2" --symbols "$symbols" --jobs 2 --format json
+    b_j2_s="$med_s"
+    b_store_kb=$(du -sk "$work/store-before" | cut -f1)
+    query_json "$work/store-before-j1" "$work/query-before.json"
+    cmp -s "$work/query-j1.json" "$work/query-before.json" && queries_before="identical" || queries_before="DIFFERENT"
+fi
 
 # Store equality, --jobs 1 vs --jobs 2: every table's rows, sorted, without the per-run
 # ingested_at / seen_at columns, read through the manifest.
@@ -219,13 +277,29 @@ fi
 
 say ""
 say "## against the bars"
-awk -v c="$cat_s" -v s="$scan_s" -v r="$rerun_s" -v bk="$big_kb" -v sk="$small_kb" -v j1="$j1_s" -v j2="$j2_s" \
+awk -v c="$cat_s" -v s="$scan_s" -v r="$rerun_s" -v mm="$mmap_s" -v j1c="$j1_cpu" -v sk_store="$store_kb" -v bk="$big_kb" -v sk="$small_kb" -v j1="$j1_s" -v j2="$j2_s" \
     -v n="$dumps_big" -v m="$dumps_small" 'BEGIN {
-    printf "- scan vs cat: %.2f s vs %.2f s = %.2fx the time of cat (bar: <= 1.0x); %.0f dumps/s\n", s, c, (c > 0 ? s / c : 0), (s > 0 ? n / s : 0)
+    printf "- scan vs cat: %.2f s vs %.2f s = %.2fx the time of cat, scan %.2fx faster (bar: >= 1.5x faster); %.0f dumps/s\n", s, c, (c > 0 ? s / c : 0), (s > 0 ? c / s : 0), (s > 0 ? n / s : 0)
+    printf "- CPU per dump at --jobs 1: %.3f ms (user + sys)\n", 1000 * j1c / n
+    printf "- dumps read (default) vs mapped: %.2f s vs %.2f s = reading costs %+.0f %%\n", s, mm, (mm > 0 ? 100 * (s - mm) / mm : 0)
+    printf "- store size: %.1f MB for %d dumps\n", sk_store / 1024, n
     printf "- re-run with nothing new: %.1f %% of the first run (bar: < 10 %%)\n", (s > 0 ? 100 * r / s : 0)
     printf "- peak RSS %d dumps / %d dumps: %d MB / %d MB = %.2fx (bar: <= 1.3x)\n", n, m, bk / 1024, sk / 1024, (sk > 0 ? bk / sk : 0)
-    printf "- --jobs 1 -> --jobs 2: %.2f s -> %.2f s, speed-up %.2fx\n", j1, j2, (j2 > 0 ? j1 / j2 : 0)
+    printf "- --jobs 1 -> --jobs 2: %.2f s -> %.2f s, speed-up %.2fx (bar: >= 1.7x)\n", j1, j2, (j2 > 0 ? j1 / j2 : 0)
 }' | tee -a "$results"
+say "- clusters/hosts/drivers JSON, --jobs 1 vs --jobs 2 stores: $queries_j; read vs mapped: $queries_mmap"
+if [ -n "$before" ]; then
+    awk -v s="$scan_s" -v bs="$b_scan_s" -v j1="$j1_s" -v j2="$j2_s" -v bj1="$b_j1_s" -v bj2="$b_j2_s" \
+        -v bk="$big_kb" -v sk="$small_kb" -v bbk="$b_big_kb" -v bsk="$b_small_kb" -v bj1c="$b_j1_cpu" -v j1c="$j1_cpu" \
+        -v st="$store_kb" -v bst="$b_store_kb" -v n="$dumps_big" -v m="$dumps_small" 'BEGIN {
+        printf "- before -> after, scan %d: %.2f s -> %.2f s (%.2fx)\n", n, bs, s, (s > 0 ? bs / s : 0)
+        printf "- before -> after, CPU per dump at --jobs 1: %.3f ms -> %.3f ms\n", 1000 * bj1c / n, 1000 * j1c / n
+        printf "- before: --jobs 1 -> --jobs 2: %.2f s -> %.2f s, speed-up %.2fx (after: %.2fx)\n", bj1, bj2, (bj2 > 0 ? bj1 / bj2 : 0), (j2 > 0 ? j1 / j2 : 0)
+        printf "- before: peak RSS %d / %d dumps: %d MB / %d MB = %.2fx (after: %.2fx)\n", n, m, bbk / 1024, bsk / 1024, (bsk > 0 ? bbk / bsk : 0), (sk > 0 ? bk / sk : 0)
+        printf "- store size before -> after: %.1f MB -> %.1f MB\n", bst / 1024, st / 1024
+    }' | tee -a "$results"
+    say "- clusters/hosts/drivers JSON, before vs after store: $queries_before"
+fi
 say "- store contents --jobs 1 vs --jobs 2: $equality"
 say "- MDMP: $mdmp_line"
 echo "results: $results" >&2

@@ -22,6 +22,22 @@ use super::DumpError;
 /// parse touches most of anyway.
 pub const READ_LIMIT: u64 = 64 * 1024 * 1024;
 
+/// Overrides `READ_LIMIT` (bytes; `0` maps every non-empty file): only so that
+/// `scripts/bench-scan.sh` can measure what reading instead of mapping costs on the same
+/// fleet. Not for production: a mapped file truncated during the scan kills the process.
+pub const READ_LIMIT_ENV: &str = "BLASTRADIUS_READ_LIMIT";
+
+/// `READ_LIMIT`, or the benchmark's override, read once per process.
+fn read_limit() -> u64 {
+    static LIMIT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        std::env::var(READ_LIMIT_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(READ_LIMIT)
+    })
+}
+
 /// The bytes of one dump file: mapped when the file is non-empty, owned otherwise.
 pub struct DumpFile {
     path: PathBuf,
@@ -46,22 +62,31 @@ impl Deref for DumpBytes {
 impl DumpFile {
     /// Reads `path` (files up to `READ_LIMIT`) or maps it read-only (larger ones).
     pub fn open(path: &Path) -> Result<DumpFile, DumpError> {
+        DumpFile::open_reusing(path, Vec::new())
+    }
+
+    /// `open`, reading into `buffer` (cleared first) rather than a new allocation: a scan
+    /// worker passes the same buffer for every file (`into_buffer`) instead of allocating,
+    /// faulting in and freeing about a megabyte per dump.
+    pub fn open_reusing(path: &Path, mut buffer: Vec<u8>) -> Result<DumpFile, DumpError> {
         let io = |source| DumpError::Io {
             path: path.to_path_buf(),
             source,
         };
         let file = File::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
-        let bytes = if len <= READ_LIMIT {
+        let limit = read_limit();
+        let bytes = if len <= limit {
             // Read what is there now; a file growing or shrinking meanwhile gives what was
             // read, which the parsers treat as any other truncated dump.
-            let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-            file.take(READ_LIMIT).read_to_end(&mut bytes).map_err(io)?;
-            DumpBytes::Owned(bytes)
+            buffer.clear();
+            buffer.reserve(usize::try_from(len).unwrap_or(0));
+            file.take(limit).read_to_end(&mut buffer).map_err(io)?;
+            DumpBytes::Owned(buffer)
         } else {
             // SAFETY: read-only private mapping. A file truncated by another process while it
             // is mapped would fault (SIGBUS); only files above READ_LIMIT are mapped, and of
-            // those only the header pages are read.
+            // those only the header pages are read (unless a benchmark lowered the limit).
             DumpBytes::Mapped(unsafe { Mmap::map(&file) }.map_err(io)?)
         };
         Ok(DumpFile {
@@ -80,6 +105,14 @@ impl DumpFile {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The memory a read file was read into, for the next `open_reusing`.
+    pub fn into_buffer(self) -> Option<Vec<u8>> {
+        match self.bytes {
+            DumpBytes::Owned(bytes) => Some(bytes),
+            DumpBytes::Mapped(_) => None,
+        }
     }
 
     pub fn bytes(&self) -> &[u8] {

@@ -4,9 +4,11 @@
 //!
 //! Order of work, per chunk of files in walk order: workers examine files in parallel
 //! (`examine`), then this thread folds the outcomes in walk order (so duplicate contents are
-//! resolved the same way whatever the thread count) into a `BatchBuilder`, and commits it
-//! whenever it holds `batch_size` rows.
+//! resolved the same way whatever the thread count) into a `BatchBuilder`; the new dumps' rows
+//! are built, and a full batch is encoded, on the pool during the next chunk's examination,
+//! and a committer thread writes batches in order (see `scan`).
 
+mod commit;
 mod examine;
 mod host;
 mod shard;
@@ -22,7 +24,9 @@ use serde::Serialize;
 
 use crate::pipeline::Pipeline;
 
-use super::store::{BatchBuilder, SeenRecord, Store, StoreError};
+use crate::record::CrashReport;
+
+use super::store::{BatchBuilder, CrashFrames, SeenRecord, Store, StoreError};
 use examine::{Examined, Examiner};
 pub use host::{parent_folder_host, HostFrom, HostMap, HostMapError, UNKNOWN_HOST};
 pub use shard::{shard_of, Shard, ShardParseError};
@@ -34,9 +38,13 @@ pub use walk::{list_files, Candidate, Listing, RootError};
 pub const DEFAULT_BATCH_SIZE: usize = 500;
 /// Quarantined files listed in a summary (all of them are in the store's quarantine table).
 pub const SUMMARY_QUARANTINE_LIMIT: usize = 1000;
-/// Most files examined per parallel step; a batch is committed between steps, so a step never
-/// holds more files than a batch has rows (a killed scan loses at most one batch of work).
+/// Most files examined per parallel step; a step never holds more files than a batch has rows
+/// (a killed scan loses at most the batch being filled, one being encoded and one being
+/// written: nothing committed, and a re-run redoes exactly those files).
 const MAX_CHUNK: usize = 256;
+
+/// Files per thread in one parallel step, when that is more than `MAX_CHUNK`.
+const FILES_PER_THREAD_PER_STEP: usize = 16;
 
 /// Paths listed in a summary when a manifest does not list them.
 pub const SUMMARY_UNLISTED_LIMIT: usize = 10;
@@ -167,51 +175,83 @@ pub fn scan(
     for (path, error) in &listing.errors {
         run.quarantine(path, None, error);
     }
-    let chunk_size = run.batch_size.min(MAX_CHUNK);
-    let hosts = &options.hosts;
-    let unlisted = options.unlisted;
-    // Two stages overlap: the rayon workers examine chunk N+1 while a writer thread folds
-    // chunk N into the batch and commits it (building columns and encoding Parquet are
-    // serial work; run in line they left the workers idle for a third of the scan). The
-    // channel is a rendezvous, so at most two chunks of reports are in memory at once.
-    let (sender, receiver) =
-        std::sync::mpsc::sync_channel::<(&[walk::Candidate], Vec<Examined>)>(0);
-    let run = std::thread::scope(|scope| {
-        let writer = scope.spawn(move || -> Result<Run, ScanError> {
-            for (chunk, outcomes) in receiver {
-                for (candidate, outcome) in chunk.iter().zip(outcomes) {
-                    run.fold(candidate, outcome, hosts, unlisted);
-                }
-                if run.batch.crash_rows() + run.batch.quarantine_rows() >= run.batch_size {
-                    run.commit(store)?;
-                }
-            }
-            run.commit(store)?;
-            Ok(run)
-        });
-        let examiner = Examiner {
-            pipeline,
-            seen: &seen,
-            known: &known_at_start,
-            now_ms: Utc::now().timestamp_millis(),
+    // More threads need bigger steps: each step ends when its slowest file does, and a
+    // thread with a handful of files per step idles for a good part of it.
+    let chunk_size = run
+        .batch_size
+        .min(MAX_CHUNK.max(FILES_PER_THREAD_PER_STEP * rayon::current_num_threads()));
+    let examiner = Examiner {
+        pipeline,
+        seen: &seen,
+        known: &known_at_start,
+        now_ms: Utc::now().timestamp_millis(),
+    };
+    let store_dir = store.dir().to_path_buf();
+    // The stages overlap (issue 17): each step of the rayon pool examines chunk N while one
+    // task folds chunk N-1's outcomes in walk order (duplicates resolve the same way whatever
+    // the thread count) and builds the new dumps' rows in parallel pieces; a full batch is
+    // encoded as Parquet by a task of its own (`commit::Encoder`). Every CPU stage runs on
+    // the pool, so `--jobs` threads are all the cores a scan uses, and more threads mean
+    // more throughput. A committer thread writes the encoded files and the manifest in batch
+    // order (fsync waits, not CPU).
+    let shared = commit::Shared::default();
+    let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+    let run = std::thread::scope(|threads| -> Result<Run, ScanError> {
+        let committer = threads.spawn(|| commit::commit_in_order(store, receiver, &shared));
+        let encoder = commit::Encoder::new(sender, &store_dir, &shared);
+        let absorb = Absorb {
+            hosts: &options.hosts,
+            unlisted: options.unlisted,
         };
-        for chunk in listing.files.chunks(chunk_size) {
-            let outcomes: Vec<Examined> = chunk
-                .par_iter()
-                .map(|candidate| {
-                    let outcome = examiner.examine(&candidate.path);
-                    progress.advance(1);
-                    outcome
-                })
-                .collect();
-            if sender.send((chunk, outcomes)).is_err() {
-                break; // the writer stopped on an error; join() below returns it
+        // Owns the encoder: however this returns, its sender is dropped once the encodes it
+        // spawned are done, which ends the committer's loop (else join() would wait forever).
+        let parsed = rayon::scope(|pool| -> Result<(), ScanError> {
+            let mut encoder = encoder;
+            let mut previous: Option<(&[walk::Candidate], Vec<Examined>)> = None;
+            let mut chunks = listing.files.chunks(chunk_size);
+            loop {
+                let chunk = chunks.next();
+                let folding = previous.take();
+                let (absorbed, outcomes) = rayon::join(
+                    || match folding {
+                        Some((files, outcomes)) => {
+                            run.absorb(files, outcomes, &absorb, pool, &mut encoder)
+                        }
+                        None => Ok(()),
+                    },
+                    || {
+                        chunk.map(|files| {
+                            files
+                                .par_iter()
+                                .map(|candidate| {
+                                    let outcome = examiner.examine(&candidate.path);
+                                    progress.advance(1);
+                                    outcome
+                                })
+                                .collect::<Vec<Examined>>()
+                        })
+                    },
+                );
+                absorbed?;
+                if encoder.committer_failed() {
+                    return Ok(()); // join() below returns the committer's error
+                }
+                previous = chunk.zip(outcomes);
+                if previous.is_none() {
+                    break;
+                }
             }
-        }
-        drop(sender);
-        writer
+            if !run.batch.is_empty() {
+                encoder.seal(pool, std::mem::take(&mut run.batch));
+            }
+            Ok(())
+        });
+        let committed = committer
             .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        parsed?;
+        run.summary.batches_committed = committed?;
+        Ok(run)
     })?;
 
     let mut summary = run.summary;
@@ -236,13 +276,14 @@ struct Run {
 impl Run {
     /// Adds one file's outcome. Runs in walk order, so among identical files the first path
     /// is the one stored, whatever the number of threads.
+    /// A newly read dump comes back with its host, for its rows to be built off this thread.
     fn fold(
         &mut self,
         candidate: &walk::Candidate,
         outcome: Examined,
         hosts: &HostMap,
         unlisted: Unlisted,
-    ) {
+    ) -> Option<Accepted> {
         match outcome {
             Examined::Unchanged => self.summary.skipped_known += 1,
             Examined::NotDump => self.summary.skipped_not_dump += 1,
@@ -250,10 +291,11 @@ impl Run {
             Examined::Read { mut report, seen } => {
                 if self.known.contains_key(&seen.dump_id) {
                     // A copy of a file read earlier in this same chunk.
-                    return self.known_copy(SeenRecord {
+                    self.known_copy(SeenRecord {
                         quarantined: false,
                         ..seen
                     });
+                    return None;
                 }
                 let host = match hosts.host_of(&candidate.path, &candidate.relative) {
                     Some(host) => host,
@@ -267,7 +309,7 @@ impl Run {
                         if unlisted == Unlisted::Skip {
                             // Not recorded as seen: once the manifest lists it, a re-run
                             // ingests it.
-                            return;
+                            return None;
                         }
                         report.warnings.push(
                             "host not in the --host-from manifest; used the parent folder name"
@@ -277,9 +319,9 @@ impl Run {
                     }
                 };
                 self.known.insert(seen.dump_id.clone(), false);
-                self.batch.push_crash(&report, &host);
                 self.batch.push_seen(seen);
                 self.summary.ingested += 1;
+                return Some(Accepted { report, host });
             }
             Examined::Failed {
                 error,
@@ -288,7 +330,8 @@ impl Run {
             } => {
                 if let Some(seen) = seen {
                     if self.known.contains_key(&seen.dump_id) {
-                        return self.known_copy(seen);
+                        self.known_copy(seen);
+                        return None;
                     }
                     self.known.insert(seen.dump_id.clone(), true);
                     self.batch.push_seen(seen);
@@ -297,6 +340,7 @@ impl Run {
                 self.quarantine(&path, dump_id.as_deref(), &error);
             }
         }
+        None
     }
 
     /// Content the store has: record the path so the next run's quick check skips it.
@@ -323,14 +367,53 @@ impl Run {
             });
         }
     }
+}
 
-    fn commit(&mut self, store: &mut Store) -> Result<(), ScanError> {
-        if self.batch.is_empty() {
-            return Ok(());
+/// A dump the fold added to the batch: its rows are still to be built.
+struct Accepted {
+    report: Box<CrashReport>,
+    host: String,
+}
+
+/// What folding a chunk needs besides the run: where hosts come from.
+struct Absorb<'a> {
+    hosts: &'a HostMap,
+    unlisted: Unlisted,
+}
+
+/// New dumps per row-building task: enough to amortize the task, small enough that a chunk
+/// spreads over many threads.
+const BUILD_PIECE: usize = 32;
+
+impl Run {
+    /// Folds one chunk's outcomes in walk order, builds the new dumps' rows (in parallel
+    /// pieces, appended in order) and, when the batch is full, seals it: `encoder` encodes
+    /// it on `pool` and hands it to the committer.
+    fn absorb<'scope>(
+        &mut self,
+        files: &[walk::Candidate],
+        outcomes: Vec<Examined>,
+        with: &Absorb<'_>,
+        pool: &rayon::Scope<'scope>,
+        encoder: &mut commit::Encoder<'scope>,
+    ) -> Result<(), ScanError> {
+        let mut accepted = Vec::new();
+        for (candidate, outcome) in files.iter().zip(outcomes) {
+            if let Some(new) = self.fold(candidate, outcome, with.hosts, with.unlisted) {
+                accepted.push(new);
+            }
         }
-        let batch = std::mem::take(&mut self.batch).finish(Utc::now())?;
-        store.commit(batch)?;
-        self.summary.batches_committed += 1;
+        let frames = accepted
+            .par_chunks(BUILD_PIECE)
+            .map(|piece| CrashFrames::build(piece.iter().map(|a| (&*a.report, a.host.as_str()))))
+            .collect::<Result<Vec<CrashFrames>, _>>()?;
+        drop(accepted);
+        for piece in frames {
+            self.batch.push_frames(piece)?;
+        }
+        if self.batch.crash_rows() + self.batch.quarantine_rows() >= self.batch_size {
+            encoder.seal(pool, std::mem::take(&mut self.batch));
+        }
         Ok(())
     }
 }

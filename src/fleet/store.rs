@@ -44,7 +44,7 @@ use chrono::Utc;
 use polars::prelude::*;
 
 use super::inventory::{align_inventory, InventoryMatch};
-pub use batch::{empty_tables, module_key, Batch, BatchBuilder};
+pub use batch::{empty_tables, module_key, Batch, BatchBuilder, CrashFrames};
 pub use maintenance::MergeOutcome;
 pub use manifest::{FileEntry, Manifest, SeenRecord, Table, MANIFEST_FORMAT, MANIFEST_VERSION};
 pub use schema::{as_stored, CrashRows, TriageColumns};
@@ -101,6 +101,18 @@ fn polars_err(path: &Path) -> impl FnOnce(PolarsError) -> StoreError + '_ {
         path: path.to_path_buf(),
         source,
     }
+}
+
+/// A batch whose tables are encoded, ready for `Store::commit_encoded`.
+pub struct EncodedBatch {
+    tables: Vec<EncodedTable>,
+    seen: Vec<SeenRecord>,
+}
+
+struct EncodedTable {
+    table: Table,
+    rows: u64,
+    bytes: Vec<u8>,
 }
 
 /// An open crash store. Reading needs nothing more; writing takes the store's lock (on the
@@ -272,19 +284,45 @@ impl Store {
 
     /// Appends one batch: one new Parquet file per non-empty table, then the manifest.
     pub fn commit(&mut self, batch: Batch) -> Result<(), StoreError> {
-        self.lock_for_writing()?;
-        let mut entries = Vec::new();
+        let encoded = Store::encode(batch, &self.dir)?;
+        self.commit_encoded(encoded)
+    }
+
+    /// The CPU half of a commit: every non-empty table of `batch` encoded as Parquet bytes.
+    /// Needs no store, so `scan` runs it on worker threads while parsing goes on, and only
+    /// the writes (`commit_encoded`) stay serial. `dir` names the store in errors.
+    pub fn encode(batch: Batch, dir: &Path) -> Result<EncodedBatch, StoreError> {
+        use rayon::prelude::*;
+        // The tables encode independently: in parallel on the caller's rayon pool.
         let tables = [
             (Table::Crashes, batch.crashes),
             (Table::Drivers, batch.drivers),
             (Table::Quarantine, batch.quarantine),
-        ];
-        for (table, mut df) in tables {
-            if df.height() == 0 {
-                continue;
-            }
-            match self.write_part(table, &mut df) {
-                Ok(entry) => entries.push((table, entry)),
+        ]
+        .into_par_iter()
+        .filter(|(_, df)| df.height() > 0)
+        .map(|(table, mut df)| {
+            Ok(EncodedTable {
+                table,
+                rows: df.height() as u64,
+                bytes: encode_parquet(&mut df, false).map_err(polars_err(dir))?,
+            })
+        })
+        .collect::<Result<Vec<EncodedTable>, StoreError>>()?;
+        Ok(EncodedBatch {
+            tables,
+            seen: batch.seen,
+        })
+    }
+
+    /// The I/O half of a commit: writes each encoded table as a new part file (temp + fsync
+    /// + rename), then the manifest that lists them (the commit point).
+    pub fn commit_encoded(&mut self, batch: EncodedBatch) -> Result<(), StoreError> {
+        self.lock_for_writing()?;
+        let mut entries = Vec::new();
+        for encoded in batch.tables {
+            match self.write_encoded_part(encoded.table, &encoded.bytes, encoded.rows) {
+                Ok(entry) => entries.push((encoded.table, entry)),
                 Err(err) => {
                     self.remove_files(
                         &entries.into_iter().map(|(_, e)| e.file).collect::<Vec<_>>(),
@@ -514,14 +552,24 @@ impl Store {
 
     /// Writes a table's new part file (temp + fsync + rename); not yet committed.
     fn write_part(&self, table: Table, df: &mut DataFrame) -> Result<FileEntry, StoreError> {
+        let bytes =
+            encode_parquet(df, true).map_err(polars_err(&self.dir.join(table.dir_name())))?;
+        self.write_encoded_part(table, &bytes, df.height() as u64)
+    }
+
+    /// `write_part` for bytes already encoded (`Store::encode`).
+    fn write_encoded_part(
+        &self,
+        table: Table,
+        bytes: &[u8],
+        rows: u64,
+    ) -> Result<FileEntry, StoreError> {
         let name = part_file_name();
         let rel = format!("{}/{}", table.dir_name(), name);
         let path = self.dir.join(table.dir_name()).join(&name);
-        write_parquet(&path, df)?;
-        Ok(FileEntry {
-            file: rel,
-            rows: df.height() as u64,
-        })
+        durable::write_atomically(&path, |f| io::Write::write_all(f, bytes))
+            .map_err(io_err(&path))?;
+        Ok(FileEntry { file: rel, rows })
     }
 
     /// The commit: writes `next` as the manifest (temp + fsync + rename). On failure the
@@ -596,12 +644,21 @@ fn read_manifest(dir: &Path) -> Result<Option<Manifest>, StoreError> {
 /// Writes `df` to `path` as Parquet, atomically. The file is encoded in memory first (a batch
 /// compresses to a few MB) so that the temp file only ever receives complete bytes.
 fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<(), StoreError> {
+    let bytes = encode_parquet(df, true).map_err(polars_err(path))?;
+    durable::write_atomically(path, |f| io::Write::write_all(f, &bytes)).map_err(io_err(path))
+}
+
+/// The Parquet bytes of `df`, as every table file of the store is written. `parallel`: let
+/// polars encode the columns on its own thread pool. A scan says no: it encodes batches on
+/// its `--jobs` threads beside the parsing, and polars' extra threads would only compete
+/// with the parsers (and make `--jobs` a lie).
+fn encode_parquet(df: &mut DataFrame, parallel: bool) -> PolarsResult<Vec<u8>> {
     let mut bytes = Vec::new();
     ParquetWriter::new(&mut bytes)
         .with_compression(ParquetCompression::Zstd(None))
-        .finish(df)
-        .map_err(polars_err(path))?;
-    durable::write_atomically(path, |f| io::Write::write_all(f, &bytes)).map_err(io_err(path))
+        .set_parallel(parallel)
+        .finish(df)?;
+    Ok(bytes)
 }
 
 /// `part-<UTC time>-<12 hex>.parquet`: sorts by write time, and never collides between runs

@@ -19,6 +19,7 @@ mod minidump_symbol_files;
 mod record_schema;
 mod report;
 mod scan;
+mod scan_equivalence;
 mod simulate;
 mod simulate_layout;
 mod stack;

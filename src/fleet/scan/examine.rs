@@ -69,11 +69,26 @@ impl Examiner<'_> {
             // (placeholder files such as `.keep` are common in collection shares).
             return Examined::NotDump;
         }
-        let file = match DumpFile::open(path) {
+        let file = match DumpFile::open_reusing(path, take_buffer()) {
             Ok(f) => f,
             Err(err) => return failed(err.to_string()),
         };
-        let bytes = file.bytes();
+        let outcome = self.examine_bytes(path, path_text, size, mtime_ns, file.bytes());
+        if let Some(buffer) = file.into_buffer() {
+            keep_buffer(buffer);
+        }
+        outcome
+    }
+
+    /// The part of `examine` that reads the file's bytes.
+    fn examine_bytes(
+        &self,
+        path: &Path,
+        path_text: String,
+        size: u64,
+        mtime_ns: i64,
+        bytes: &[u8],
+    ) -> Examined {
         if sniff(bytes).is_none() {
             return Examined::NotDump;
         }
@@ -119,6 +134,25 @@ impl Examiner<'_> {
                 seen: Some(record(true)),
             },
         }
+    }
+}
+
+/// Larger read buffers are not kept: a rare big minidump would otherwise pin its size in
+/// every worker thread for the rest of the scan.
+const KEPT_BUFFER_MAX: usize = 8 * 1024 * 1024;
+
+thread_local! {
+    /// This worker thread's read buffer, reused from file to file.
+    static READ_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+fn take_buffer() -> Vec<u8> {
+    READ_BUFFER.with(|b| b.take())
+}
+
+fn keep_buffer(buffer: Vec<u8>) {
+    if buffer.capacity() <= KEPT_BUFFER_MAX {
+        READ_BUFFER.with(|b| b.set(buffer));
     }
 }
 

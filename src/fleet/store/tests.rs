@@ -455,3 +455,134 @@ fn module_key_is_the_lower_case_base_name() {
     assert_eq!(module_key("C:/Windows/System32/ÄBC.dll"), "äbc.dll");
     assert_eq!(module_key("amdppm.sys"), "amdppm.sys");
 }
+
+#[test]
+fn rows_built_in_pieces_elsewhere_give_the_batch_pushed_row_by_row() {
+    // `scan` builds rows on worker threads (`CrashFrames`) and appends them in walk order:
+    // the batch, its row order and its column types must be those of one builder.
+    let reports: Vec<CrashReport> = (0..7)
+        .map(|i| report(&format!("id{i}"), &format!("/dumps/h1/{i}.dmp")))
+        .collect();
+    let one_by_one = batch_of(&reports, "h1");
+    let mut mixed = BatchBuilder::new();
+    mixed.push_crash(&reports[0], "h1");
+    let piece = |range: std::ops::Range<usize>| {
+        CrashFrames::build(reports[range].iter().map(|r| (r, "h1"))).unwrap()
+    };
+    mixed.push_frames(piece(1..4)).unwrap();
+    mixed.push_crash(&reports[4], "h1");
+    mixed.push_frames(piece(5..7)).unwrap();
+    assert_eq!(mixed.crash_rows(), 7);
+    let mixed = mixed
+        .finish(Utc.with_ymd_and_hms(2024, 7, 19, 5, 0, 0).unwrap())
+        .unwrap();
+    assert_eq!(mixed.crashes.height(), 7);
+    assert_eq!(mixed.drivers.height(), 14);
+    assert_eq!(mixed.seen.len(), 0);
+    assert_eq!(mixed.crashes.schema(), one_by_one.crashes.schema());
+    assert_eq!(mixed.drivers.schema(), one_by_one.drivers.schema());
+    assert!(mixed.crashes.equals_missing(&one_by_one.crashes));
+    assert!(mixed.drivers.equals_missing(&one_by_one.drivers));
+    let ids = mixed
+        .crashes
+        .column("dump_id")
+        .unwrap()
+        .str()
+        .unwrap()
+        .clone();
+    let ids: Vec<Option<&str>> = ids.iter().collect();
+    let want: Vec<String> = (0..7).map(|i| format!("id{i}")).collect();
+    assert_eq!(
+        ids,
+        want.iter().map(|w| Some(w.as_str())).collect::<Vec<_>>()
+    );
+    // One chunk per column: the Parquet file gets one row group, as before.
+    assert!(mixed.crashes.columns().iter().all(|c| c.n_chunks() == 1));
+    assert!(mixed.drivers.columns().iter().all(|c| c.n_chunks() == 1));
+}
+
+#[test]
+fn a_batch_encoded_then_committed_reads_back_like_a_direct_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = [report("a1", "/d/a1.dmp"), report("a2", "/d/a2.dmp")];
+    let mut store = Store::open_or_create(dir.path()).unwrap();
+    let encoded = Store::encode(batch_of(&reports, "h1"), dir.path()).unwrap();
+    store.commit_encoded(encoded).unwrap();
+    let reopened = Store::open(dir.path()).unwrap();
+    assert_eq!(reopened.read_table(Table::Crashes).unwrap().height(), 2);
+    assert_eq!(reopened.read_table(Table::Drivers).unwrap().height(), 4);
+    assert_eq!(reopened.known_dump_ids().len(), 2);
+    assert_eq!(reopened.manifest().files(Table::Crashes).len(), 1);
+    assert_eq!(reopened.manifest().files(Table::Quarantine).len(), 0);
+}
+
+#[test]
+fn drivers_rows_repeat_each_dumps_id_and_host_and_share_interned_names() {
+    // Rows hold indices into each batch's distinct strings; what is stored must still be the
+    // plain value of every row, in push order.
+    let mut second = report("b2", "/d/b2.dmp");
+    second.modules.push(ModuleRecord {
+        name: "CSAgent.sys".into(),
+        path: "\\SystemRoot\\System32\\drivers\\CrowdStrike\\CSAgent.sys".into(),
+        base: "0xfffff80000000000".into(),
+        size: 0x1000,
+        timestamp: 7,
+        checksum: 0,
+    });
+    let mut builder = BatchBuilder::new();
+    builder.push_crash(&report("a1", "/d/a1.dmp"), "host-a");
+    builder.push_crash(&second, "host-b");
+    let drivers = builder.finish(Utc::now()).unwrap().drivers;
+    let text = |name: &str| -> Vec<String> {
+        drivers
+            .column(name)
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|v| v.unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(text("dump_id"), ["a1", "a1", "b2", "b2", "b2"]);
+    assert_eq!(
+        text("host"),
+        ["host-a", "host-a", "host-b", "host-b", "host-b"]
+    );
+    assert_eq!(
+        text("driver"),
+        [
+            "ntoskrnl.exe",
+            "amdppm.sys",
+            "ntoskrnl.exe",
+            "amdppm.sys",
+            "csagent.sys"
+        ]
+    );
+    assert_eq!(
+        text("path"),
+        [
+            "\\SystemRoot\\System32\\drivers\\ntoskrnl.exe",
+            "\\SystemRoot\\System32\\drivers\\AmdPPM.sys",
+            "\\SystemRoot\\System32\\drivers\\ntoskrnl.exe",
+            "\\SystemRoot\\System32\\drivers\\AmdPPM.sys",
+            "\\SystemRoot\\System32\\drivers\\CrowdStrike\\CSAgent.sys",
+        ]
+    );
+    let timestamps: Vec<Option<u32>> = drivers
+        .column("timestamp")
+        .unwrap()
+        .u32()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(
+        timestamps,
+        [
+            Some(0x5ef0d46e),
+            Some(0xc9c03000),
+            Some(0x5ef0d46e),
+            Some(0xc9c03000),
+            Some(7)
+        ]
+    );
+}
