@@ -4,13 +4,13 @@
 //! 1. The built-in triage rules (`src/triage/default_rules.toml`) are turned into JSON here,
 //!    once: parsing 11 KB of TOML cost every process about 0.7 ms, a JSON read of the same
 //!    document a fraction of that. The TOML file stays the source people edit.
-//! 2. The release binary for Linux/glibc is linked as a position-dependent executable
-//!    (`-no-pie`). A 70 MB PIE carries ~136,000 relative relocations in 3 MB of pointer
-//!    tables that the loader writes on every start (~800 copy-on-write page faults: 2.5 ms
-//!    of the 4 ms of `--version`); linked at a fixed address there is nothing to patch. The
-//!    price is ASLR of the executable's own image (libraries, heap and stack stay
-//!    randomized). Set `BLASTRADIUS_PIE=1` to keep a PIE: its relocations are then packed
-//!    (DT_RELR: a smaller table, the same page faults).
+//! 2. The release binary for Linux/glibc stays a position-independent executable (ASLR of
+//!    its own image: it parses hostile files), with its ~136,000 relative relocations packed
+//!    (DT_RELR: a 3 MB table becomes a few KB). Applying them still writes ~800 pages of
+//!    pointer tables at every start (~2.4 ms). Farms that run `inspect` once per dump and
+//!    accept a fixed image address can set `BLASTRADIUS_NO_PIE=1` to link it
+//!    position-dependent: nothing to patch, and `inspect` per dump is then as fast as
+//!    `minidump-stackwalk` per dump (BENCHMARKS.md, "Command line").
 
 use std::path::PathBuf;
 
@@ -32,15 +32,15 @@ fn rules_as_json() {
 }
 
 fn link_options() {
-    println!("cargo:rerun-if-env-changed=BLASTRADIUS_PIE");
+    println!("cargo:rerun-if-env-changed=BLASTRADIUS_NO_PIE");
     let env = |name: &str| std::env::var(name).unwrap_or_default();
     let linux_gnu = env("CARGO_CFG_TARGET_OS") == "linux" && env("CARGO_CFG_TARGET_ENV") == "gnu";
     if env("PROFILE") != "release" || !linux_gnu {
         return;
     }
-    if env("BLASTRADIUS_PIE") == "1" {
-        println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
-    } else {
+    if env("BLASTRADIUS_NO_PIE") == "1" {
         println!("cargo:rustc-link-arg-bins=-no-pie");
+    } else {
+        println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
     }
 }

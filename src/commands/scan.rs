@@ -23,6 +23,7 @@ use crate::fleet::scan::{
 };
 use crate::fleet::store::{Store, DEFAULT_STORE_DIR, STORE_ENV};
 use crate::pipeline::Pipeline;
+use crate::report::table::{output_width, thousands, wrap, Align, Fit, Table, TextLayout};
 use crate::symbols::SymbolCache;
 use crate::triage::Rules;
 
@@ -76,6 +77,10 @@ pub struct Args {
     /// Symbol store folder or `_NT_SYMBOL_PATH`-style path.
     #[arg(long, value_name = "PATH")]
     pub symbols: Option<String>,
+    /// Fit the text summary into N columns (0: no limit); default: $COLUMNS, else the
+    /// terminal's width, else 80.
+    #[arg(long, value_name = "N")]
+    pub width: Option<usize>,
     /// Worker threads (default: one per core; 1 .. 4x the cores, more is capped).
     #[arg(long, value_name = "N", value_parser = super::limits::parse_jobs)]
     pub jobs: Option<usize>,
@@ -215,7 +220,10 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
             };
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
-        Format::Text => print!("{}", render_text(&summary, &overview)),
+        Format::Text => print!(
+            "{}",
+            render_text(&summary, &overview, output_width(args.width))
+        ),
     }
     if summary.unlisted > 0 {
         eprintln!(
@@ -348,7 +356,7 @@ pub fn store_overview(
     })
 }
 
-fn render_text(s: &ScanSummary, overview: &StoreOverview) -> String {
+fn render_text(s: &ScanSummary, overview: &StoreOverview, width: Option<usize>) -> String {
     let top = &overview.top_clusters;
     let mut out = String::new();
     line_to(&mut out, "store", printable(&s.store));
@@ -412,26 +420,85 @@ fn render_text(s: &ScanSummary, overview: &StoreOverview) -> String {
     }
     if !top.is_empty() {
         out.push_str("\ntop clusters (whole store):\n");
-        for c in top {
-            let share = c
-                .fleet_share
-                .map(|f| format!(" ({:.1} % of fleet)", f * 100.0))
-                .unwrap_or_default();
-            let mut loops = if c.boot_loop_hosts > 0 {
-                format!(", {} boot-looping", c.boot_loop_hosts)
-            } else {
-                String::new()
-            };
-            if c.down_hosts > 0 {
-                loops.push_str(&format!(", {} down", c.down_hosts));
+        out.push_str(&top_clusters_table(top, width));
+    }
+    wrap_long_lines(&out, width)
+}
+
+/// The summary's top clusters as a table that fits `width`: cause, crashes, hosts and the
+/// boot-looping and down counts stay; the bucket id is cut, then left out, before the fleet
+/// share goes.
+fn top_clusters_table(top: &[TopCluster], width: Option<usize>) -> String {
+    let mut t = Table::new()
+        .with_header(&[
+            "CAUSE",
+            "CRASHES",
+            "HOSTS",
+            "FLEET",
+            "BOOT-LOOP",
+            "DOWN",
+            "BUCKET",
+        ])
+        .with_fit(&[
+            Fit::cut(16, 0),
+            Fit::KEEP,
+            Fit::KEEP,
+            Fit::drop(2),
+            Fit::KEEP,
+            Fit::KEEP,
+            Fit::cut(12, 3),
+        ])
+        .with_align(&[
+            Align::Left,
+            Align::Right,
+            Align::Right,
+            Align::Right,
+            Align::Right,
+            Align::Right,
+            Align::Left,
+        ]);
+    for c in top {
+        t.push(&[
+            c.cause.clone(),
+            thousands(c.crashes),
+            thousands(c.hosts),
+            c.fleet_share
+                .map(|f| format!("{:.1} %", f * 100.0))
+                .unwrap_or_else(|| "-".into()),
+            thousands(c.boot_loop_hosts),
+            thousands(c.down_hosts),
+            c.bucket_id.clone(),
+        ]);
+    }
+    // Indented by two: fitted to two less.
+    let table = t.render_for(TextLayout {
+        header: true,
+        width: width.map(|w| w.saturating_sub(2)),
+    });
+    table.lines().map(|line| format!("  {line}\n")).collect()
+}
+
+/// Wraps the summary's long `label   value` lines (the inventory match, the end of data)
+/// to `width`, continuing under the value; table lines are already fitted.
+fn wrap_long_lines(text: &str, width: Option<usize>) -> String {
+    let Some(width) = width else {
+        return text.to_string();
+    };
+    let indent = " ".repeat(22);
+    let mut out = String::new();
+    for line in text.lines() {
+        if line.chars().count() <= width || line.starts_with("  ") {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
+        let wrapped = wrap(line, Some(width.saturating_sub(2).max(40)));
+        for (i, part) in wrapped.lines().enumerate() {
+            if i > 0 {
+                out.push_str(&indent);
             }
-            out.push_str(&format!(
-                "  {:<28} {:>8} crashes {:>8} hosts{share}{loops}  {}\n",
-                printable(&c.cause),
-                c.crashes,
-                c.hosts,
-                printable(&c.bucket_id)
-            ));
+            out.push_str(part);
+            out.push('\n');
         }
     }
     out
@@ -522,17 +589,34 @@ mod tests {
             top_clusters: top.to_vec(),
             ..StoreOverview::default()
         };
-        let text = render_text(&summary, &overview);
+        let text = render_text(&summary, &overview, None);
         assert!(text.contains("new dumps             9\n"), "{text}");
         assert!(text.contains("2.00 s (4.5 dumps/s)"), "{text}");
         assert!(text.contains("/d/x?[31m.dmp: truncated"), "{text}");
         assert!(!text.contains('\u{1b}'));
         assert!(text.contains("csagent.sys"), "{text}");
-        assert!(
-            text.contains(
-                "7 hosts (50.0 % of fleet), 2 boot-looping  AV_R_INVALID_csagent!unknown_function"
-            ),
+        let row = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("csagent.sys"))
+            .unwrap();
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(
+            cells,
+            [
+                "csagent.sys",
+                "8",
+                "7",
+                "50.0",
+                "%",
+                "2",
+                "0",
+                "AV_R_INVALID_csagent!unknown_function"
+            ],
             "{text}"
         );
+        // At 80 columns every line fits and the counts stay.
+        let narrow = render_text(&summary, &overview, Some(80));
+        assert!(narrow.lines().all(|l| l.chars().count() <= 80), "{narrow}");
+        assert!(narrow.contains("BOOT-LOOP"), "{narrow}");
     }
 }
