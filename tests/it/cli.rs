@@ -14,6 +14,18 @@ use serde_json::Value;
 
 use crate::common::{binary, project_root, run_binary as run};
 
+/// The columns `hosts` shows by default when the terminal has room for them.
+const HOST_COLUMNS: [&str; 9] = [
+    "HOST",
+    "STATE",
+    "CRASHES",
+    "CLUSTERS",
+    "FIRST (UTC)",
+    "LAST (UTC)",
+    "SITE",
+    "ROLE",
+    "CRITICALITY",
+];
 /// The incident morning, when hosts were boot-looping and some had their dumps rotated.
 const MORNING: &str = "2024-07-19T05:00:00Z";
 
@@ -162,20 +174,7 @@ fn hosts_text_fits_a_terminal_and_json_keeps_every_column() {
     let (code, text, err) = run(&["hosts", "--store", store(), "--width", "0"]);
     assert_eq!(code, 0, "{err}");
     let header = text.lines().next().unwrap();
-    assert_eq!(
-        cells(header),
-        [
-            "HOST",
-            "STATE",
-            "CRASHES",
-            "CLUSTERS",
-            "FIRST (UTC)",
-            "LAST (UTC)",
-            "SITE",
-            "ROLE",
-            "CRITICALITY"
-        ]
-    );
+    assert_eq!(cells(header), HOST_COLUMNS);
     assert!(
         text.lines().all(|l| l.chars().count() <= 160),
         "a line wider than 160 columns:\n{text}"
@@ -811,20 +810,7 @@ fn tables_fit_80_and_160_columns() {
         .filter(|l| cells(l).get(1) == Some(&"down"));
     assert_eq!(down.count(), 38, "truth's never_checked_in_hosts\n{text}");
     let text = run_at_columns(160, &["hosts", "--store", store]);
-    assert_eq!(
-        cells(text.lines().next().unwrap()),
-        [
-            "HOST",
-            "STATE",
-            "CRASHES",
-            "CLUSTERS",
-            "FIRST (UTC)",
-            "LAST (UTC)",
-            "SITE",
-            "ROLE",
-            "CRITICALITY"
-        ]
-    );
+    assert_eq!(cells(text.lines().next().unwrap()), HOST_COLUMNS);
     // The first row's times carry their date though FIRST may be left out at 80.
     let text = run_at_columns(100, &["hosts", "--store", store, "--columns", "host,last"]);
     assert!(
