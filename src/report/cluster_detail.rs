@@ -100,12 +100,12 @@ pub fn render(node: &ClusterNode, hosts: &HostTable, extras: &DetailExtras) -> S
         node.failure_class
     ));
     line(format!(
-        "{} hosts{}  {} crashes  {} boot-loop  {} still failing  {} recovered",
-        thousands(node.hosts),
+        "{}{}  {}  {} boot-loop  {} still failing  {} recovered",
+        counted(node.hosts, "host", "hosts"),
         node.fleet_share
             .map(|s| format!(" ({} of fleet)", percent(s)))
             .unwrap_or_default(),
-        thousands(node.crashes),
+        counted(node.crashes, "crash", "crashes"),
         thousands(node.boot_loop_hosts),
         thousands(node.still_failing_hosts),
         thousands(node.recovered_hosts),
@@ -144,12 +144,12 @@ pub fn render(node: &ClusterNode, hosts: &HostTable, extras: &DetailExtras) -> S
     let onset = &node.onset;
     line(String::new());
     line(format!(
-        "Onset: {} buckets of {} from {} UTC: {} (peak {} crashes at {})",
-        onset.counts.len(),
+        "Onset: {} of {} from {} UTC: {} (peak {} at {})",
+        counted(onset.counts.len() as u64, "bucket", "buckets"),
         human_seconds(u64::try_from(onset.bucket_seconds).unwrap_or(0)),
         short_time(onset.start.as_deref()),
         trend(&onset.counts),
-        thousands(onset.peak_crashes),
+        counted(onset.peak_crashes, "crash", "crashes"),
         short_time(onset.peak_at.as_deref())
     ));
     line(format!("  |{}|", sparkline(&onset.counts)));
@@ -275,6 +275,11 @@ pub fn render(node: &ClusterNode, hosts: &HostTable, extras: &DetailExtras) -> S
         ));
     }
     out
+}
+
+/// `1 host`, `1,204 hosts`: a count with its noun in the right number.
+fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
 }
 
 #[cfg(test)]

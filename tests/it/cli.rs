@@ -889,7 +889,7 @@ fn one_cluster_view_over_a_week_long_window() {
     assert!(text.contains("first 2024-07-18 05:43:45"), "{text}");
     assert!(
         text.lines()
-            .any(|l| l.starts_with("Onset: 1 buckets of 70 s")),
+            .any(|l| l.starts_with("Onset: 1 bucket of 70 s")),
         "{text}"
     );
 }
