@@ -108,39 +108,39 @@ impl Pipeline {
 
     fn kernel(&self, path: &Path, bytes: &[u8], id: String) -> Result<CrashReport, DumpError> {
         let dump = KernelDump::parse(path, bytes)?;
-        let mut report = kernel_report::build_report(path, bytes, &dump, id);
+        // Recovered once: the report's fault address and the walk both start from it.
+        let fault = fault_context::recover(&dump, bytes, kernel_report::parameter_fault_ip(&dump));
+        let mut report = kernel_report::build_report(path, bytes, &dump, id, fault.as_ref());
         let memory = dump.memory(bytes);
-        // The fault's own symbol comes from its address, whether or not a frame holds it.
-        if let Some(Address(address)) = report.fault.address {
-            report.fault.symbol =
-                symbolize_kernel_address(dump.drivers(), &memory, &self.symbols, address);
+        if let (Some(fault), Some(stack_range)) = (fault.as_ref(), dump.stack_range()) {
+            let context = &fault.context;
+            let mut max_frames = self.max_frames;
+            if fault.at_fault && (context.sp < stack_range.0 || context.sp >= stack_range.1) {
+                // What the captured stack holds are not this frame's callers.
+                max_frames = max_frames.min(1);
+                report.warnings.push(format!(
+                    "the faulting context's stack ({:#x}) is not in the captured stack [{:#x}, {:#x}): only the faulting frame is known",
+                    context.sp, stack_range.0, stack_range.1
+                ));
+            }
+            let input = KernelStackInput {
+                context,
+                memory: &memory,
+                stack_range,
+                modules: dump.drivers(),
+                link_register: fault.link_register,
+            };
+            report.stack = walk_kernel_stack(&input, &self.symbols, max_frames);
+            fill_fault_symbol(&mut report);
         }
-        let fault_ip = kernel_report::parameter_fault_ip(&dump);
-        let (Some(fault), Some(stack_range)) = (
-            fault_context::recover(&dump, bytes, fault_ip),
-            dump.stack_range(),
-        ) else {
-            return Ok(report);
-        };
-        let context = &fault.context;
-        let mut max_frames = self.max_frames;
-        if fault.at_fault && (context.sp < stack_range.0 || context.sp >= stack_range.1) {
-            // What the captured stack holds are not this frame's callers.
-            max_frames = max_frames.min(1);
-            report.warnings.push(format!(
-                "the faulting context's stack ({:#x}) is not in the captured stack [{:#x}, {:#x}): only the faulting frame is known",
-                context.sp, stack_range.0, stack_range.1
-            ));
+        // The fault's own symbol comes from its address, whether or not a frame holds it
+        // (looked up again only when no walked frame did).
+        if report.fault.symbol.is_none() {
+            if let Some(Address(address)) = report.fault.address {
+                report.fault.symbol =
+                    symbolize_kernel_address(dump.drivers(), &memory, &self.symbols, address);
+            }
         }
-        let input = KernelStackInput {
-            context,
-            memory: &memory,
-            stack_range,
-            modules: dump.drivers(),
-            link_register: fault.link_register,
-        };
-        report.stack = walk_kernel_stack(&input, &self.symbols, max_frames);
-        fill_fault_symbol(&mut report);
         Ok(report)
     }
 

@@ -288,6 +288,11 @@ fn find_trap_frame(memory: &dyn MemoryRead, clues: &Clues) -> Option<FaultContex
     if clues.fault_ip.is_none() && clues.fault_data_address.is_none() {
         return None;
     }
+    // An x86 trap frame validates only against the faulting IP (it records no data
+    // address): without one, no slot of the scan could match.
+    if clues.arch == Arch::X86 && clues.fault_ip.is_none() {
+        return None;
+    }
     let (low, high) = clues.stack;
     let mut at = low.checked_add(step - 1)? & !(step - 1);
     // The captured stack is bounded by the dump (a few pages), and the loop is bounded by it.

@@ -7,12 +7,12 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 
 use crate::dump::bugcheck;
-use crate::dump::fault_context;
+use crate::dump::fault_context::FaultContext;
 use crate::dump::kernel::{DumpType, KernelDump};
 use crate::dump::memory::MemoryRead;
 use crate::dump::modules::module_at;
 use crate::dump::os_version::{product_type_name, release_name};
-use crate::dump::{Arch, CpuContext};
+use crate::dump::Arch;
 use crate::record::{
     hex, Access, Address, Blame, BugcheckRecord, CrashReport, DumpFormat, ExceptionRecord, Fault,
     ModuleRecord, ModuleRef, UnloadedModuleRecord,
@@ -72,13 +72,6 @@ pub fn parameter_fault_ip(dump: &KernelDump) -> Option<u64> {
     bugcheck::fault_ip(h.bugcheck_code, &h.bugcheck_parameters)
         .map(|a| a & address_mask(h.arch))
         .filter(|&a| a != 0)
-}
-
-/// The register state at the fault, which is where a stack walk should start: the trap frame
-/// or CONTEXT record the bugcheck left on the captured stack when one validates, else the
-/// header's context record (see `fault_context`).
-pub fn fault_context(dump: &KernelDump, bytes: &[u8]) -> Option<CpuContext> {
-    fault_context::recover(dump, bytes, parameter_fault_ip(dump)).map(|f| f.context)
 }
 
 /// For exception bugchecks (0x1E, 0x7E, 0x8E, 0x3B and `_M`), the exception the parameters
@@ -141,7 +134,15 @@ fn recovered_exception(
 
 /// Builds the dump-level part of a report. `dump_id` and `size` come from the caller, which
 /// owns the file.
-pub fn build_report(path: &Path, bytes: &[u8], dump: &KernelDump, dump_id: String) -> CrashReport {
+/// `fault` is the register state at the fault as `fault_context::recover` found it (the
+/// caller recovers it once and walks the stack from it too).
+pub fn build_report(
+    path: &Path,
+    bytes: &[u8],
+    dump: &KernelDump,
+    dump_id: String,
+    fault: Option<&FaultContext>,
+) -> CrashReport {
     let h = &dump.header;
     let mask = address_mask(h.arch);
     let params = h.bugcheck_parameters;
@@ -163,11 +164,8 @@ pub fn build_report(path: &Path, bytes: &[u8], dump: &KernelDump, dump_id: Strin
         parameters: params.iter().map(|&p| Address(p)).collect(),
     };
 
-    let fault_ip = parameter_fault_ip(dump).or_else(|| {
-        fault_context(dump, bytes)
-            .map(|c| c.ip & mask)
-            .filter(|&a| a != 0)
-    });
+    let fault_ip =
+        parameter_fault_ip(dump).or_else(|| fault.map(|f| f.context.ip & mask).filter(|&a| a != 0));
     let mut access = bugcheck::access(h.bugcheck_code, &params, Some(h.build), h.arch);
     let mut referenced = bugcheck::referenced_address(h.bugcheck_code, &params).map(|a| a & mask);
     let exception = match recovered_exception(dump, bytes) {

@@ -69,11 +69,10 @@ pub(crate) fn read_text_table(
     }
 }
 
-/// Parses an RFC 3339 time (also accepts a space for `T`) to ms since the epoch, UTC.
+/// Parses an RFC 3339 time to ms since the epoch, UTC. chrono's RFC 3339 parser already
+/// takes a space (or `t`) for the `T`, as exports from management tools often write it.
 pub fn parse_time_ms(text: &str) -> Option<i64> {
-    let text = text.trim();
-    DateTime::parse_from_rfc3339(text)
-        .or_else(|_| DateTime::parse_from_rfc3339(&text.replacen(' ', "T", 1)))
+    DateTime::parse_from_rfc3339(text.trim())
         .ok()
         .map(|t| t.timestamp_millis())
 }
@@ -322,6 +321,15 @@ impl Heartbeats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_take_a_t_or_a_space_and_need_an_offset() {
+        let t = 1_721_365_200_000; // 2024-07-19T05:00:00Z
+        assert_eq!(parse_time_ms("2024-07-19T05:00:00Z"), Some(t));
+        assert_eq!(parse_time_ms(" 2024-07-19 05:00:00+00:00 "), Some(t));
+        assert_eq!(parse_time_ms("2024-07-19 07:00:00+02:00"), Some(t));
+        assert_eq!(parse_time_ms("2024-07-19 05:00:00"), None);
+    }
 
     #[test]
     fn bad_times_are_noted_with_line_and_column_and_unknown_columns_ignored() {

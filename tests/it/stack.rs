@@ -794,8 +794,13 @@ fn real_win10_x64_0x7e_stack_unwinds_through_amdppm_into_wdf() {
     };
     let bytes = std::fs::read(&path).unwrap();
     let dump = blastradius::dump::kernel::KernelDump::parse(&path, &bytes).unwrap();
-    let context =
-        blastradius::dump::kernel_report::fault_context(&dump, &bytes).expect("header context");
+    let context = blastradius::dump::fault_context::recover(
+        &dump,
+        &bytes,
+        blastradius::dump::kernel_report::parameter_fault_ip(&dump),
+    )
+    .expect("header context")
+    .context;
     assert_eq!(
         context.ip, 0xFFFF_F804_8B58_334C,
         "the 0x7E faulting context is P2"
