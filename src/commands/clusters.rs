@@ -116,7 +116,7 @@ fn detail_text(
     )?;
     let driver = match &node.driver {
         Some(d) => {
-            let rules = crate::triage::Rules::from_cli(None)?;
+            let rules = store.rules()?;
             let drivers = analytics::drivers(
                 store.lazy_crashes()?,
                 store.lazy_drivers()?,

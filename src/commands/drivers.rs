@@ -9,7 +9,6 @@ use anyhow::Context;
 use crate::fleet::analytics::{self, DriverOptions};
 pub use crate::report::driver_table::{render_text, render_text_with, write_csv};
 use crate::report::table::TextLayout;
-use crate::triage::Rules;
 
 use super::scope_args::{emit, open_store, ScopeArgs, TableFormat};
 
@@ -19,7 +18,7 @@ pub struct Args {
     #[command(flatten)]
     pub scope: ScopeArgs,
     /// A rules file (TOML) merged over the built-in rules (driver vendors and categories,
-    /// Microsoft's modules).
+    /// Microsoft's modules); default: the rules the store's scan used.
     #[arg(long, value_name = "FILE")]
     pub rules: Option<PathBuf>,
     /// Also list Microsoft's own drivers.
@@ -39,7 +38,7 @@ pub struct Args {
 
 pub fn run(args: &Args) -> anyhow::Result<u8> {
     let store = open_store(&args.scope.store)?;
-    let rules = Rules::from_cli(args.rules.as_deref())?;
+    let rules = super::scope_args::reading_rules(&store, args.rules.as_deref())?;
     let opts = DriverOptions {
         scope: args.scope.resolved_scope(&store, None)?,
         include_microsoft: args.include_microsoft,

@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use crate::fleet::analytics::window;
 use crate::fleet::gate::{self, GateOptions, GateReport, Reason};
-use crate::fleet::store::{Store, DEFAULT_STORE_DIR, STORE_ENV};
+use crate::fleet::store::{DEFAULT_STORE_DIR, STORE_ENV};
 use crate::report::table::{
     percent, terminal_safe, thousands, wrap, Align, Fit, Table, TextLayout,
 };
@@ -111,7 +111,7 @@ impl Args {
 pub fn run(args: &Args) -> anyhow::Result<u8> {
     let opts = args.options()?;
     let rollout = gate::read_rollout(&args.rollout)?;
-    let store = Store::open(&args.store)?;
+    let store = super::scope_args::open_store(&args.store)?;
     let inventory = store.inventory()?;
     let report = gate::gate(store.lazy_crashes()?, inventory.as_ref(), &rollout, &opts)
         .with_context(|| format!("gate on {}", args.store.display()))?;

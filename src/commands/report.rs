@@ -14,7 +14,6 @@ use crate::report::charts::{self, Chart};
 use crate::report::fleet_html::render_html;
 use crate::report::fleet_markdown::render_markdown;
 use crate::report::fleet_report::{build_report, FleetReport, ReportOptions};
-use crate::triage::Rules;
 
 use super::scope_args::{emit, HostStateArgs, ScopeArgs, TableFormat};
 
@@ -84,7 +83,8 @@ pub struct Args {
     /// Clusters in the top-clusters table.
     #[arg(long, default_value_t = 10, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub top: u16,
-    /// A rules file (TOML) merged over the built-in rules (driver vendors and categories).
+    /// A rules file (TOML) merged over the built-in rules (driver vendors and categories);
+    /// default: the rules the store's scan used.
     #[arg(long, value_name = "FILE")]
     pub rules: Option<PathBuf>,
     #[command(flatten)]
@@ -225,8 +225,8 @@ pub fn write_report(
 }
 
 pub fn run(args: &Args) -> anyhow::Result<u8> {
-    let store = Store::open(&args.store)?;
-    let rules = Rules::from_cli(args.rules.as_deref())?;
+    let store = super::scope_args::open_store(&args.store)?;
+    let rules = super::scope_args::reading_rules(&store, args.rules.as_deref())?;
     let host_states: HostStateParams = args.states.params()?;
     let mut opts = ReportOptions::new(periods(args, &store)?);
     opts.scope = args.filters(&store)?;

@@ -291,25 +291,21 @@ pub struct StoreRules {
 /// `--rules FILE` when given, else the rules saved in the store, else the built-in rules:
 /// each merged over the built-in set. Stored crashes and new ones are then triaged alike.
 pub fn store_rules(store: &Store, cli: Option<&Path>) -> anyhow::Result<StoreRules> {
-    let (text, new) = match cli {
-        Some(path) => (
-            Some(
-                std::fs::read_to_string(path)
-                    .with_context(|| format!("{}: cannot read the rules", path.display()))?,
-            ),
-            true,
-        ),
-        None => (store.rules_text()?, false),
+    let Some(path) = cli else {
+        return Ok(StoreRules {
+            rules: store.rules()?,
+            new_text: None,
+        });
     };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read the rules", path.display()))?;
     let mut rules = Rules::builtin();
-    if let Some(text) = &text {
-        rules
-            .merge_toml(text)
-            .map_err(|e| anyhow::anyhow!("rules: {e}"))?;
-    }
+    rules
+        .merge_toml(&text)
+        .map_err(|e| anyhow::anyhow!("rules: {e}"))?;
     Ok(StoreRules {
         rules,
-        new_text: if new { text } else { None },
+        new_text: Some(text),
     })
 }
 

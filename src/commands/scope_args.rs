@@ -113,6 +113,18 @@ impl ScopeArgs {
 
 /// Opens the crash store at `dir`, saying what to do when the path is a file rather than a
 /// store folder (the OS error alone, "Not a directory", names neither).
+/// The rules a reading command names drivers by: `--rules FILE` merged over the built-in
+/// rules when given, else the rules in force in the store (those the scan blamed with).
+pub fn reading_rules(
+    store: &Store,
+    cli: Option<&std::path::Path>,
+) -> anyhow::Result<crate::triage::Rules> {
+    Ok(match cli {
+        Some(path) => crate::triage::Rules::from_toml_file(path)?,
+        None => store.rules()?,
+    })
+}
+
 pub fn open_store(dir: &std::path::Path) -> anyhow::Result<Store> {
     check_store_path(dir)?;
     Ok(Store::open(dir)?)

@@ -224,6 +224,22 @@ impl Store {
         }
     }
 
+    /// The triage rules in force for this store: the built-in rules with the rules file the
+    /// scan saved merged over them. Every reader of a store (drivers' vendors, the report, the
+    /// console) names drivers by these, as the scan blamed them.
+    pub fn rules(&self) -> Result<crate::triage::Rules, StoreError> {
+        let mut rules = crate::triage::Rules::builtin();
+        if let Some(text) = self.rules_text()? {
+            rules
+                .merge_toml(&text)
+                .map_err(|problem| StoreError::Invalid {
+                    path: self.dir.join(RULES_FILE),
+                    problem,
+                })?;
+        }
+        Ok(rules)
+    }
+
     /// Saves (or replaces) the rules in force, atomically.
     pub fn save_rules(&mut self, text: &str) -> Result<(), StoreError> {
         let path = self.dir.join(RULES_FILE);

@@ -19,7 +19,6 @@ use crate::fleet::analytics::{
 };
 use crate::fleet::critical::CriticalRule;
 use crate::fleet::store::Store;
-use crate::triage::Rules;
 
 use super::TuiError;
 
@@ -146,7 +145,7 @@ impl Snapshot {
         })?;
         let drivers = analysis.drivers(
             store.lazy_drivers()?,
-            &Rules::builtin(),
+            &store.rules()?,
             &DriverOptions {
                 scope,
                 include_microsoft: false,

@@ -818,3 +818,40 @@ fn the_dispatch_list_at_five_is_what_a_responder_saw_and_hours_lost_only_grow() 
         .unwrap();
     assert!(at_end >= previous);
 }
+
+/// The rules a scan ran with are the ones every later reader names drivers by: `drivers`
+/// (and the report and the console, through the same `Store::rules`) show the vendor the
+/// store's rules give, not the built-in one, unless `--rules` says otherwise.
+#[test]
+fn readers_name_drivers_by_the_rules_the_scan_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let dumps = sample_fleet().join("dumps");
+    let store = dir.path().join("store");
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[drivers]\ncsagent = { vendor = \"Falcon Test Vendor\", category = \"security\" }\n",
+    )
+    .unwrap();
+    scan(&store, &[&dumps], &["--rules", rules.to_str().unwrap()]);
+    let store_text = store.display().to_string();
+    let vendor_of_csagent = |extra: &[&str]| {
+        let mut args = vec!["drivers", "--store", &store_text, "--format", "json"];
+        args.extend_from_slice(extra);
+        let table = stdout_json(&run(&args));
+        table
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["driver"] == "csagent.sys")
+            .unwrap_or_else(|| panic!("{table:#}"))["vendor"]
+            .clone()
+    };
+    assert_eq!(vendor_of_csagent(&[]), "Falcon Test Vendor");
+    let builtin = dir.path().join("empty.toml");
+    std::fs::write(&builtin, "").unwrap();
+    assert_eq!(
+        vendor_of_csagent(&["--rules", builtin.to_str().unwrap()]),
+        "CrowdStrike"
+    );
+}
