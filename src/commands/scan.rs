@@ -23,6 +23,7 @@ use crate::fleet::scan::{
 };
 use crate::fleet::store::{Store, DEFAULT_STORE_DIR, STORE_ENV};
 use crate::pipeline::Pipeline;
+use crate::report::driver_table::opt_percent;
 use crate::report::table::{output_width, thousands, wrap, Align, Fit, Table, TextLayout};
 use crate::symbols::SymbolCache;
 use crate::triage::Rules;
@@ -458,9 +459,7 @@ fn top_clusters_table(top: &[TopCluster], width: Option<usize>) -> String {
             c.cause.clone(),
             thousands(c.crashes),
             thousands(c.hosts),
-            c.fleet_share
-                .map(|f| format!("{:.1} %", f * 100.0))
-                .unwrap_or_else(|| "-".into()),
+            opt_percent(c.fleet_share),
             thousands(c.boot_loop_hosts),
             thousands(c.down_hosts),
             c.bucket_id.clone(),

@@ -100,23 +100,9 @@ pub fn trend(onset: &Onset, end_ms: i64) -> Trend {
     }
 }
 
-/// Bins as block characters scaled to the largest; an empty bin is a space, so a single
-/// crash (the lowest bar) stands out from none.
-pub fn sparkline(bins: &[u64]) -> String {
-    const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-    let max = bins.iter().copied().max().unwrap_or(0);
-    bins.iter()
-        .map(|n| {
-            if *n == 0 || max == 0 {
-                ' '
-            } else {
-                // 1..=7 for non-zero bins: a single crash still shows.
-                let level = 1 + (*n as u128 * 6 / max as u128) as usize;
-                LEVELS[level.min(7)]
-            }
-        })
-        .collect()
-}
+/// Bins as block characters scaled to the largest, the same bars as the one-cluster view's
+/// onset line (an empty bin is a space, so a single crash stands out from none).
+pub use crate::report::cluster_detail::sparkline;
 
 #[cfg(test)]
 mod tests {

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::common::{binary, project_root, run_binary as run};
+use crate::common::{self, binary, project_root, run_binary as run};
 
 /// The columns `hosts` shows by default when the terminal has room for them.
 const HOST_COLUMNS: [&str; 9] = [
@@ -664,31 +664,7 @@ fn one_cluster_detail_view() {
 /// The committed fleet with every input the README's quick start gives (heartbeats and the
 /// driver inventory too: `exposure` and the `down` state need them), scanned once.
 fn full_store() -> &'static str {
-    static STORE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    STORE
-        .get_or_init(|| {
-            let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-            let store = dir.path().join("store");
-            let root = project_root().join("sample-dumps");
-            let path = |f: &str| root.join(f).to_str().unwrap().to_string();
-            let (code, _, err) = run(&[
-                "scan",
-                &path("dumps"),
-                "--inventory",
-                &path("inventory.csv"),
-                "--heartbeats",
-                &path("heartbeats.csv"),
-                "--driver-inventory",
-                &path("drivers.csv"),
-                "--store",
-                store.to_str().unwrap(),
-                "--format",
-                "json",
-            ]);
-            assert_eq!(code, 0, "scan: {err}");
-            (dir, store)
-        })
-        .1
+    common::sample_fleet_store_with_heartbeats()
         .to_str()
         .unwrap()
 }
