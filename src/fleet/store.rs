@@ -369,22 +369,21 @@ impl Store {
         use crate::fleet::heartbeats::{HOST, SEEN_AT_MS};
         self.lock_for_writing()?;
         let stored = self.read_table(Table::Heartbeats)?;
-        let pairs = |df: &DataFrame| -> PolarsResult<Vec<(Option<String>, Option<i64>)>> {
-            let hosts = df.column(HOST)?.str()?;
-            let seen = df.column(SEEN_AT_MS)?.i64()?;
-            Ok(hosts
-                .iter()
-                .zip(seen.iter())
-                .map(|(h, t)| (h.map(str::to_string), t))
-                .collect())
+        // Pairs borrowed from the two tables' columns: no string is copied per row, which
+        // matters as the table grows with every check-in.
+        let columns = |df: &DataFrame| -> PolarsResult<(StringChunked, Int64Chunked)> {
+            Ok((
+                df.column(HOST)?.str()?.clone(),
+                df.column(SEEN_AT_MS)?.i64()?.clone(),
+            ))
         };
-        let mut known: HashSet<(Option<String>, Option<i64>)> = pairs(&stored)
-            .map_err(polars_err(&self.dir))?
-            .into_iter()
-            .collect();
-        let keep: BooleanChunked = pairs(&rows)
-            .map_err(polars_err(&self.dir))?
-            .into_iter()
+        let (stored_hosts, stored_seen) = columns(&stored).map_err(polars_err(&self.dir))?;
+        let (new_hosts, new_seen) = columns(&rows).map_err(polars_err(&self.dir))?;
+        let mut known: HashSet<(Option<&str>, Option<i64>)> =
+            stored_hosts.iter().zip(stored_seen.iter()).collect();
+        let keep: BooleanChunked = new_hosts
+            .iter()
+            .zip(new_seen.iter())
             .map(|pair| Some(known.insert(pair)))
             .collect();
         let mut new = rows.filter(&keep).map_err(polars_err(&self.dir))?;
