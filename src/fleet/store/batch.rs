@@ -155,19 +155,15 @@ impl BatchBuilder {
     /// Builds the DataFrames; `now` becomes `ingested_at` / `seen_at` of every row.
     pub fn finish(mut self, now: DateTime<Utc>) -> PolarsResult<Batch> {
         let now_ms = now.timestamp_millis();
-        if self.frames.is_empty() {
-            // Every row was pushed here (or none): the columns are the batch.
-            return Ok(Batch {
-                crashes: self.crashes.finish(now_ms)?,
-                drivers: self.drivers.finish()?,
-                quarantine: self.quarantine.finish(now_ms)?,
-                seen: self.seen,
-            });
-        }
+        // Rows pushed one by one become the last frame; with no row at all, empty columns
+        // still give every table its schema.
         self.flush_rows()?;
         let mut parts = self.frames.into_iter();
-        let first = parts.next().map(|f| (f.crashes, f.drivers));
-        let (mut crashes, mut drivers) = first.unwrap_or_default();
+        let first = match parts.next() {
+            Some(frames) => frames,
+            None => CrashFrames::finish(CrashColumns::new(), DriverColumns::new())?,
+        };
+        let (mut crashes, mut drivers) = (first.crashes, first.drivers);
         for part in parts {
             crashes.vstack_mut_owned(part.crashes)?;
             drivers.vstack_mut_owned(part.drivers)?;
