@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use super::heartbeats::read_text_table;
+use super::inventory::{find_column, read_text_table, HOST_COLUMN_NAMES};
 use super::store::module_key;
 
 /// Stored column names.
@@ -18,17 +18,7 @@ pub const COLUMNS: [&str; 6] = ["host", "driver", "path", "start_mode", "state",
 
 /// Accepted names per stored column (compared ignoring case, spaces and underscores).
 const ALIASES: [(&str, &[&str]); 6] = [
-    (
-        "host",
-        &[
-            "host",
-            "hostname",
-            "computer",
-            "computername",
-            "systemname",
-            "pscomputername",
-        ],
-    ),
+    ("host", HOST_COLUMN_NAMES),
     ("driver", &["driver", "modulename", "name", "drivername"]),
     ("path", &["path", "pathname", "imagepath"]),
     ("start_mode", &["startmode", "starttype", "start"]),
@@ -48,13 +38,6 @@ pub enum DriverInventoryError {
         accepted: &'static [&'static str],
         found: Vec<String>,
     },
-}
-
-fn squash(name: &str) -> String {
-    name.chars()
-        .filter(|c| !c.is_whitespace() && *c != '_' && *c != '-')
-        .flat_map(char::to_lowercase)
-        .collect()
 }
 
 /// The driver key the crash store uses (`blame_module_lc`): the lower-case base file name of
@@ -92,13 +75,7 @@ pub fn read_driver_inventory(path: &Path) -> Result<DriverInventoryFile, DriverI
         path: path.to_path_buf(),
         problem,
     };
-    let df = read_text_table(path).map_err(|(io, polars)| {
-        read(match (io, polars) {
-            (Some(e), _) => e.to_string(),
-            (None, Some(e)) => e.to_string(),
-            (None, None) => "empty".into(),
-        })
-    })?;
+    let df = read_text_table(path).map_err(|e| read(e.to_string()))?;
     let names: Vec<String> = df
         .get_column_names()
         .iter()
@@ -107,9 +84,7 @@ pub fn read_driver_inventory(path: &Path) -> Result<DriverInventoryFile, DriverI
     let mut chosen: Vec<Option<String>> = Vec::with_capacity(COLUMNS.len());
     for (column, accepted) in ALIASES {
         // Earlier aliases win (`Module Name` over `Name` when both exist).
-        let found = accepted
-            .iter()
-            .find_map(|a| names.iter().find(|n| squash(n) == *a).cloned());
+        let found = find_column(&names, accepted);
         if found.is_none() && (column == "host" || column == "driver") {
             return Err(DriverInventoryError::MissingColumn {
                 path: path.to_path_buf(),

@@ -5,11 +5,12 @@
 //! deduplicate. The inventory's `last_seen` column counts as one heartbeat per host.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use chrono::DateTime;
 use polars::prelude::*;
+
+use super::inventory::{find_column, read_text_table, TextTableError, HOST_COLUMN_NAMES};
 
 /// The column names of the stored table.
 pub const HOST: &str = "host";
@@ -48,27 +49,6 @@ pub struct HeartbeatFile {
 /// Notes listed per kind before the rest is only counted.
 const NOTES_LISTED: usize = 5;
 
-/// Reads an untrusted text table (CSV, every column str) or Parquet file.
-pub(crate) fn read_text_table(
-    path: &Path,
-) -> Result<DataFrame, (Option<std::io::Error>, Option<PolarsError>)> {
-    let is_parquet = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
-    if is_parquet {
-        let file = File::open(path).map_err(|e| (Some(e), None))?;
-        ParquetReader::new(file)
-            .finish()
-            .map_err(|e| (None, Some(e)))
-    } else {
-        CsvReadOptions::default()
-            .with_infer_schema_length(Some(0))
-            .try_into_reader_with_file_path(Some(path.to_path_buf()))
-            .and_then(|r| r.finish())
-            .map_err(|e| (None, Some(e)))
-    }
-}
-
 /// Parses an RFC 3339 time to ms since the epoch, UTC. chrono's RFC 3339 parser already
 /// takes a space (or `t`) for the `T`, as exports from management tools often write it.
 pub fn parse_time_ms(text: &str) -> Option<i64> {
@@ -80,18 +60,14 @@ pub fn parse_time_ms(text: &str) -> Option<i64> {
 /// Reads `host, seen_at` rows. Unknown columns are ignored with a note; rows whose time does
 /// not parse are skipped with a note naming file, line and column.
 pub fn read_heartbeats(path: &Path) -> Result<HeartbeatFile, HeartbeatError> {
-    let df = read_text_table(path).map_err(|(io, polars)| match (io, polars) {
-        (Some(source), _) => HeartbeatError::Open {
+    let df = read_text_table(path).map_err(|e| match e {
+        TextTableError::Open(source) => HeartbeatError::Open {
             path: path.to_path_buf(),
             source,
         },
-        (None, Some(source)) => HeartbeatError::Read {
+        TextTableError::Read(source) => HeartbeatError::Read {
             path: path.to_path_buf(),
             source,
-        },
-        (None, None) => HeartbeatError::Read {
-            path: path.to_path_buf(),
-            source: PolarsError::NoData("empty".into()),
         },
     })?;
     let names: Vec<String> = df
@@ -99,21 +75,14 @@ pub fn read_heartbeats(path: &Path) -> Result<HeartbeatFile, HeartbeatError> {
         .iter()
         .map(|n| n.to_string())
         .collect();
-    let find = |wanted: &[&str]| {
-        names
-            .iter()
-            .find(|n| wanted.iter().any(|w| n.trim().eq_ignore_ascii_case(w)))
-            .cloned()
-    };
+    let find = |accepted: &[&str]| find_column(&names, accepted);
     let missing = |column| HeartbeatError::MissingColumn {
         path: path.to_path_buf(),
         column,
         found: names.clone(),
     };
-    let host_col =
-        find(&["host", "hostname", "computer", "computername"]).ok_or_else(|| missing("host"))?;
-    let seen_col =
-        find(&["seen_at", "last_seen", "timestamp"]).ok_or_else(|| missing("seen_at"))?;
+    let host_col = find(HOST_COLUMN_NAMES).ok_or_else(|| missing("host"))?;
+    let seen_col = find(&["seenat", "lastseen", "timestamp"]).ok_or_else(|| missing("seen_at"))?;
     let mut notes = Vec::new();
     let unknown: Vec<&String> = names
         .iter()
@@ -260,11 +229,12 @@ impl Heartbeats {
             }
         }
         if let Some(inv) = inventory {
-            let last_seen = inv
+            let names: Vec<String> = inv
                 .get_column_names()
                 .iter()
-                .find(|n| n.eq_ignore_ascii_case("last_seen"))
-                .map(|n| n.to_string());
+                .map(|n| n.to_string())
+                .collect();
+            let last_seen = find_column(&names, &["lastseen"]);
             if let (Some(last_seen), Ok(hosts)) = (last_seen, inv.column(HOST)) {
                 let hosts = hosts.cast(&DataType::String)?;
                 let seen = inv.column(&last_seen)?.cast(&DataType::String)?;
@@ -321,6 +291,27 @@ impl Heartbeats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn heartbeat_columns_go_by_the_names_the_driver_inventory_accepts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkins.csv");
+        std::fs::write(
+            &path,
+            "PSComputerName,Last Seen\nHOST-1,2024-07-19T05:00:00Z\n",
+        )
+        .unwrap();
+        let file = read_heartbeats(&path).unwrap();
+        assert_eq!(file.rows.height(), 1);
+        assert_eq!(
+            file.rows.column(HOST).unwrap().str().unwrap().get(0),
+            Some("HOST-1")
+        );
+        assert_eq!(
+            file.rows.column(SEEN_AT_MS).unwrap().i64().unwrap().get(0),
+            Some(1_721_365_200_000)
+        );
+    }
 
     #[test]
     fn times_take_a_t_or_a_space_and_need_an_offset() {

@@ -8,6 +8,63 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
+/// Why a text table (an inventory, heartbeats, a driver inventory) could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum TextTableError {
+    #[error("cannot open it: {0}")]
+    Open(#[source] std::io::Error),
+    #[error("{0}")]
+    Read(#[source] PolarsError),
+}
+
+/// Reads an untrusted text table: Parquet when the file name ends in `.parquet`, else CSV
+/// with every column read as text (a ring `01` or a host `0042` must not become a number).
+pub fn read_text_table(path: &Path) -> Result<DataFrame, TextTableError> {
+    let is_parquet = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
+    if is_parquet {
+        let file = File::open(path).map_err(TextTableError::Open)?;
+        ParquetReader::new(file)
+            .finish()
+            .map_err(TextTableError::Read)
+    } else {
+        CsvReadOptions::default()
+            .with_infer_schema_length(Some(0))
+            .try_into_reader_with_file_path(Some(path.to_path_buf()))
+            .and_then(|r| r.finish())
+            .map_err(TextTableError::Read)
+    }
+}
+
+/// Names a host column goes by in the exports management tools write (`driverquery`,
+/// `Win32_SystemDriver`, agents' check-in lists), compared by [`column_key`].
+pub const HOST_COLUMN_NAMES: &[&str] = &[
+    "host",
+    "hostname",
+    "computer",
+    "computername",
+    "systemname",
+    "pscomputername",
+];
+
+/// A column name as compared with accepted names: lower case, without spaces, `_` or `-`
+/// (`Module Name`, `module_name` and `ModuleName` are one name).
+pub fn column_key(name: &str) -> String {
+    name.chars()
+        .filter(|c| !c.is_whitespace() && *c != '_' && *c != '-')
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The first of `names` (in the order of `accepted`: earlier names win) whose key is one of
+/// `accepted`.
+pub fn find_column(names: &[String], accepted: &[&str]) -> Option<String> {
+    accepted
+        .iter()
+        .find_map(|a| names.iter().find(|n| column_key(n) == *a).cloned())
+}
+
 /// Why an inventory file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
@@ -35,22 +92,13 @@ pub fn read_inventory(path: &Path) -> Result<DataFrame, InventoryError> {
         path: path.to_path_buf(),
         source,
     };
-    let is_parquet = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
-    let df = if is_parquet {
-        let file = File::open(path).map_err(|source| InventoryError::Open {
+    let df = read_text_table(path).map_err(|e| match e {
+        TextTableError::Open(source) => InventoryError::Open {
             path: path.to_path_buf(),
             source,
-        })?;
-        ParquetReader::new(file).finish().map_err(read)?
-    } else {
-        CsvReadOptions::default()
-            .with_infer_schema_length(Some(0))
-            .try_into_reader_with_file_path(Some(path.to_path_buf()))
-            .and_then(|r| r.finish())
-            .map_err(read)?
-    };
+        },
+        TextTableError::Read(source) => read(source),
+    })?;
     let names: Vec<String> = df
         .get_column_names()
         .iter()
