@@ -75,20 +75,9 @@ fn is_memory_fault(reason: &str) -> bool {
     .any(|kind| reason.starts_with(kind))
 }
 
-/// Reads the dump-level facts of a minidump.
+/// Reads the dump-level facts of a minidump. A panic in the minidump crate on a hostile file
+/// is caught by the pipeline's one panic boundary (`Pipeline::process_bytes_with_id`).
 pub fn build_report(path: &Path, bytes: &[u8], dump_id: String) -> Result<CrashReport, DumpError> {
-    // The minidump crate is fuzzed upstream; catching a panic anyway keeps one hostile file
-    // from taking a whole batch down.
-    let parsed = std::panic::catch_unwind(|| read_minidump(path, bytes, dump_id));
-    parsed.unwrap_or_else(|_| {
-        Err(DumpError::malformed(
-            path,
-            "minidump parser failed on this file",
-        ))
-    })
-}
-
-fn read_minidump(path: &Path, bytes: &[u8], dump_id: String) -> Result<CrashReport, DumpError> {
     let dump = Minidump::read(bytes)
         .map_err(|e| DumpError::malformed(path, format!("unreadable minidump: {e}")))?;
     let mut warnings = Vec::new();

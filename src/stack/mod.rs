@@ -72,9 +72,8 @@ pub fn walk_kernel_stack(
     let context = input.context;
     frames.push(resolver.frame(0, context.ip, FrameTrust::Context));
     if frames.len() < max_frames {
-        if let Some(lr) = leaf_caller(input, &resolver) {
-            let index = u32::try_from(frames.len()).unwrap_or(u32::MAX);
-            frames.push(resolver.frame(index, lr, FrameTrust::FramePointer));
+        if let Some(caller) = leaf_caller(input, &resolver, &frames[0]) {
+            frames.push(caller);
         }
     }
 
@@ -119,7 +118,11 @@ pub fn walk_kernel_stack(
 /// ARM64 walker does with LR too). Not taken when LR is no plausible return address, when
 /// the chain's first caller is LR itself (the function saved it), or when symbols put LR in
 /// frame 0's own function (a stale LR left by a call the faulting function made earlier).
-fn leaf_caller(input: &KernelStackInput<'_>, resolver: &ModuleResolver<'_>) -> Option<u64> {
+fn leaf_caller(
+    input: &KernelStackInput<'_>,
+    resolver: &ModuleResolver<'_>,
+    here: &StackFrame,
+) -> Option<StackFrame> {
     let context = input.context;
     if context.arch != Arch::Arm64 {
         return None;
@@ -137,12 +140,11 @@ fn leaf_caller(input: &KernelStackInput<'_>, resolver: &ModuleResolver<'_>) -> O
     if chain_caller.is_some_and(|c| c.ip == lr) {
         return None;
     }
-    let here = resolver.frame(0, context.ip, FrameTrust::Context);
     let there = resolver.frame(1, lr, FrameTrust::FramePointer);
     if here.function.is_some() && here.module == there.module && here.function == there.function {
         return None;
     }
-    Some(lr)
+    Some(there)
 }
 
 /// `function+0xoffset` of an exact instruction address (a fault site) in a kernel dump's
