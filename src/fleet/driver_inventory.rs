@@ -123,26 +123,33 @@ pub fn read_driver_inventory(path: &Path) -> Result<DriverInventoryFile, DriverI
         ))
     };
     let height = df.height();
-    let hosts = text(0)?.unwrap_or_default();
-    let drivers = text(1)?.unwrap_or_default();
-    let paths = text(2)?.unwrap_or_else(|| vec![None; height]);
-    let modes = text(3)?.unwrap_or_else(|| vec![None; height]);
-    let states = text(4)?.unwrap_or_else(|| vec![None; height]);
-    let versions = text(5)?.unwrap_or_else(|| vec![None; height]);
+    // The cells are moved into the output columns, not copied: a fleet's driver inventory
+    // is hosts x ~200 rows.
+    let column = |i: usize| -> Result<Vec<Option<String>>, DriverInventoryError> {
+        Ok(text(i)?.unwrap_or_else(|| vec![None; height]))
+    };
+    let (hosts, drivers, mut paths, mut modes, mut states, mut versions) = (
+        column(0)?,
+        column(1)?,
+        column(2)?,
+        column(3)?,
+        column(4)?,
+        column(5)?,
+    );
     let mut out: [Vec<Option<String>>; 6] = Default::default();
     let mut dropped = 0usize;
-    for i in 0..height {
-        let (Some(host), Some(driver)) = (&hosts[i], &drivers[i]) else {
+    for (i, (host, driver)) in hosts.into_iter().zip(drivers).enumerate() {
+        let (Some(host), Some(driver)) = (host, driver) else {
             dropped += 1;
             continue;
         };
-        let path_value = paths[i].clone();
-        out[0].push(Some(host.clone()));
-        out[1].push(Some(driver_key(driver, path_value.as_deref())));
+        let path_value = paths.get_mut(i).and_then(Option::take);
+        out[1].push(Some(driver_key(&driver, path_value.as_deref())));
+        out[0].push(Some(host));
         out[2].push(path_value);
-        out[3].push(modes[i].clone());
-        out[4].push(states[i].clone());
-        out[5].push(versions[i].clone());
+        out[3].push(modes.get_mut(i).and_then(Option::take));
+        out[4].push(states.get_mut(i).and_then(Option::take));
+        out[5].push(versions.get_mut(i).and_then(Option::take));
     }
     if dropped > 0 {
         notes.push(format!(
