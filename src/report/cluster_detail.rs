@@ -6,7 +6,7 @@
 use crate::fleet::analytics::{ClusterNode, DriverRow, HostTable};
 
 use super::host_table::{short_time, state_name};
-use super::table::{human_seconds, percent, terminal_safe, thousands, Align, Table};
+use super::table::{percent, terminal_safe, thousands, Align, Table};
 
 /// Inventory columns the view breaks the hosts down by, when the inventory has them.
 pub const BREAKDOWN_COLUMNS: [&str; 4] = ["site", "ring", "role", "os_build"];
@@ -146,7 +146,7 @@ pub fn render(node: &ClusterNode, hosts: &HostTable, extras: &DetailExtras) -> S
     line(format!(
         "Onset: {} of {} from {} UTC: {} (peak {} at {})",
         counted(onset.counts.len() as u64, "bucket", "buckets"),
-        human_seconds(u64::try_from(onset.bucket_seconds).unwrap_or(0)),
+        super::charts::bucket_words(onset.bucket_seconds.max(1)),
         short_time(onset.start.as_deref()),
         trend(&onset.counts),
         counted(onset.peak_crashes, "crash", "crashes"),

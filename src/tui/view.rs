@@ -691,7 +691,7 @@ pub fn detail_head(
     out.push(Line::styled(
         format!(
             " Onset: crashes per {} from {}, peak {} at {}",
-            crate::report::table::human_seconds(onset.bucket_seconds.max(0) as u64),
+            crate::report::charts::bucket_words(onset.bucket_seconds.max(1)),
             onset.start.as_deref().map(short_time).unwrap_or_default(),
             thousands(onset.peak_crashes),
             onset
